@@ -1,0 +1,1 @@
+"""Input/output: DICOM indexing and loading, other image formats, synthetic data."""
