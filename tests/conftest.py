@@ -1,0 +1,32 @@
+"""Shared test fixtures: where the real DICOM data lives, headless Qt/VTK settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
+DICOM_DATA = SHARED_DATA / "dicom"
+
+# Headless Qt/VTK everywhere in the test suite (set before any Qt or VTK import).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+
+def shared(*parts: str) -> Path:
+    """Path inside ``../shared/data/dicom``; fails the test clearly if the data is absent."""
+    path = DICOM_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"shared test data missing: {path} (expected ../shared beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dicom_data() -> Path:
+    """Root of the shared real DICOM data."""
+    if not DICOM_DATA.is_dir():
+        pytest.fail(f"shared test data missing: {DICOM_DATA}")
+    return DICOM_DATA
