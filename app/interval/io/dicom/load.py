@@ -1,0 +1,340 @@
+"""Load one :class:`~interval.io.dicom.records.ImageStack` (or a path) into a :class:`Volume`.
+
+The slices are sorted along the slice normal, spaced by their positions and
+checked for regularity (:mod:`interval.io.dicom.geometry`); irregular stacks
+are refused, loaded as-is or resampled as the
+:class:`~interval.io.dicom.policy.DicomReadPolicy` says.  Siemens mosaics are
+cut into slices (:mod:`interval.io.dicom.mosaic`).  The array is sized and
+checked against the memory limit before anything is allocated; pixels come
+from :func:`interval.io.dicom.pixels.read_pixels` with their final values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from interval.core.errors import (
+    IntervalError,
+    IrregularGeometry,
+    NotAnImage,
+    TooLarge,
+    UnsupportedData,
+)
+from interval.core.jobs import CancelFn, ProgressFn, check_cancel
+from interval.core.volume import Volume
+from interval.io.dicom import pixels
+from interval.io.dicom.geometry import StackGeometry, analyse_stack, slice_normal
+from interval.io.dicom.mosaic import demosaic, is_mosaic, mosaic_geometry, read_mosaic_info
+from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
+from interval.io.dicom.records import DicomIndex, FrameInfo, FrameRef, ImageStack
+from interval.io.dicom.regularize import plan_grid, regularize
+from interval.io.dicom.volume_metadata import volume_metadata
+
+_COLOUR = ("RGB", "YBR", "PALETTE")
+
+
+def load_stack(
+    stack: ImageStack,
+    policy: DicomReadPolicy = DEFAULT_POLICY,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> Volume:
+    """Read ``stack`` into a Volume in patient space (LPS).
+
+    Raises :class:`IrregularGeometry` for irregular slices when
+    ``policy.irregular == "refuse"``, :class:`UnsupportedData` for frames
+    that are not one volume (mixed orientations, repeated positions, no
+    positions, colour), :class:`TooLarge` when the voxels would not fit the
+    memory limit, and :class:`~interval.core.errors.Cancelled` when asked to stop.
+    """
+    check_cancel(cancel)
+    frames = list(stack.frames)
+    if not frames:
+        raise NotAnImage("This stack holds no images.")
+    _check_frames(frames)
+    if any(is_mosaic(f.header) for f in frames):
+        return _load_mosaic(stack, frames, policy, progress, cancel)
+    infos = _frame_infos(frames)
+    geom = analyse_stack(
+        infos,
+        spacing_tolerance=policy.spacing_tolerance,
+        spacing_tolerance_mm=policy.spacing_tolerance_mm,
+    )
+    warnings = [*stack.warnings, *geom.warnings]
+    ordered = [frames[i] for i in geom.order]
+    rows, cols = frames[0].header.rows, frames[0].header.columns
+    dtype = np.dtype(pixels.output_dtype(ordered))
+    need = len(ordered) * rows * cols * dtype.itemsize
+    grid = None
+    if geom.problems:
+        if policy.irregular == "refuse":
+            raise _irregular(geom, frames)
+        if policy.irregular == "resample":
+            grid = plan_grid(geom, rows, cols)
+            need += grid.nbytes(dtype) + 4 * grid.shape[1] * grid.shape[2] * 4
+        else:
+            warnings.append(_as_is_warning(geom))
+    _check_memory(need, policy, stack)
+    array = _read_pixels(ordered, policy, progress, cancel)
+    check_cancel(cancel)
+    extra: dict[str, object] = {
+        "stack_uid": stack.uid,
+        "stack_label": stack.label,
+        "frame_numbers": tuple(f.frame + 1 for f in ordered),
+    }
+    if grid is not None:
+        array = regularize(array, grid, cancel=cancel)
+        warnings.append(
+            "Resampled onto a regular grid because the slices were irregular ("
+            + "; ".join(geom.problems)
+            + "): voxel values between the original slices are interpolated."
+        )
+        meta = volume_metadata(ordered, warnings=warnings, sop_instance_uids=(), extra=extra)
+        return Volume(array, grid.spacing, grid.origin, grid.direction, meta)
+    meta = volume_metadata(ordered, warnings=warnings, extra=extra)
+    return Volume(array, geom.spacing, geom.origin, geom.direction, meta)
+
+
+def load_dicom(
+    path: str | Path,
+    uid: str | None = None,
+    policy: DicomReadPolicy = DEFAULT_POLICY,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    series_or_stack_uid: str | None = None,
+) -> Volume:
+    """Index ``path`` (a folder or one file) and load one of its stacks.
+
+    ``uid`` (or ``series_or_stack_uid``) picks a stack by its uid or a series
+    by its SeriesInstanceUID.  Without it the path must hold exactly one
+    stack; otherwise an :class:`IntervalError` lists the choices.
+    """
+    path = Path(path)
+    uid = uid or series_or_stack_uid
+    if not path.exists():
+        raise IntervalError("This file or folder does not exist.", path=path)
+    from interval.io.dicom.index import index_files, index_folder
+
+    if path.is_dir():
+        index = index_folder(path, policy, progress=progress, cancel=cancel)
+    else:
+        index = index_files([path], root=path.parent, policy=policy, progress=progress, cancel=cancel)
+    stack = choose_stack(index, uid, path)
+    return load_stack(stack, policy, progress=progress, cancel=cancel)
+
+
+def choose_stack(index: DicomIndex, uid: str | None, path: str | Path) -> ImageStack:
+    """The stack ``uid`` names (a stack uid or a series UID), or the only one."""
+    stacks = list(index.iter_stacks())
+    if not stacks:
+        reasons = sorted({s.reason for s in index.skipped})[:3]
+        more = f" ({'; '.join(reasons)})" if reasons else ""
+        raise NotAnImage(f"No images that can be shown were found here{more}.", path=path)
+    if uid:
+        for stack in stacks:
+            if stack.uid == uid:
+                return stack
+        for _p, _st, se in index.iter_series():
+            if se.series_instance_uid == uid and se.stacks:
+                if len(se.stacks) == 1:
+                    return se.stacks[0]
+                raise IntervalError(
+                    f"Series {uid} holds {len(se.stacks)} image stacks; choose one of: "
+                    + "; ".join(_describe(s) for s in se.stacks),
+                    path=path,
+                )
+        raise IntervalError(
+            f"No series or stack with UID {uid} here; choose one of: "
+            + "; ".join(_describe(s) for s in stacks),
+            path=path,
+        )
+    if len(stacks) == 1:
+        return stacks[0]
+    raise IntervalError(
+        f"This holds {len(stacks)} image stacks; choose one of: "
+        + "; ".join(_describe(s) for s in stacks),
+        path=path,
+    )
+
+
+# --- pieces ---------------------------------------------------------------------------
+
+
+def _load_mosaic(
+    stack: ImageStack,
+    frames: list[FrameRef],
+    policy: DicomReadPolicy,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> Volume:
+    if len(frames) != 1:
+        raise UnsupportedData(
+            f"This stack holds {len(frames)} Siemens mosaic images; each mosaic is a whole volume "
+            "(one time point or repetition), so each should be shown as its own stack."
+        )
+    frame = frames[0]
+    header = frame.header
+    info = read_mosaic_info(header)
+    dtype = np.dtype(pixels.output_dtype(frames))
+    need = 2 * header.rows * header.columns * dtype.itemsize
+    _check_memory(need, policy, stack)
+    mosaic = _read_pixels(frames, policy, progress, cancel)
+    array = demosaic(mosaic[0], info)
+    origin, direction, spacing = mosaic_geometry(frame.info, info, header.rows, header.columns)
+    meta = volume_metadata(
+        frames,
+        warnings=stack.warnings,
+        sop_instance_uids=(header.sop_instance_uid,) * info.n_images,
+        extra={"stack_uid": stack.uid, "stack_label": stack.label, "mosaic_images": info.n_images},
+    )
+    return Volume(array, spacing, origin, direction, meta)
+
+
+def _read_pixels(
+    frames: Sequence[FrameRef],
+    policy: DicomReadPolicy,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> np.ndarray:
+    array = pixels.read_pixels(
+        frames, progress=progress, cancel=cancel, max_bytes=policy.max_voxel_bytes
+    )
+    if array.ndim != 3:
+        raise UnsupportedData("Colour images cannot be shown as a volume yet.")
+    return array
+
+
+def _check_frames(frames: list[FrameRef]) -> None:
+    first = frames[0].header
+    for ref in frames:
+        h = ref.header
+        if h.kind != "image" or not h.has_pixel_data:
+            raise NotAnImage("This object holds no image to show.", path=h.path)
+        if (h.rows, h.columns) != (first.rows, first.columns):
+            raise UnsupportedData(
+                f"The images of this stack have different sizes ({first.rows}x{first.columns} "
+                f"and {h.rows}x{h.columns}), so they are not one volume.",
+                path=h.path,
+            )
+        if not 0 <= ref.frame < max(len(h.frames), 1):
+            raise UnsupportedData(f"Frame {ref.frame + 1} does not exist in this file.", path=h.path)
+        if h.samples_per_pixel != 1 or h.photometric_interpretation.startswith(_COLOUR):
+            raise UnsupportedData(
+                f"This is a colour image ({h.photometric_interpretation or 'RGB'}); "
+                "colour images cannot be shown as a volume yet.",
+                path=h.path,
+            )
+    if first.rows <= 0 or first.columns <= 0:
+        raise UnsupportedData("The image has no rows or columns.", path=first.path)
+
+
+def _frame_infos(frames: list[FrameRef]) -> list[FrameInfo]:
+    """Per-frame geometry; classic multi-frame files get their slice positions computed.
+
+    A classic (non-enhanced) multi-frame file repeats one position for all
+    frames; when it states SpacingBetweenSlices, frame ``f`` lies ``f``
+    spacings along the slice normal from ImagePositionPatient.
+    """
+    infos = [f.info for f in frames]
+    spacing_of: dict[str, float | None] = {}
+    out: list[FrameInfo] = []
+    for ref, info in zip(frames, infos, strict=True):
+        h = ref.header
+        if (
+            h.number_of_frames > 1
+            and info.position is not None
+            and info.orientation is not None
+            and all(fi == h.frames[0] for fi in h.frames)
+        ):
+            if h.path not in spacing_of:
+                spacing_of[h.path] = _spacing_between_slices(h.path)
+            gap = spacing_of[h.path]
+            if gap:
+                n = slice_normal(info.orientation)
+                pos = np.asarray(info.position) + ref.frame * gap * n
+                info = replace(info, position=(float(pos[0]), float(pos[1]), float(pos[2])))
+        out.append(info)
+    return out
+
+
+def _spacing_between_slices(path: str) -> float | None:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=["SpacingBetweenSlices"])
+        value = float(ds.get("SpacingBetweenSlices"))
+    except Exception:  # noqa: BLE001 - absent or malformed: no computed positions
+        return None
+    return abs(value) if math.isfinite(value) and value != 0 else None
+
+
+def _tilt_only(geom: StackGeometry) -> bool:
+    return all(p.startswith("gantry tilt") for p in geom.problems)
+
+
+def _as_is_warning(geom: StackGeometry) -> str:
+    problems = "; ".join(geom.problems)
+    if _tilt_only(geom):
+        return (
+            f"Loaded as-is with its {problems}: the voxel grid is sheared (every slice is at its "
+            "true position), which some tools do not support; resample it for an orthogonal grid."
+        )
+    return (
+        f"Loaded as-is although the slices do not form a regular grid ({problems}); they are "
+        f"shown {geom.spacing[2]:.2f} mm apart, so distances across slices are not exact."
+    )
+
+
+def _irregular(geom: StackGeometry, frames: list[FrameRef]) -> IrregularGeometry:
+    as_is = (
+        "as a sheared grid" if _tilt_only(geom) else "(distances across slices would be wrong)"
+    )
+    return IrregularGeometry(
+        "The slices of this series do not form a regular grid: "
+        + "; ".join(geom.problems)
+        + f". It can be loaded as-is {as_is} or resampled onto a regular grid.",
+        problems=list(geom.problems),
+        path=_folder(frames),
+    )
+
+
+def _check_memory(nbytes: int, policy: DicomReadPolicy, stack: ImageStack) -> None:
+    limit = policy.max_voxel_bytes
+    if limit is None:
+        limit = int(psutil.virtual_memory().available * 0.9)
+    if nbytes > limit:
+        raise TooLarge(
+            f"This series needs {_size(nbytes)} of memory for its voxels, "
+            f"more than the {_size(limit)} available.",
+            path=_folder(stack.frames),
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def _folder(frames: Sequence[FrameRef]) -> Path | None:
+    if not frames:
+        return None
+    return Path(frames[0].header.path).parent
+
+
+def _describe(stack: ImageStack) -> str:
+    h = stack.first
+    what = " ".join(
+        p for p in (h.modality, h.series_description, stack.label, f"({stack.n_frames} images)") if p
+    )
+    return f"{stack.uid} — {what}"
