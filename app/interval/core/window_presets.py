@@ -1,0 +1,163 @@
+"""Window/level: CT presets, automatic windows for MR and others, and the grey mapping.
+
+Grey mapping (:func:`apply_window`) follows DICOM PS3.3 C.11.2.1.2.1, the
+LINEAR VOI function, with ``ymin = 0`` and ``ymax = 255``::
+
+    if   x <= c - 0.5 - (w - 1) / 2:  y = 0
+    elif x >  c - 0.5 + (w - 1) / 2:  y = 255
+    else: y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 255
+
+and the result is rounded half up (``floor(y + 0.5)``) to uint8.  So
+``x = c - w/2`` gives 0, ``x = c + w/2 - 1`` and above give 255, and the
+centre gives ``round(127.5 + 127.5 / (w - 1))`` (128 for any ``w`` > 255).
+``exact=True`` (or any ``w < 1``, where LINEAR is undefined) uses LINEAR_EXACT
+(C.11.2.1.3.2): ``y = ((x - c) / w + 0.5) * 255`` clipped to 0..255.
+``invert=True`` returns ``255 - y`` (display inversion, as for MONOCHROME1).
+NaN maps to 0 (before inversion).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interval.core.metadata import WindowLevel
+from interval.core.volume import Volume
+
+# CT presets in HU as (center, width).  Values follow Radiopaedia "Windowing (CT)"
+# (https://radiopaedia.org/articles/windowing-ct): brain W80 L40; subdural W130-300
+# L50-100 (we use the common 215/75); stroke W40 L40 and the narrow W8 L32 of
+# Lev et al., Radiology 1999;213:150; lungs W1500 L-600; mediastinum W350 L50;
+# abdominal soft tissue W400 L40 (Radiopaedia W400 L50; 3D Slicer's CT-Abdomen
+# preset is W350 L40); liver W160 L60 (common PACS value; Radiopaedia W150 L30);
+# bone W1800 L400 (3D Slicer's CT-Bone preset is W1000 L400).
+CT_PRESETS: tuple[WindowLevel, ...] = (
+    WindowLevel(40.0, 80.0, "Brain"),
+    WindowLevel(75.0, 215.0, "Subdural"),
+    WindowLevel(40.0, 40.0, "Stroke"),
+    WindowLevel(32.0, 8.0, "Stroke (narrow)"),
+    WindowLevel(-600.0, 1500.0, "Lung"),
+    WindowLevel(50.0, 350.0, "Mediastinum"),
+    WindowLevel(40.0, 400.0, "Abdomen"),
+    WindowLevel(60.0, 160.0, "Liver"),
+    WindowLevel(400.0, 1800.0, "Bone"),
+)
+
+DEFAULT_CT_WINDOW = WindowLevel(40.0, 400.0, "Abdomen")
+_MAX_SAMPLES = 1_000_000
+
+
+def preset(name: str) -> WindowLevel:
+    """The CT preset called ``name`` (case-insensitive); KeyError lists the known ones."""
+    for wl in CT_PRESETS:
+        if wl.name.lower() == name.strip().lower():
+            return wl
+    known = ", ".join(wl.name for wl in CT_PRESETS)
+    raise KeyError(f"unknown window preset {name!r}; known presets: {known}")
+
+
+def presets_for(modality: str) -> tuple[WindowLevel, ...]:
+    """Presets offered for a modality: the CT list for CT, none otherwise."""
+    return CT_PRESETS if modality.upper() == "CT" else ()
+
+
+def _subsample(array: np.ndarray, max_samples: int) -> np.ndarray:
+    """A strided view with at most about ``max_samples`` elements (no full copy)."""
+    step = 1
+    while array[::step, ::step, ::step].size > max_samples:
+        step += 1
+    return array[::step, ::step, ::step]
+
+
+def auto_window(
+    array: np.ndarray,
+    low_percentile: float = 1.0,
+    high_percentile: float = 99.0,
+    *,
+    ignore_zero: bool = True,
+    max_samples: int = _MAX_SAMPLES,
+) -> WindowLevel:
+    """A window spanning the given percentiles of a strided subsample of ``array``.
+
+    Zeros (background outside the body in MR) and non-finite values are ignored
+    when ``ignore_zero``.  An empty or constant image gives a width-1 window.
+    """
+    if array.ndim == 3:
+        sample = _subsample(array, max_samples)
+    else:
+        flat = array.reshape(-1)
+        sample = flat[:: max(1, flat.size // max_samples)]
+    values = sample.astype(np.float64, copy=False).ravel()
+    keep = np.isfinite(values)
+    if ignore_zero:
+        keep &= values != 0
+    values = values[keep]
+    if values.size == 0:
+        return WindowLevel(0.5, 1.0, "Auto")
+    lo, hi = np.percentile(values, [low_percentile, high_percentile])
+    if hi <= lo:
+        return WindowLevel(float(lo), 1.0, "Auto")  # the constant value shows white
+    # DICOM LINEAR maps [c - w/2, c + w/2 - 1] onto 0..255; integers keep that meaning.
+    if np.issubdtype(array.dtype, np.integer):
+        return WindowLevel((float(lo) + float(hi) + 1.0) / 2.0, float(hi - lo) + 1.0, "Auto")
+    return WindowLevel((float(lo) + float(hi)) / 2.0, float(hi - lo), "Auto")
+
+
+def initial_window(volume: Volume) -> WindowLevel:
+    """The window shown when a volume opens.
+
+    The DICOM default window (Window Center/Width) when present; otherwise the
+    CT abdomen window for CT in HU; otherwise :func:`auto_window`.
+    """
+    meta = volume.metadata
+    wl = meta.default_window
+    if wl is not None and np.isfinite(wl.center) and np.isfinite(wl.width) and wl.width > 0:
+        return wl
+    if meta.modality.upper() == "CT" or meta.units.upper() == "HU":
+        return DEFAULT_CT_WINDOW
+    return auto_window(volume.array)
+
+
+def _linear(x: np.ndarray, center: float, width: float, exact: bool) -> np.ndarray:
+    if exact or width < 1.0:
+        if width <= 0:
+            raise ValueError(f"window width must be positive, got {width}")
+        y = ((x - center) / width + 0.5) * 255.0
+    elif width == 1.0:
+        y = np.where(x > center - 0.5, 255.0, 0.0)
+    else:
+        y = ((x - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
+    return np.floor(np.clip(y, 0.0, 255.0) + 0.5)
+
+
+def apply_window(
+    values: np.ndarray | float,
+    center: float,
+    width: float,
+    *,
+    invert: bool = False,
+    exact: bool = False,
+) -> np.ndarray:
+    """Map ``values`` to grey levels 0..255 (uint8) with the DICOM linear VOI function.
+
+    See the module docstring for the exact formula.  Integer arrays of 16 bits
+    or fewer go through a lookup table (same result, faster).
+    """
+    arr = np.asarray(values)
+    if not np.isfinite(center) or not np.isfinite(width):
+        raise ValueError("window center and width must be finite")
+    if arr.dtype.kind in "iub" and arr.dtype.itemsize <= 2 and arr.size > 65536:
+        if arr.dtype.kind == "b":
+            arr = arr.view(np.uint8)
+        unsigned = np.dtype(f"u{arr.dtype.itemsize}")
+        # The LUT is indexed by the bit pattern, so signed data needs no widening copy.
+        lut_x = np.arange(2 ** (8 * arr.dtype.itemsize), dtype=unsigned).view(arr.dtype)
+        lut = _linear(lut_x.astype(np.float64), center, width, exact).astype(np.uint8)
+        if invert:
+            lut = 255 - lut
+        return lut[arr.view(unsigned)]
+    x = arr.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore"):
+        y = _linear(x, center, width, exact)
+    y = np.nan_to_num(y, nan=0.0)
+    out = y.astype(np.uint8)
+    return 255 - out if invert else out
