@@ -1,0 +1,442 @@
+"""A 2-D slice view of a :class:`Volume` in patient space, with an optional label overlay.
+
+Each layer is resampled straight onto the screen's pixel grid (as 3D Slicer does), then
+the layers are composited on the CPU and shown as ONE opaque texture, one texel per
+screen pixel::
+
+    volume --vtkImageReslice(linear)--> shift/scale (DICOM W/L) --> uint8 --> grey RGB --┐
+    labels --vtkImageReslice(nearest)-> vtkImageMapToColors(label LUT) --> RGBA --------┴-> vtkImageBlend
+                                                                     --> vtkImageActor (nearest)
+
+So grey interpolation happens in patient space (``set_interpolation``), label edges stay
+crisp at any zoom, and the GPU (or Mesa llvmpipe when headless) only draws one
+unfiltered, unblended quad.  Pan and zoom therefore change what is resliced: the view
+owns the camera (``center_on``, ``set_mm_per_pixel``, ``reset_camera``), and the
+viewport size is re-read at each render.
+
+The renderer's world coordinates are patient LPS millimetres: the resliced image carries
+the plane orientation as its direction matrix (``vtkImageReslice`` honours the input's
+direction matrix only with ``SetOutputDirection``; with ``SetResliceAxes`` VTK 9.7
+ignores it).  The camera is parallel and looks at the plane with ``up`` on top, so
+pixels are square in mm.  (``vtkImageStack`` is not used: on Mesa llvmpipe it drew some
+overlay texels white or striped.)
+
+Grey levels follow the DICOM linear VOI function (PS3.3 C.11.2.1.2.1)::
+
+    x <= c - 0.5 - (w-1)/2  -> 0
+    x >  c - 0.5 + (w-1)/2  -> 255
+    else                    -> round(((x - (c - 0.5)) / (w - 1) + 0.5) * 255)
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+import numpy as np
+from vtkmodules.vtkCommonCore import vtkLookupTable
+from vtkmodules.vtkImagingCore import (
+    vtkImageBlend,
+    vtkImageMapToColors,
+    vtkImageReslice,
+    vtkImageShiftScale,
+)
+from vtkmodules.vtkRenderingCore import vtkImageActor, vtkRenderer
+
+from interval.core.labels import LabelTable
+from interval.core.metadata import WindowLevel
+from interval.core.volume import Volume
+from interval.ui.vtk_image import volume_to_image
+
+# Screen axes (right, up) in LPS and the slice-position axis for each standard view.
+# Axial is seen from the feet, coronal from the front, sagittal from the patient's left
+# (radiological convention); the position axis is the LPS axis (+z, +y, +x).
+ORIENTATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = {
+    "axial": ((1, 0, 0), (0, -1, 0), (0, 0, 1)),
+    "coronal": ((1, 0, 0), (0, 0, 1), (0, 1, 0)),
+    "sagittal": ((0, 1, 0), (0, 0, 1), (1, 0, 0)),
+}
+_EPS = 1e-6
+_CAMERA_DISTANCE_MM = 1000.0
+
+
+def dicom_linear_grey(values: np.ndarray | float, center: float, width: float) -> np.ndarray:
+    """The DICOM linear VOI LUT output (0-255, rounded) for ``values``: the reference."""
+    x = np.asarray(values, dtype=np.float64)
+    w = max(float(width), 1.0)
+    if w <= 1.0:
+        return np.where(x <= center - 0.5, 0, 255).astype(np.uint8)
+    y = ((x - (center - 0.5)) / (w - 1.0) + 0.5) * 255.0
+    return np.clip(np.floor(y + 0.5), 0, 255).astype(np.uint8)
+
+
+def _unit(v: Sequence[float] | np.ndarray) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64).reshape(3)
+    n = np.linalg.norm(a)
+    if n < _EPS:
+        raise ValueError("view axes must be non-zero vectors")
+    return a / n
+
+
+def _background_value(dtype: np.dtype) -> float:
+    """The lowest value of ``dtype``: maps to black under any window."""
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).min)
+    return float(np.finfo(np.float32).min)
+
+
+def _grey_to_rgb_table() -> vtkLookupTable:
+    lut = vtkLookupTable()
+    lut.SetNumberOfTableValues(256)
+    lut.SetTableRange(-0.5, 255.5)  # uint8 value v -> entry v
+    for v in range(256):
+        lut.SetTableValue(v, v / 255.0, v / 255.0, v / 255.0, 1.0)
+    return lut
+
+
+class SliceView:
+    """One 2-D view: a grey volume, an optional label map on top, in one renderer."""
+
+    def __init__(
+        self,
+        renderer: vtkRenderer,
+        orientation: str | tuple[Sequence[float], Sequence[float]] = "native",
+    ) -> None:
+        self.renderer = renderer
+        self.orientation = orientation
+        self.volume: Volume | None = None
+        self.labels: Volume | None = None
+        self._window = WindowLevel(40.0, 400.0)
+        self._position = 0.0  # mm along w
+        self._center = (0.0, 0.0)  # view centre in plane coordinates (mm along u, v)
+        self._mm_px = 1.0
+        self._pixel_mm = 1.0
+        self._viewport = (0, 0)
+        self._u = np.array([1.0, 0, 0])
+        self._v = np.array([0, 1.0, 0])
+        self._w = np.array([0, 0, 1.0])
+
+        self._reslice = vtkImageReslice()
+        self._reslice.SetInterpolationModeToLinear()
+        self._reslice.AutoCropOutputOff()
+        self._grey = vtkImageShiftScale()
+        self._grey.SetInputConnection(self._reslice.GetOutputPort())
+        self._grey.SetOutputScalarTypeToUnsignedChar()
+        self._grey.ClampOverflowOn()
+        self._grey_rgb = vtkImageMapToColors()
+        self._grey_rgb.SetInputConnection(self._grey.GetOutputPort())
+        self._grey_rgb.SetLookupTable(_grey_to_rgb_table())
+        self._grey_rgb.SetOutputFormatToRGB()
+
+        self._label_reslice = vtkImageReslice()
+        self._label_reslice.SetInterpolationModeToNearestNeighbor()
+        self._label_reslice.AutoCropOutputOff()
+        self._label_reslice.SetBackgroundLevel(0)
+        self._label_lut = vtkLookupTable()
+        self._label_colors = vtkImageMapToColors()
+        self._label_colors.SetInputConnection(self._label_reslice.GetOutputPort())
+        self._label_colors.SetLookupTable(self._label_lut)
+        self._label_colors.SetOutputFormatToRGBA()
+        self._blend = vtkImageBlend()
+        self._blend.AddInputConnection(self._grey_rgb.GetOutputPort())
+        self._blend.AddInputConnection(self._label_colors.GetOutputPort())
+
+        self._actor = vtkImageActor()
+        self._actor.InterpolateOff()  # one texel per screen pixel
+        self._actor.GetMapper().BorderOn()  # the texture covers the viewport edge to edge
+        self._actor.GetMapper().SetInputConnection(self._grey_rgb.GetOutputPort())
+        self._actor.VisibilityOff()
+        renderer.AddViewProp(self._actor)
+        renderer.GetActiveCamera().ParallelProjectionOn()
+        me = weakref.ref(self)
+        self._observer = renderer.AddObserver(
+            "StartEvent", lambda *_: (view := me()) is not None and view._sync_viewport()
+        )
+
+    def close(self) -> None:
+        """Detach from the renderer."""
+        self.renderer.RemoveObserver(self._observer)
+        self.renderer.RemoveViewProp(self._actor)
+
+    # --- data ------------------------------------------------------------------------
+    def set_volume(self, volume: Volume, window: WindowLevel | None = None) -> None:
+        """Show ``volume`` (grey) at its middle slice, fitted to the viewport.
+
+        The window comes from ``window``, else the volume's metadata, else its value range.
+        """
+        self.volume = volume
+        self._image = volume_to_image(volume)
+        self._reslice.SetInputData(self._image)
+        self._reslice.SetBackgroundLevel(_background_value(volume.dtype))
+        self._set_axes(volume)
+        if window is None:
+            window = volume.metadata.default_window or self._range_window(volume)
+        self.set_window_level(window.center, window.width)
+        self._position = self.slice_position_of_index(self.slice_count // 2)
+        self._actor.VisibilityOn()
+        self.reset_camera()
+
+    def set_label_map(
+        self, labels: Volume | None, table: LabelTable | None = None, opacity: float = 0.5
+    ) -> None:
+        """Overlay the label map ``labels`` (on any grid; None removes it).
+
+        Colours come from ``table`` (else ``labels.labels``, else default colours); label 0
+        and hidden labels are transparent; ``opacity`` is the layer's opacity.
+        """
+        if labels is not None and self.volume is None:
+            raise ValueError("set a volume before its label map")
+        self.labels = labels
+        port = self._grey_rgb if labels is None else self._blend
+        self._actor.GetMapper().SetInputConnection(port.GetOutputPort())
+        if labels is None:
+            return
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+            raise ValueError("a label map must hold integers")
+        self._label_image = volume_to_image(labels)
+        self._label_reslice.SetInputData(self._label_image)
+        if table is None:
+            table = labels.labels
+        if table is None:
+            table = LabelTable.for_values([int(v) for v in np.unique(labels.array) if v > 0])
+        self.set_label_table(table)
+        self.set_label_opacity(opacity)
+
+    def set_label_table(self, table: LabelTable) -> None:
+        """Recolour the overlay: label value ``v`` -> its colour, alpha 0 when hidden/0."""
+        top = max([info.value for info in table] + [1])
+        lut = self._label_lut
+        lut.SetNumberOfTableValues(top + 1)
+        lut.SetTableRange(-0.5, top + 0.5)  # value v -> entry v exactly
+        for v in range(top + 1):
+            lut.SetTableValue(v, 0.0, 0.0, 0.0, 0.0)
+        for info in table:
+            r, g, b = (c / 255.0 for c in info.color)
+            lut.SetTableValue(info.value, r, g, b, 1.0 if info.visible else 0.0)
+        lut.UseBelowRangeColorOn()
+        lut.SetBelowRangeColor(0, 0, 0, 0)
+        lut.UseAboveRangeColorOn()
+        lut.SetAboveRangeColor(0, 0, 0, 0)
+        lut.Modified()
+
+    def set_label_opacity(self, opacity: float) -> None:
+        """Opacity of the label layer, 0-1 (1: labelled pixels show the pure label colour)."""
+        self._blend.SetOpacity(1, float(np.clip(opacity, 0.0, 1.0)))
+
+    def set_interpolation(self, mode: str) -> None:
+        """Grey resampling: ``"nearest"``, ``"linear"`` (default) or ``"cubic"``."""
+        {
+            "nearest": self._reslice.SetInterpolationModeToNearestNeighbor,
+            "linear": self._reslice.SetInterpolationModeToLinear,
+            "cubic": self._reslice.SetInterpolationModeToCubic,
+        }[mode]()
+
+    # --- window / level ----------------------------------------------------------------
+    @property
+    def window_level(self) -> WindowLevel:
+        return self._window
+
+    def set_window_level(self, center: float, width: float) -> None:
+        """Set the grey window (DICOM linear function; ``width`` < 1 acts as 1)."""
+        w = max(float(width), 1.0)
+        self._window = WindowLevel(float(center), w)
+        span = max(w - 1.0, 1e-3)  # w == 1: a threshold at c - 0.5
+        low = float(center) - 0.5 - (w - 1.0) / 2.0
+        scale = 255.0 / span
+        # vtkImageShiftScale truncates: add half a level so the output is rounded.
+        self._grey.SetShift(-low + 0.5 / scale)
+        self._grey.SetScale(scale)
+
+    @staticmethod
+    def _range_window(volume: Volume) -> WindowLevel:
+        lo, hi = float(volume.array.min()), float(volume.array.max())
+        return WindowLevel((lo + hi) / 2.0, max(hi - lo, 1.0))
+
+    # --- plane ----------------------------------------------------------------------------
+    def _set_axes(self, volume: Volume) -> None:
+        d = volume.direction
+        if isinstance(self.orientation, str) and self.orientation == "native":
+            u, v = _unit(d[:, 0]), -_unit(d[:, 1])  # rows go down the screen, as in DICOM
+            n = _unit(np.cross(u, v))
+            w = n if np.dot(n, d[:, 2]) >= 0 else -n
+        elif isinstance(self.orientation, str):
+            u, v, w = (np.asarray(a, dtype=np.float64) for a in ORIENTATIONS[self.orientation])
+        else:
+            u = _unit(self.orientation[0])
+            v = _unit(np.asarray(self.orientation[1]) - np.dot(self.orientation[1], u) * u)
+            w = _unit(np.cross(u, v))
+        self._u, self._v, self._w = u, v, w
+        rows = [float(x) for x in np.column_stack((u, v, w)).ravel()]  # columns = axes
+        for r in (self._reslice, self._label_reslice):
+            r.SetOutputDirection(*rows)
+        self._pixel_mm = min(volume.spacing)
+
+    @staticmethod
+    def _corners(volume: Volume) -> np.ndarray:
+        ni, nj, nk = volume.size_ijk
+        idx = np.array(
+            [[i, j, k] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)], float
+        )
+        return volume.index_to_lps(idx)
+
+    @property
+    def right(self) -> np.ndarray:
+        """Unit LPS vector pointing to the screen's right."""
+        return self._u.copy()
+
+    @property
+    def up(self) -> np.ndarray:
+        """Unit LPS vector pointing up on screen."""
+        return self._v.copy()
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Unit LPS axis along which :attr:`slice_position` is measured."""
+        return self._w.copy()
+
+    @property
+    def pixel_mm(self) -> float:
+        """The volume's finest voxel spacing in mm (one screen pixel per voxel at this zoom)."""
+        return self._pixel_mm
+
+    def slice_range(self) -> tuple[float, float]:
+        """Lowest and highest slice position (mm along :attr:`normal`) of voxel centres."""
+        if self.volume is None:
+            return (0.0, 0.0)
+        proj = self._corners(self.volume) @ self._w
+        return float(proj.min()), float(proj.max())
+
+    def _slice_axis(self) -> int:
+        assert self.volume is not None
+        return int(np.argmax(np.abs(self._w @ self.volume.direction)))
+
+    @property
+    def slice_spacing(self) -> float:
+        """Distance in mm between neighbouring voxel planes along :attr:`normal`."""
+        if self.volume is None:
+            return 1.0
+        proj = np.abs(self._w @ self.volume.direction) * np.asarray(self.volume.spacing)
+        return float(proj.max())
+
+    @property
+    def slice_count(self) -> int:
+        """Number of voxel planes along the volume axis closest to :attr:`normal`."""
+        if self.volume is None:
+            return 0
+        return int(self.volume.size_ijk[self._slice_axis()])
+
+    @property
+    def slice_position(self) -> float:
+        """Current slice: signed distance in mm of the plane along :attr:`normal`."""
+        return self._position
+
+    def set_slice_position(self, mm: float) -> None:
+        """Move the plane to ``mm`` along :attr:`normal` (pan and zoom are kept)."""
+        self._position = float(mm)
+        self._update_geometry()
+
+    def slice_position_of_index(self, index: int) -> float:
+        """Position of voxel plane ``index`` along the volume axis closest to the normal."""
+        assert self.volume is not None
+        ijk = np.zeros(3)
+        ijk[self._slice_axis()] = index
+        return float(np.dot(self.volume.index_to_lps(ijk), self._w))
+
+    @property
+    def slice_index(self) -> int:
+        """Nearest voxel-plane index to the current position (see :attr:`slice_count`)."""
+        p0 = self.slice_position_of_index(0)
+        step = self.slice_position_of_index(1) - p0
+        return int(np.rint((self._position - p0) / step)) if abs(step) > _EPS else 0
+
+    def set_slice_index(self, index: int) -> None:
+        """Show voxel plane ``index`` (clamped) along the volume axis closest to the normal."""
+        index = int(np.clip(index, 0, max(self.slice_count - 1, 0)))
+        self.set_slice_position(self.slice_position_of_index(index))
+
+    def step(self, n: int = 1) -> None:
+        """Move ``n`` voxel planes (negative: back), staying inside the volume."""
+        self.set_slice_index(self.slice_index + n)
+
+    # --- pan / zoom -------------------------------------------------------------------------
+    @property
+    def mm_per_pixel(self) -> float:
+        return self._mm_px
+
+    def set_mm_per_pixel(self, mm: float) -> None:
+        """Zoom so that one screen pixel is ``mm`` millimetres (square)."""
+        if not mm > 0:
+            raise ValueError("mm per pixel must be positive")
+        self._mm_px = float(mm)
+        self._update_geometry()
+
+    def center_on(self, lps: Sequence[float]) -> None:
+        """Pan so that the patient point ``lps`` (projected on the plane) is centred."""
+        p = np.asarray(lps, dtype=np.float64)
+        self._center = (float(p @ self._u), float(p @ self._v))
+        self._update_geometry()
+
+    def reset_camera(self) -> None:
+        """Centre the volume and fit it in the viewport."""
+        if self.volume is None:
+            return
+        corners = self._corners(self.volume)
+        half = self._pixel_mm / 2.0
+        lo_u, hi_u = (corners @ self._u).min() - half, (corners @ self._u).max() + half
+        lo_v, hi_v = (corners @ self._v).min() - half, (corners @ self._v).max() + half
+        self._center = (float(lo_u + hi_u) / 2.0, float(lo_v + hi_v) / 2.0)
+        w, h = self._viewport_size()
+        self._mm_px = float(max((hi_u - lo_u) / w, (hi_v - lo_v) / h))
+        self._update_geometry()
+
+    def _viewport_size(self) -> tuple[int, int]:
+        w, h = self.renderer.GetSize()
+        return max(int(w), 1), max(int(h), 1)
+
+    def _sync_viewport(self) -> None:
+        if self._viewport != self._viewport_size():
+            self._update_geometry()
+
+    def _plane_point(self, x: float, y: float) -> np.ndarray:
+        return x * self._u + y * self._v + self._position * self._w
+
+    def _update_geometry(self) -> None:
+        """Reslice onto the viewport's pixel grid and point the camera at it."""
+        w, h = self._viewport = self._viewport_size()
+        s = self._mm_px
+        cu, cv = self._center
+        origin = self._plane_point(cu - (w - 1) * s / 2.0, cv - (h - 1) * s / 2.0)
+        for r in (self._reslice, self._label_reslice):
+            r.SetOutputSpacing(s, s, 1.0)
+            r.SetOutputExtent(0, w - 1, 0, h - 1, 0, 0)
+            r.SetOutputOrigin(*(float(c) for c in origin))
+        cam = self.renderer.GetActiveCamera()
+        focal = self._plane_point(cu, cv)
+        cam.SetFocalPoint(*focal)
+        cam.SetPosition(*(focal + _CAMERA_DISTANCE_MM * np.cross(self._u, self._v)))
+        cam.SetViewUp(*self._v)
+        cam.SetParallelScale(h * s / 2.0)
+        cam.SetClippingRange(_CAMERA_DISTANCE_MM / 2.0, _CAMERA_DISTANCE_MM * 2.0)
+
+    # --- screen <-> patient -------------------------------------------------------------------
+    def world_to_display(self, lps: Sequence[float]) -> tuple[float, float]:
+        """Screen position ``(x, row)`` of an LPS point; rows from the top, pixel ``i``
+        spans ``[i, i + 1)``."""
+        r = self.renderer
+        r.SetWorldPoint(*(float(c) for c in lps), 1.0)
+        r.WorldToDisplay()
+        x, y, _ = r.GetDisplayPoint()
+        return x, r.GetRenderWindow().GetSize()[1] - y
+
+    def display_to_world(self, x: float, row: float) -> np.ndarray:
+        """The LPS point on the current plane under screen position ``(x, row)``."""
+        r = self.renderer
+        r.SetDisplayPoint(float(x), float(r.GetRenderWindow().GetSize()[1] - row), 0.0)
+        r.DisplayToWorld()
+        wx, wy, wz, ww = r.GetWorldPoint()
+        p = np.array([wx, wy, wz]) / (ww or 1.0)
+        toward_viewer = np.cross(self._u, self._v)  # project along the view direction
+        return p + toward_viewer * ((self._position - p @ self._w) / (toward_viewer @ self._w))
+
+    def render(self) -> None:
+        self.renderer.GetRenderWindow().Render()
