@@ -1,0 +1,1 @@
+"""The ``interval`` command line: the same operations as the viewer, without a display."""

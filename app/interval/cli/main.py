@@ -1,0 +1,183 @@
+"""The ``interval`` command: argument parsing, dispatch, exit codes and error messages.
+
+Exit codes: 0 success; 1 a problem with the data or files (an
+:class:`IntervalError`, shown as one message without a traceback); 2 a usage
+error (bad arguments); 3 an unexpected internal error (a bug: ``--debug``
+shows the traceback); 130 cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import interval
+from interval.core.errors import Cancelled, IntervalError, IrregularGeometry
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_CANCELLED = 130
+
+log = logging.getLogger("interval.cli")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--progress", action="store_true", default=argparse.SUPPRESS,
+        help="draw progress bars on stderr even when it is not a terminal",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="more detail (e.g. every skipped file)",
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="show tracebacks and debug logging",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands info, convert, demo)."""
+    from interval.cli import convert, info
+
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="interval",
+        parents=[common],
+        description=(
+            "Interval: a clinical imaging viewer with AI plugins. These commands work without a "
+            "display: inspect DICOM and image files, convert a series, build the demo data."
+        ),
+        epilog=(
+            "exit codes: 0 success, 1 data or file problem, 2 usage error, "
+            "3 internal error, 130 cancelled"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"interval {interval.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    info.add_parser(sub, [common])
+    convert.add_parser(sub, [common])
+    demo = sub.add_parser(
+        "demo", parents=[common],
+        help="write a synthetic patient (real DICOM files) and run the demo on it",
+        description="Generate a synthetic patient as DICOM files and run the Interval demo on it.",
+    )
+    demo.add_argument(
+        "--out", metavar="DIR", default=None,
+        help="folder for the demo data (default: a folder in your user cache, reused between runs)",
+    )
+    demo.add_argument("--seed", metavar="N", type=int, default=0, help="random seed (default 0)")
+    demo.set_defaults(func=_run_demo)
+    return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    try:
+        from interval.cli.demo import run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name != "interval.cli.demo":
+            raise
+        raise IntervalError("the demo is not available in this installation") from exc
+
+    def echo(message: str) -> None:
+        sys.stdout.write(f"{message}\n")
+        sys.stdout.flush()
+
+    out_dir = Path(args.out) if args.out is not None else None
+    return int(run_demo(out_dir, args.seed, echo) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``interval`` command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
+        return _exit_code(exc.code)
+    debug = bool(getattr(args, "debug", False))
+    _configure_logging(debug)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(func(args))
+    except (KeyboardInterrupt, Cancelled):
+        sys.stderr.write("\ninterval: cancelled\n")
+        return EXIT_CANCELLED
+    except IntervalError as exc:
+        _report(exc, debug)
+        return EXIT_DATA
+    except BrokenPipeError:  # e.g. `interval info DIR | head`
+        _silence_stdout()
+        return EXIT_OK
+    except MemoryError as exc:
+        _report_internal("not enough memory for this operation", exc, debug)
+        return EXIT_DATA
+    except Exception as exc:  # noqa: BLE001 - nothing unexpected reaches the user as a traceback
+        _report_internal(f"unexpected error: {type(exc).__name__}: {exc}", exc, debug)
+        return EXIT_INTERNAL
+
+
+def _exit_code(code: Any) -> int:
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    return EXIT_USAGE
+
+
+def _configure_logging(debug: bool) -> None:
+    """Warnings (or everything with --debug) to stderr. Messages never name patients."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="interval: %(levelname)s: %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+def _report(exc: IntervalError, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc)
+    sys.stderr.write(f"interval: error: {message}\n")
+    if isinstance(exc, IrregularGeometry):
+        for problem in exc.problems:
+            if problem not in message:
+                sys.stderr.write(f"  - {problem}\n")
+    hint = getattr(exc, "hint", None)
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+
+
+def _report_internal(message: str, exc: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.write(f"interval: {message}\n")
+    if not debug:
+        sys.stderr.write("interval: run again with --debug to see the details\n")
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
