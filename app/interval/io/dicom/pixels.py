@@ -1,0 +1,161 @@
+"""Read the pixels of a list of frames into one array of final values.
+
+:func:`read_pixels` returns ``(n, rows, cols)`` (grey) or ``(n, rows, cols, 3)``
+``uint8`` RGB (colour), in the order of the given frames, with final values:
+``BitsStored`` masking and sign extension, MONOCHROME1 inverted (higher is
+brighter; float data is not inverted), rescale slope/intercept applied.
+:func:`output_dtype` says which type that array has (see
+:mod:`interval.io.dicom._pixel_format`): the dtype follows from the header's
+declared stored range, never from the values, so it is known before reading.
+
+Before anything is allocated, every native file's declared pixel length is
+checked against its image size and its file size, every compressed file's
+transfer syntax against the installed decoders, and the total size against
+``max_bytes`` (default: the memory available now).  Then one output array is
+allocated and filled file by file: native files are read straight into it
+(``_native_read``), others are decoded by pydicom frame by frame
+(``_codec_read``).  ``cancel`` is checked between files, ``progress(done,
+total)`` is called after each file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from interval.core.errors import TooLarge
+from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
+from interval.io.dicom import _codec_read
+from interval.io.dicom._native_read import read_native, validate_native
+from interval.io.dicom._pixel_format import (
+    PixelFormat,
+    final_dtype,
+    formats_of,
+    is_direct,
+    rescale_of,
+)
+from interval.io.dicom.records import DicomHeader, FrameRef
+
+__all__ = ["output_dtype", "output_shape", "read_pixels"]
+
+Target = tuple[int, int, float, float]  # out index, frame in file, slope, intercept
+
+
+def output_dtype(frames: Sequence[FrameRef]) -> np.dtype:
+    """The type of the array :func:`read_pixels` returns for these frames (never float64)."""
+    return final_dtype(frames, formats_of(frames))
+
+
+def output_shape(frames: Sequence[FrameRef]) -> tuple[int, ...]:
+    """The shape of the array :func:`read_pixels` returns for these frames."""
+    return _shape(frames, formats_of(frames))
+
+
+def _shape(frames: Sequence[FrameRef], formats: dict[str, PixelFormat]) -> tuple[int, ...]:
+    fmt = formats[frames[0].header.path]
+    shape: tuple[int, ...] = (len(frames), fmt.rows, fmt.columns)
+    return shape + (3,) if fmt.is_colour else shape
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_size(shape: tuple[int, ...], dtype: np.dtype, max_bytes: int | None) -> None:
+    """Raise :class:`TooLarge` when an array of ``shape`` would not fit."""
+    need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if max_bytes is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+        if need > available:
+            raise TooLarge(
+                f"this series would need {_human_bytes(need)} of memory; only "
+                f"{_human_bytes(available)} is available. Close other series or "
+                "programs, or load a smaller part of it."
+            )
+    elif need > max_bytes:
+        raise TooLarge(
+            f"this series would need {_human_bytes(need)} of memory; the limit set for one "
+            f"series is {_human_bytes(max_bytes)}."
+        )
+
+
+def _group_by_file(
+    frames: Sequence[FrameRef],
+) -> list[tuple[DicomHeader, list[Target]]]:
+    """Frames grouped per file, files in order of first appearance."""
+    groups: dict[str, tuple[DicomHeader, list[Target]]] = {}
+    for out_idx, ref in enumerate(frames):
+        slope, intercept = rescale_of(ref)
+        entry = groups.get(ref.header.path)
+        if entry is None:
+            entry = groups[ref.header.path] = (ref.header, [])
+        entry[1].append((out_idx, ref.frame, slope, intercept))
+    return list(groups.values())
+
+
+def read_pixels(
+    frames: Sequence[FrameRef],
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    max_bytes: int | None = None,
+) -> np.ndarray:
+    """Pixels of ``frames`` as one array of final values, in the given order.
+
+    Raises :class:`~interval.core.errors.TooLarge` (before allocating) when
+    the array would exceed ``max_bytes`` (default: available memory),
+    :class:`~interval.core.errors.UnreadableFile` for truncated or damaged
+    files, :class:`~interval.core.errors.UnsupportedData` for a transfer
+    syntax or pixel format Interval cannot decode, and
+    :class:`~interval.core.errors.Cancelled` when ``cancel()`` turns true.
+    """
+    formats = formats_of(frames)
+    dtype = final_dtype(frames, formats)
+    shape = _shape(frames, formats)
+    check_size(shape, dtype, max_bytes)
+
+    groups = _group_by_file(frames)
+    direct: dict[str, bool] = {}
+    for header, targets in groups:
+        fmt = formats[header.path]
+        direct[header.path] = is_direct(header, fmt)
+        if direct[header.path]:
+            validate_native(header, fmt, max(frame for _o, frame, _s, _i in targets))
+        else:
+            _codec_read.check_decodable(header)
+
+    holder: list[np.ndarray] = []
+
+    def out_slice(i: int) -> np.ndarray:
+        if not holder:
+            try:
+                holder.append(np.empty(shape, dtype=dtype))
+            except MemoryError as exc:
+                need = _human_bytes(float(np.prod(shape, dtype=np.float64)) * dtype.itemsize)
+                raise TooLarge(
+                    f"this series would need {need} of memory, and the system could not "
+                    "provide it. Close other series or programs and try again."
+                ) from exc
+        return holder[0][i]
+
+    native = [(h, formats[h.path], t) for h, t in groups if direct[h.path]]
+    coded = [(h, formats[h.path], t) for h, t in groups if not direct[h.path]]
+    total = len(groups)
+    report(progress, 0, total)
+    done = 0
+    if native:
+        out_slice(0)  # everything about the native files was checked: allocate now
+        done = read_native(holder[0], native, progress, cancel, total)
+    for header, fmt, targets in coded:
+        check_cancel(cancel)
+        _codec_read.read_file(header, fmt, targets, out_slice)
+        done += 1
+        report(progress, done, total)
+    return holder[0]
