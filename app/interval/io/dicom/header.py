@@ -22,6 +22,7 @@ from interval.io.dicom.records import DicomHeader, FrameInfo, ObjectKind
 from interval.io.dicom.transfer_syntax import DEFLATED_LE, EXPLICIT_BE, IMPLICIT_LE
 
 _PIXEL_TAGS = {0x7FE00010: False, 0x7FE00008: True, 0x7FE00009: True}  # tag -> is float
+_MAX_FRAMES = 5_000_000  # beyond this a NumberOfFrames value is damage, not data
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 
 _SOP_KINDS: dict[str, ObjectKind] = {
@@ -159,20 +160,25 @@ def _pixel_element_at(fp: Any, ds: Dataset) -> tuple[int, int | None, bool] | No
     ``None`` when no pixel data element follows.
     """
     start = fp.tell()
+    meta = getattr(ds, "file_meta", None)
+    ts = str(_get(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+    if ts == DEFLATED_LE:
+        # the raw file position says nothing (pydicom inflated the stream): look inside
+        return _deflated_pixel_element(fp)
     head = fp.read(12)
     if len(head) < 8:
         return None
-    meta = getattr(ds, "file_meta", None)
-    ts = str(_get(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
     little = ts != EXPLICIT_BE
     implicit = ts == IMPLICIT_LE if ts else bool(getattr(ds, "is_implicit_VR", False))
-    if ts == DEFLATED_LE:
-        return (start, None, False)  # present, but not at a raw file offset
+    if not ts:  # no file meta: the encoding pydicom found
+        little = bool(getattr(ds, "original_encoding", (None, True))[1] in (True, None))
     end = "<" if little else ">"
     group, elem = struct.unpack(end + "HH", head[:4])
     tag = (group << 16) | elem
     if tag not in _PIXEL_TAGS:
         return None
+    if not implicit and not (0x40 < head[4] < 0x5B and 0x40 < head[5] < 0x5B):
+        implicit = True  # no VR letters: written implicit although the meta says explicit (as pydicom)
     if implicit:
         (length,) = struct.unpack(end + "I", head[4:8])
         value_offset = start + 8
@@ -187,6 +193,16 @@ def _pixel_element_at(fp: Any, ds: Dataset) -> tuple[int, int | None, bool] | No
             (length,) = struct.unpack(end + "H", head[6:8])
             value_offset = start + 8
     return (value_offset, None if length == 0xFFFFFFFF else length, _PIXEL_TAGS[tag])
+
+
+def _deflated_pixel_element(fp: Any) -> tuple[int, int | None, bool] | None:
+    """Pixel data presence in a deflated file: present, but at no raw file offset."""
+    fp.seek(0)
+    full = pydicom.dcmread(fp, force=True, specific_tags=list(_PIXEL_TAGS))
+    for tag, is_float in _PIXEL_TAGS.items():
+        if tag in full:
+            return (0, None, is_float)
+    return None
 
 
 def _guess_ts(ds: Dataset) -> str:
@@ -221,7 +237,7 @@ def _classify(sop_class: str, modality: str, has_pixels: bool, rows: int) -> Obj
 def _looks_like_dicom(ds: Dataset) -> bool:
     """With ``force=True`` any bytes parse; insist on some real attributes."""
     try:
-        keys = [int(t) for t in ds.keys()]
+        keys = [int(t) for t in ds.keys()]  # noqa: SIM118 - iterating a Dataset yields elements
     except Exception:  # noqa: BLE001
         return False
     if getattr(ds, "file_meta", None) is not None and len(ds.file_meta) > 0:
@@ -235,21 +251,23 @@ def _looks_like_dicom(ds: Dataset) -> bool:
 
 
 def _frames(ds: Dataset, n_frames: int) -> tuple[FrameInfo, ...]:
+    if n_frames > _MAX_FRAMES:
+        raise ValueError(f"NumberOfFrames {n_frames} is not plausible")
     per_frame = _get(ds, "PerFrameFunctionalGroupsSequence", None)
     shared_seq = _get(ds, "SharedFunctionalGroupsSequence", None)
     if per_frame is not None or shared_seq is not None:
         shared = shared_seq[0] if shared_seq else Dataset()
         base = _single_frame(ds)
-        out = []
-        for i in range(n_frames):
-            item = per_frame[i] if per_frame is not None and i < len(per_frame) else Dataset()
-            out.append(_enhanced_frame(item, shared, base))
-        return tuple(out)
+        if per_frame is None:  # nothing per frame: every frame is described alike
+            return (_enhanced_frame(Dataset(), shared, base),) * n_frames
+        if n_frames > len(per_frame):
+            raise ValueError(f"NumberOfFrames is {n_frames} but only {len(per_frame)} frames are described")
+        return tuple(_enhanced_frame(per_frame[i], shared, base) for i in range(n_frames))
     info = _single_frame(ds)
     if n_frames == 1:
         return (info,)
     # classic multi-frame (e.g. NM, US, or a 3-D stack with spacing between slices)
-    return tuple(info for _ in range(n_frames))
+    return (info,) * n_frames
 
 
 def _single_frame(ds: Dataset) -> FrameInfo:
