@@ -476,3 +476,13 @@ def test_two_patients_are_kept_apart(tmp_path: Path) -> None:
     write_image(tmp_path / "b.dcm", series_uid=generate_uid(), patient_id="B", study_uid="5.6")
     index = index_folder(tmp_path, SERIAL)
     assert sorted(p.patient_id for p in index.patients) == ["A", "B"]
+
+
+def test_reused_sop_uid_for_different_images_keeps_all() -> None:
+    """dcm_qa_12bit: one SOPInstanceUID for three different images (as dcm2niix, keep all)."""
+    from interval.io.dicom.index import index_folder
+    from tests.conftest import shared
+
+    index = index_folder(shared("dcm_qa_12bit", "In"))
+    assert not index.skipped
+    assert sum(1 for _ in index.iter_stacks()) == 3

@@ -265,18 +265,13 @@ def _discovered() -> dict[str, tuple[ImageStack, ...]]:
     """Every stack of the data, keyed by the file (one file) or folder (``/*``) it comes from.
 
     Each case folder is indexed on its own: the upstream test sets copy the
-    same images (same UIDs) into several folders.  Files the indexer skipped
-    as repeats of a SOP Instance UID in their folder are indexed alone
-    (dcm_qa_12bit uses one SOPInstanceUID for three different images).
+    same images (same UIDs) into several folders.  dcm_qa_12bit reuses one
+    SOPInstanceUID for three different images: the indexer must keep all three.
     """
     found: dict[str, list[ImageStack]] = {}
     for folder in case_folders():
         index = _index(folder)
         stacks = list(index.iter_stacks())
-        for skipped in index.skipped:
-            if "duplicate" in skipped.reason:
-                alone = index_files([skipped.path], root=Path(skipped.path).parent, policy=INDEX_POLICY)
-                stacks.extend(alone.iter_stacks())
         for stack in stacks:
             found.setdefault(stack_key(stack), []).append(stack)
     return {k: tuple(v) for k, v in found.items()}

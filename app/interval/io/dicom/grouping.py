@@ -33,6 +33,7 @@ are reported as skipped duplicates.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import math
 import os
@@ -611,20 +612,35 @@ def _object_name(h: DicomHeader) -> str:
 
 
 def _drop_duplicates(headers: Iterable[DicomHeader]) -> tuple[list[DicomHeader], list[SkippedFile]]:
-    seen: dict[str, str] = {}
+    """Drop second copies of the same object (the same file reached twice, or copied).
+
+    Two files are copies only when they share the SOP Instance UID *and* hold the
+    same bytes (compared only on a UID collision, which is rare). Files that reuse
+    a UID for different images (seen in the wild, e.g. dcm_qa_12bit) are all
+    kept, as dcm2niix does.
+    """
+    seen: dict[str, list[str]] = {}
     unique: list[DicomHeader] = []
     skipped: list[SkippedFile] = []
     for h in sorted(headers, key=lambda h: h.path):
         uid = h.sop_instance_uid
-        if uid and uid in seen:
-            skipped.append(
-                SkippedFile(h.path, f"duplicate of {seen[uid]} (same SOP Instance UID); not indexed twice")
-            )
-            continue
         if uid:
-            seen[uid] = h.path
+            original = next((p for p in seen.get(uid, ()) if _same_file_content(p, h.path)), None)
+            if original is not None:
+                skipped.append(
+                    SkippedFile(h.path, f"duplicate of {original} (same SOP Instance UID); not indexed twice")
+                )
+                continue
+            seen.setdefault(uid, []).append(h.path)
         unique.append(h)
     return unique, skipped
+
+
+def _same_file_content(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 def _patient_key(h: DicomHeader) -> str:
