@@ -8,6 +8,7 @@ decoded data exists at a time beside the output.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -16,7 +17,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 
-from interval.core.errors import UnreadableFile, UnsupportedData
+from interval.core.errors import TooLarge, UnreadableFile, UnsupportedData
 from interval.io.dicom._pixel_convert import colour_to_uint8, to_final
 from interval.io.dicom._pixel_format import PixelFormat
 from interval.io.dicom.records import DicomHeader
@@ -45,6 +46,36 @@ def check_decodable(header: DicomHeader) -> None:
         raise UnsupportedData(
             f"images stored as {describe(ts)} need a decoder that is not installed "
             "(pylibjpeg and its plugins)",
+            path=header.path,
+        )
+
+
+# A decoded frame may be far larger than its compressed bytes (flat images compress
+# extremely well), but not without bound: above this size a frame must come from
+# at least 1/_MAX_RATIO of its size in compressed data, or the header is damaged.
+_ALWAYS_PLAUSIBLE_FRAME_BYTES = 64 * 1024 * 1024
+_MAX_RATIO = 2000
+
+
+def check_plausible(header: DicomHeader, fmt: PixelFormat) -> None:
+    """Refuse a header whose image size cannot come from the data in the file.
+
+    Decoders allocate from Rows x Columns before decoding, so a damaged header
+    claiming 60000 x 60000 would allocate gigabytes from a few kilobytes.
+    """
+    frame_bytes = header.rows * header.columns * max(1, header.samples_per_pixel)
+    frame_bytes *= max(1, (header.bits_allocated + 7) // 8)
+    if frame_bytes <= _ALWAYS_PLAUSIBLE_FRAME_BYTES:
+        return
+    try:
+        file_bytes = os.path.getsize(header.path)
+    except OSError:
+        return  # reported when the file is opened
+    per_frame = file_bytes / max(1, header.number_of_frames)
+    if frame_bytes > per_frame * _MAX_RATIO:
+        raise UnreadableFile(
+            f"the header claims {header.rows} x {header.columns} pixels per image, but the "
+            f"file holds only {file_bytes} bytes of data: the header is probably damaged",
             path=header.path,
         )
 
@@ -100,9 +131,17 @@ def read_file(
                     arr = apply_color_lut(arr, ds)
                 for out_idx, slope, intercept in by_frame[frame]:
                     _store(arr, get_slice(out_idx), fmt, slope, intercept, palette, header.path)
-    except (UnreadableFile, UnsupportedData, MemoryError):
+    except (UnreadableFile, UnsupportedData):
         raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types on corrupt data
+    except MemoryError as exc:
+        raise TooLarge(
+            "decoding this image needs more memory than the system could provide",
+            path=header.path,
+        ) from exc
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - decoders raise many types on corrupt data,
+        # including Rust panics (pyo3 PanicException derives from BaseException)
         raise UnreadableFile(
             f"its {describe(header.transfer_syntax_uid)} image data could not be decoded; "
             f"the file is probably damaged ({_short(exc)})",

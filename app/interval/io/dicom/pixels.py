@@ -130,6 +130,7 @@ def read_pixels(
             validate_native(header, fmt, max(frame for _o, frame, _s, _i in targets))
         else:
             _codec_read.check_decodable(header)
+            _codec_read.check_plausible(header, fmt)
 
     holder: list[np.ndarray] = []
 
