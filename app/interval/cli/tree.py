@@ -17,7 +17,7 @@ import numpy as np
 import interval
 from interval.core.errors import IntervalError
 from interval.io.dicom.geometry import analyse_stack
-from interval.io.dicom.load import _frame_infos
+from interval.io.dicom.load import frame_infos
 from interval.io.dicom.mosaic import is_mosaic, mosaic_geometry, read_mosaic_info
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import DicomIndex, ImageStack, NonImageObject, SeriesRecord
@@ -47,7 +47,7 @@ def stack_geometry(stack: ImageStack, policy: DicomReadPolicy = DEFAULT_POLICY) 
     try:
         # the loader's own per-frame geometry (classic multi-frame positions included),
         # so `info` describes exactly the grid `convert` will load
-        infos = _frame_infos(list(stack.frames))
+        infos = frame_infos(list(stack.frames))
         geo = analyse_stack(
             infos,
             spacing_tolerance=policy.spacing_tolerance,

@@ -61,7 +61,7 @@ def load_stack(
     _check_frames(frames)
     if any(is_mosaic(f.header) for f in frames):
         return _load_mosaic(stack, frames, policy, progress, cancel)
-    infos = _frame_infos(frames)
+    infos = frame_infos(frames)
     geom = analyse_stack(
         infos,
         spacing_tolerance=policy.spacing_tolerance,
@@ -236,7 +236,7 @@ def _check_frames(frames: list[FrameRef]) -> None:
         raise UnsupportedData("The image has no rows or columns.", path=first.path)
 
 
-def _frame_infos(frames: list[FrameRef]) -> list[FrameInfo]:
+def frame_infos(frames: list[FrameRef]) -> list[FrameInfo]:
     """Per-frame geometry; classic multi-frame files get their slice positions computed.
 
     A classic (non-enhanced) multi-frame file repeats one position for all
