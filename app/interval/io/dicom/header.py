@@ -8,6 +8,7 @@ Files are opened read-only.
 
 from __future__ import annotations
 
+import re
 import struct
 from datetime import date
 from pathlib import Path
@@ -74,6 +75,8 @@ def read_header(path: str | Path, *, force: bool = True) -> DicomHeader:
         raise UnreadableFile("not a DICOM file (no recognisable DICOM attributes)", path=path)
     try:
         return header_from_dataset(ds, str(path), pixel)
+    except UnreadableFile:
+        raise
     except Exception as exc:  # noqa: BLE001 - damaged values deep inside sequences
         raise UnreadableFile(f"damaged DICOM header ({_short(exc)})", path=path) from exc
 
@@ -103,6 +106,7 @@ def header_from_dataset(
     n_frames = max(1, _int(ds, "NumberOfFrames", 1))
     frames = _frames(ds, n_frames) if kind == "image" else ()
     ref_series, ref_sops = _references(ds)
+    _check_identity(path, sop_class, modality, kind, ds)
     return DicomHeader(
         path=path,
         kind=kind,
@@ -148,6 +152,28 @@ def header_from_dataset(
         referenced_sop_uids=ref_sops,
         description=_describe(ds, kind),
     )
+
+
+# --- sanity of the identifying attributes -----------------------------------------
+
+_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def _check_identity(path: str, sop_class: str, modality: str, kind: ObjectKind, ds: Dataset) -> None:
+    """Refuse headers whose identity is damaged (a file we could not describe honestly).
+
+    A corrupted element length or VR makes pydicom swallow neighbouring bytes
+    into a value, e.g. binary junk in the SOP Class UID, or leaves a data set
+    with nothing identifying in it: such a file is reported as damaged rather
+    than shown as an unnamed object.
+    """
+    if sop_class and (len(sop_class) > 64 or not _UID_RE.fullmatch(sop_class)):
+        raise UnreadableFile("damaged DICOM header (its SOP Class UID is not a valid UID)", path=path)
+    if kind == "other" and not (sop_class or modality or _str(ds, "SeriesInstanceUID")):
+        raise UnreadableFile(
+            "damaged DICOM header (no SOP class, modality or series: nothing identifies it)",
+            path=path,
+        )
 
 
 # --- pixel data element location ---------------------------------------------------
