@@ -27,14 +27,17 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    RLELossless,
     generate_uid,
 )
 
 from interval.core.errors import Cancelled, TooLarge, UnreadableFile, UnsupportedData
 from interval.io.dicom import _native_read, pixels
 from interval.io.dicom.header import read_header
+from interval.io.dicom.load import load_stack
 from interval.io.dicom.pixels import output_dtype, read_pixels
-from interval.io.dicom.records import DicomHeader, FrameInfo, FrameRef
+from interval.io.dicom.policy import DicomReadPolicy
+from interval.io.dicom.records import DicomHeader, FrameInfo, FrameRef, ImageStack
 from tests.conftest import shared
 
 TS_FILES = [f"{i}.dcm" for i in range(1, 10)]
@@ -468,6 +471,168 @@ def test_output_dtype_rules_on_headers():
     assert output_dtype([FrameRef(double)]) == np.float32
     for header in (ct, ge_ct, pet, rgb, double):
         assert output_dtype([FrameRef(header)]) != np.float64
+
+
+def test_expected_dtype_is_the_optimistic_sibling_of_the_worst_case():
+    def both(header: DicomHeader) -> tuple[np.dtype, np.dtype]:
+        refs = [FrameRef(header)]
+        return pixels.expected_dtype(refs), output_dtype(refs)
+
+    ge_ct = fake_header(bits_stored=16, pixel_representation=1, frames=(rescaled(1, -1024),))
+    assert both(ge_ct) == (np.int16, np.int32)
+    full_u16 = fake_header(frames=(rescaled(1, 1000),))  # results >= 0: unsigned guess
+    assert both(full_u16) == (np.uint16, np.int32)
+    # the narrow type cannot even hold stored 0's result: no point in guessing
+    u8_far = fake_header(bits_allocated=8, bits_stored=8, frames=(rescaled(1, -1024),))
+    assert both(u8_far) == (np.int16, np.int16)
+    s16_far = fake_header(pixel_representation=1, frames=(rescaled(1, 70000),))
+    assert both(s16_far) == (np.int32, np.int32)
+    # equal wherever the declared range already fits the stored width, or float/colour
+    for header in (
+        fake_header(bits_stored=12, frames=(rescaled(1, -1024),)),
+        fake_header(frames=(rescaled(0.5, 0),)),
+        fake_header(bits_allocated=32, bits_stored=32, pixel_representation=1),
+        fake_header(
+            samples_per_pixel=3, bits_allocated=8, bits_stored=8, photometric_interpretation="RGB"
+        ),
+    ):
+        assert both(header)[0] == both(header)[1]
+
+
+# --- GE-style CT: signed 16 bits stored, intercept -1024 ---------------------------------------
+
+
+def _signed_ct_series(
+    folder: Path,
+    n: int,
+    overflow: tuple[int, int] | None = None,
+    intercept: int = -1024,
+    size: tuple[int, int] = (24, 20),
+) -> tuple[list[Path], np.ndarray]:
+    """Signed 16-bit CT files (stored -1000..2000); ``overflow=(file, value)`` plants one value."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    stored = rng.integers(-1000, 2001, size=(n, *size), dtype=np.int16)
+    stored[0, 0, 0], stored[-1, -1, -1] = -1000, 2000
+    if overflow is not None:
+        stored[overflow[0], 5, 7] = overflow[1]
+    paths = [
+        write_dicom(
+            folder / f"ge{i:03d}.dcm",
+            stored[i],
+            signed=True,
+            bits_stored=16,
+            slope="1",
+            intercept=str(intercept),
+            z=float(i),
+        )
+        for i in range(n)
+    ]
+    return paths, stored.astype(np.int32) + intercept
+
+
+def _refs(paths: list[Path]) -> list[FrameRef]:
+    return [FrameRef(read_header(p)) for p in paths]
+
+
+@pytest.mark.parametrize("n", [4, 40])  # serial and threaded reads
+def test_ge_style_ct_is_int16_with_exact_values(tmp_path, n):
+    paths, expected = _signed_ct_series(tmp_path, n)
+    refs = _refs(paths)
+    assert output_dtype(refs) == np.int32  # declared -33792..31743: the worst case
+    assert pixels.expected_dtype(refs) == np.int16
+    arr = read_pixels(refs)
+    assert arr.dtype == np.int16
+    np.testing.assert_array_equal(arr, expected)
+
+
+@pytest.mark.parametrize(
+    ("n", "overflow", "intercept"),
+    [
+        (4, (2, -32000), -1024),  # -33024 < -32768
+        (40, (37, -32768), -1024),  # padding value -32768 -> -33792, threaded read
+        (40, (0, 32000), 1024),  # 33024 > 32767, in the first file
+    ],
+)
+def test_ge_style_ct_falls_back_to_int32_when_a_value_does_not_fit(
+    tmp_path, n, overflow, intercept
+):
+    paths, expected = _signed_ct_series(tmp_path, n, overflow, intercept, size=(128, 128))
+    refs = _refs(paths)
+    assert pixels.expected_dtype(refs) == np.int16
+    calls: list[tuple[int, int]] = []
+    tracemalloc.start()
+    try:
+        arr = read_pixels(refs, progress=lambda d, t: calls.append((d, t)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert arr.dtype == np.int32
+    np.testing.assert_array_equal(arr, expected)  # no wrap-around anywhere
+    assert arr.min() == expected.min() and arr.max() == expected.max()
+    # the int16 attempt (half of arr.nbytes) is freed before the int32 array is allocated
+    assert peak < arr.nbytes * 1.25
+    # progress keeps counting upwards through the second read and ends complete
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert calls[-1][0] == calls[-1][1] >= n
+
+
+def test_fallback_still_respects_the_size_limit(tmp_path):
+    paths, _ = _signed_ct_series(tmp_path, 4, overflow=(1, -32768))
+    refs = _refs(paths)
+    narrow = 4 * 24 * 20 * 2
+    assert read_pixels(_refs(_signed_ct_series(tmp_path / "ok", 4)[0]), max_bytes=narrow).dtype == (
+        np.int16
+    )
+    with pytest.raises(TooLarge):
+        read_pixels(refs, max_bytes=narrow)  # int32 needs twice that
+
+
+def _rle_signed_ct(path: Path, stored: np.ndarray) -> Path:
+    write_dicom(path, stored, signed=True, slope="1", intercept="-1024")
+    ds = pydicom.dcmread(path, force=True)
+    ds.compress(RLELossless)
+    ds.save_as(path, enforce_file_format=True)
+    assert read_header(path).transfer_syntax_uid == RLELossless
+    return path
+
+
+def test_compressed_signed_ct_checks_values_and_falls_back(tmp_path):
+    good = _rle_signed_ct(tmp_path / "good.dcm", np.array([[-1000, 0], [2000, 5]], np.int16))
+    arr = read_file(good)
+    assert arr.dtype == np.int16
+    np.testing.assert_array_equal(arr[0], [[-2024, -1024], [976, -1019]])
+
+    bad = _rle_signed_ct(tmp_path / "bad.dcm", np.array([[-1000, -32768], [2000, 5]], np.int16))
+    arr = read_file(bad)
+    assert arr.dtype == np.int32
+    np.testing.assert_array_equal(arr[0], [[-2024, -33792], [976, -1019]])
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "693_J2KR.dcm"])
+def test_pydicom_ge_ct_files_load_as_int16(name):
+    path = pydicom_file(name)
+    ds = pydicom.dcmread(path)
+    assert (ds.PixelRepresentation, ds.BitsStored, float(ds.RescaleIntercept)) == (1, 16, -1024)
+    arr = read_file(path)
+    assert arr.dtype == np.int16
+    expected = ds.pixel_array.astype(np.int32) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
+    np.testing.assert_array_equal(arr[0], expected)
+
+
+def test_load_stack_gives_an_int16_volume_for_ge_style_ct(tmp_path):
+    paths, expected = _signed_ct_series(tmp_path, 5)
+    stack = ImageStack(uid="ge", frames=_refs(paths[::-1]), label="test")
+    # the worst case (int32) would exceed this limit; the int16 volume fits it
+    policy = DicomReadPolicy(max_voxel_bytes=expected.size * 2)
+    vol = load_stack(stack, policy)
+    assert vol.array.dtype == np.int16
+    np.testing.assert_array_equal(vol.array, expected)  # sorted by z = file order
+
+    bad_paths, bad_expected = _signed_ct_series(tmp_path / "bad", 5, overflow=(3, -32000))
+    vol = load_stack(ImageStack(uid="ge-bad", frames=_refs(bad_paths), label="test"))
+    assert vol.array.dtype == np.int32
+    np.testing.assert_array_equal(vol.array, bad_expected)
 
 
 # --- errors, sizes, memory ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 
 from interval.core.errors import TooLarge, UnreadableFile, UnsupportedData
-from interval.io.dicom._pixel_convert import colour_to_uint8, to_final
+from interval.io.dicom._pixel_convert import ValuesDoNotFit, colour_to_uint8, to_final
 from interval.io.dicom._pixel_format import PixelFormat
 from interval.io.dicom.records import DicomHeader
 from interval.io.dicom.transfer_syntax import describe
@@ -131,7 +131,7 @@ def read_file(
                     arr = apply_color_lut(arr, ds)
                 for out_idx, slope, intercept in by_frame[frame]:
                     _store(arr, get_slice(out_idx), fmt, slope, intercept, palette, header.path)
-    except (UnreadableFile, UnsupportedData):
+    except (UnreadableFile, UnsupportedData, ValuesDoNotFit):
         raise
     except MemoryError as exc:
         raise TooLarge(

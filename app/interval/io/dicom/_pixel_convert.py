@@ -8,16 +8,23 @@ full-size temporary is ever made:
 2. invert MONOCHROME1 over the stored range (``min + max - v``, as ITK does),
    so that higher always means brighter;
 3. apply rescale slope / intercept.  For an integer output type the rescale
-   runs in that type with wrap-around arithmetic: because the output type
-   holds every possible result (see ``final_dtype``), the wrapped result is
-   exact.
+   runs in that type with wrap-around arithmetic, which is exact whenever
+   the true result fits the type.  It always does when the type holds every
+   result of the declared stored range (``final_dtype``); when it does not
+   (``optimistic_dtype``), the frame's actual stored minimum and
+   maximum are checked first and :class:`ValuesDoNotFit` is raised instead of
+   writing wrapped-around values.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from interval.io.dicom._pixel_format import PixelFormat
+from interval.io.dicom._pixel_format import PixelFormat, declared_fits, fits
+
+
+class ValuesDoNotFit(Exception):  # noqa: N818 - a signal, not an error a user sees
+    """A frame's actual values do not fit the optimistic output type (read again wider)."""
 
 
 def _wrapped(value: float, dtype: np.dtype) -> np.generic:
@@ -78,12 +85,24 @@ def to_final(
             np.add(dst, dst.dtype.type(intercept), out=dst)
         return
     # integer output: bring the values into dst (exact or modulo 2**bits), then rescale
+    if not declared_fits(fmt, slope, intercept, dst.dtype):
+        _check_actual_fit(values, dst.dtype, slope, intercept)
     if not (values.dtype.itemsize == dst.dtype.itemsize and np.shares_memory(values, dst)):
         np.copyto(dst, values, casting="unsafe")
     if slope != 1.0:
         np.multiply(dst, _wrapped(slope, dst.dtype), out=dst)
     if intercept != 0.0:
         np.add(dst, _wrapped(intercept, dst.dtype), out=dst)
+
+
+def _check_actual_fit(values: np.ndarray, dtype: np.dtype, slope: float, intercept: float) -> None:
+    """Raise :class:`ValuesDoNotFit` unless every ``v * slope + intercept`` fits ``dtype``."""
+    if values.size == 0:
+        return
+    s, b = int(slope), int(intercept)
+    a, z = int(values.min()) * s + b, int(values.max()) * s + b  # affine: extremes at the ends
+    if not fits(dtype, min(a, z), max(a, z)):
+        raise ValuesDoNotFit()
 
 
 def colour_to_uint8(rgb: np.ndarray, dst: np.ndarray, bits_stored: int) -> None:

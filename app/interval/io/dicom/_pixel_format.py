@@ -1,16 +1,29 @@
 """How a file stores its pixels, and which array type holds the final values.
 
 :class:`PixelFormat` is read from a :class:`DicomHeader` (no file access).
-:func:`final_dtype` applies the house rule for the output array: colour ->
-``uint8``; float pixel data or a non-integer rescale -> ``float32``; integer
-data with an integer rescale -> the smallest integer type that holds every
-value the declared stored range can map to; never ``float64``.
+Two output types are derived from the headers alone:
+
+* :func:`final_dtype` -- the *worst case*: colour -> ``uint8``; float pixel
+  data or a non-integer rescale -> ``float32``; integer data with an integer
+  rescale -> the smallest integer type that holds every value the declared
+  stored range can map to; never ``float64``.  It always holds every value,
+  so it is the upper bound for memory estimates and the fallback type.
+* :func:`optimistic_dtype` -- the *optimistic* type the reader tries first.
+  It differs from the worst case only when an integer rescale pushes the
+  declared range out of the stored width, e.g. GE-style CT (signed 16 bits,
+  intercept -1024: declared -33792..31743 -> ``int32``) whose real values
+  (-1024..3071 HU) fit ``int16``.  Then it is the integer type of the stored
+  width (signed when the declared results can be negative) -- provided it
+  holds the intercept, i.e. the result of stored value 0; the reader checks
+  the actual values of every such frame (:func:`declared_fits` says which
+  need it) and falls back to :func:`final_dtype` when one does not fit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -175,35 +188,86 @@ def formats_of(frames: Sequence[FrameRef]) -> dict[str, PixelFormat]:
     return formats
 
 
-def final_dtype(frames: Sequence[FrameRef], formats: dict[str, PixelFormat]) -> np.dtype:
-    """Output type for these frames (see module docstring)."""
-    fmt0 = formats[frames[0].header.path]
-    if fmt0.is_colour:
-        return np.dtype(np.uint8)
-    lo = hi = None
+def _declared_ranges(
+    frames: Sequence[FrameRef], formats: dict[str, PixelFormat]
+) -> list[tuple[int, int, int]] | None:
+    """(lowest, highest, intercept) result per distinct format/rescale; None -> float32."""
+    ranges: list[tuple[int, int, int]] = []
     seen: set[tuple] = set()
     for ref in frames:
         fmt = formats[ref.header.path]
-        info = ref.header.frames[ref.frame] if ref.frame < len(ref.header.frames) else None
-        slope = info.rescale_slope if info is not None else 1.0
-        intercept = info.rescale_intercept if info is not None else 0.0
+        slope, intercept = rescale_of(ref)
         key = (fmt.bits_stored, fmt.signed, fmt.is_float, slope, intercept)
         if key in seen:
             continue
         seen.add(key)
         if fmt.is_float or not (float(slope).is_integer() and float(intercept).is_integer()):
-            return np.dtype(np.float32)
-        s_lo, s_hi = fmt.stored_range()
-        a, b = s_lo * int(slope) + int(intercept), s_hi * int(slope) + int(intercept)
-        a, b = min(a, b), max(a, b)
-        lo = a if lo is None else min(lo, a)
-        hi = b if hi is None else max(hi, b)
-    assert lo is not None and hi is not None
+            return None
+        lo, hi = result_range(fmt, int(slope), int(intercept))
+        ranges.append((lo, hi, int(intercept)))
+    return ranges
+
+
+def result_range(fmt: PixelFormat, slope: int, intercept: int) -> tuple[int, int]:
+    """Lowest and highest result the declared stored range maps to (integer rescale)."""
+    s_lo, s_hi = fmt.stored_range()
+    a, b = s_lo * slope + intercept, s_hi * slope + intercept
+    return min(a, b), max(a, b)
+
+
+def fits(dtype: np.dtype, lo: int, hi: int) -> bool:
+    """Whether the integer ``dtype`` holds every value of ``lo..hi``."""
+    info = np.iinfo(dtype)
+    return info.min <= lo and hi <= info.max
+
+
+@lru_cache(maxsize=256)
+def declared_fits(fmt: PixelFormat, slope: float, intercept: float, dtype: np.dtype) -> bool:
+    """Whether every value the declared stored range maps to fits the integer ``dtype``.
+
+    When it does not, a frame written into ``dtype`` must have its actual
+    values checked (see :func:`optimistic_dtype`).
+    """
+    if fmt.is_float or not (float(slope).is_integer() and float(intercept).is_integer()):
+        return False
+    return fits(dtype, *result_range(fmt, int(slope), int(intercept)))
+
+
+def final_dtype(frames: Sequence[FrameRef], formats: dict[str, PixelFormat]) -> np.dtype:
+    """Worst-case output type for these frames: holds every declared value (module docstring)."""
+    fmt0 = formats[frames[0].header.path]
+    if fmt0.is_colour:
+        return np.dtype(np.uint8)
+    ranges = _declared_ranges(frames, formats)
+    if ranges is None:
+        return np.dtype(np.float32)
+    lo = min(r[0] for r in ranges)
+    hi = max(r[1] for r in ranges)
     for dtype in _INT_CANDIDATES:
-        info_t = np.iinfo(dtype)
-        if info_t.min <= lo and hi <= info_t.max:
+        if fits(dtype, lo, hi):
             return dtype
     return np.dtype(np.float32)
+
+
+def optimistic_dtype(frames: Sequence[FrameRef], formats: dict[str, PixelFormat]) -> np.dtype:
+    """Optimistic output type: what the reader returns when the actual values fit.
+
+    Equal to :func:`final_dtype` except when an integer rescale pushes the
+    declared range out of the stored width (module docstring).
+    """
+    worst = final_dtype(frames, formats)
+    if worst.kind not in "iu" or formats[frames[0].header.path].is_colour:
+        return worst
+    width = max(formats[ref.header.path].itemsize for ref in frames)
+    if worst.itemsize <= width:
+        return worst
+    ranges = _declared_ranges(frames, formats)
+    assert ranges is not None  # an integer worst case means integer data and rescale
+    signed = any(lo < 0 for lo, _hi, _i in ranges)
+    narrow = np.dtype(f"{'i' if signed else 'u'}{width}")
+    if all(fits(narrow, intercept, intercept) for _lo, _hi, intercept in ranges):
+        return narrow
+    return worst
 
 
 def rescale_of(ref: FrameRef) -> tuple[float, float]:

@@ -70,7 +70,9 @@ def load_stack(
     warnings = [*stack.warnings, *geom.warnings]
     ordered = [frames[i] for i in geom.order]
     rows, cols = frames[0].header.rows, frames[0].header.columns
-    dtype = np.dtype(pixels.output_dtype(ordered))
+    # the type read_pixels nearly always returns; it re-checks the wider worst case
+    # (pixels.output_dtype) itself on the rare fallback
+    dtype = np.dtype(pixels.expected_dtype(ordered))
     need = len(ordered) * rows * cols * dtype.itemsize
     grid = None
     if geom.problems:
@@ -183,7 +185,7 @@ def _load_mosaic(
     frame = frames[0]
     header = frame.header
     info = read_mosaic_info(header)
-    dtype = np.dtype(pixels.output_dtype(frames))
+    dtype = np.dtype(pixels.expected_dtype(frames))
     need = 2 * header.rows * header.columns * dtype.itemsize
     _check_memory(need, policy, stack)
     mosaic = _read_pixels(frames, policy, progress, cancel)

@@ -4,9 +4,22 @@
 ``uint8`` RGB (colour), in the order of the given frames, with final values:
 ``BitsStored`` masking and sign extension, MONOCHROME1 inverted (higher is
 brighter; float data is not inverted), rescale slope/intercept applied.
-:func:`output_dtype` says which type that array has (see
-:mod:`interval.io.dicom._pixel_format`): the dtype follows from the header's
-declared stored range, never from the values, so it is known before reading.
+Which type that array has follows from the headers (see
+:mod:`interval.io.dicom._pixel_format`), with one twist:
+
+* :func:`expected_dtype` is the type :func:`read_pixels` returns when the
+  actual values fit it -- practically always.  For GE-style CT (signed 16
+  bits, intercept -1024) it is ``int16`` although the *declared* range
+  -33792..31743 does not fit ``int16``.
+* :func:`output_dtype` is the worst case, the type that holds every value the
+  declared stored range can map to (``int32`` for that CT).  It is an upper
+  bound for memory estimates; :func:`read_pixels` returns it only when some
+  frame's actual values do not fit :func:`expected_dtype`.
+
+Whenever the two differ, every frame whose declared range does not fit the
+expected type has its actual stored minimum and maximum checked before the
+rescale; if one does not fit, the whole read starts again into the worst-case
+type (rare; never wrapped-around values).
 
 Before anything is allocated, every native file's declared pixel length is
 checked against its image size and its file size, every compressed file's
@@ -15,7 +28,8 @@ transfer syntax against the installed decoders, and the total size against
 allocated and filled file by file: native files are read straight into it
 (``_native_read``), others are decoded by pydicom frame by frame
 (``_codec_read``).  ``cancel`` is checked between files, ``progress(done,
-total)`` is called after each file.
+total)`` is called after each file (after a fallback the count goes on
+growing and ``total`` grows by the number of files read again).
 """
 
 from __future__ import annotations
@@ -28,23 +42,39 @@ from interval.core.errors import TooLarge
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
 from interval.io.dicom import _codec_read
 from interval.io.dicom._native_read import read_native, validate_native
+from interval.io.dicom._pixel_convert import ValuesDoNotFit
 from interval.io.dicom._pixel_format import (
     PixelFormat,
     final_dtype,
     formats_of,
     is_direct,
+    optimistic_dtype,
     rescale_of,
 )
 from interval.io.dicom.records import DicomHeader, FrameRef
 
-__all__ = ["output_dtype", "output_shape", "read_pixels"]
+__all__ = ["expected_dtype", "output_dtype", "output_shape", "read_pixels"]
 
 Target = tuple[int, int, float, float]  # out index, frame in file, slope, intercept
 
 
 def output_dtype(frames: Sequence[FrameRef]) -> np.dtype:
-    """The type of the array :func:`read_pixels` returns for these frames (never float64)."""
+    """Worst-case type of the array :func:`read_pixels` returns (never float64).
+
+    It holds every value the declared stored range can map to, so it is an
+    upper bound for memory estimates; :func:`read_pixels` usually returns the
+    narrower :func:`expected_dtype`.
+    """
     return final_dtype(frames, formats_of(frames))
+
+
+def expected_dtype(frames: Sequence[FrameRef]) -> np.dtype:
+    """The type :func:`read_pixels` returns when the actual values fit it (nearly always).
+
+    Narrower than :func:`output_dtype` only when an integer rescale pushes the
+    declared range out of the stored width (GE-style CT: ``int16``, not ``int32``).
+    """
+    return optimistic_dtype(frames, formats_of(frames))
 
 
 def output_shape(frames: Sequence[FrameRef]) -> tuple[int, ...]:
@@ -109,6 +139,8 @@ def read_pixels(
 ) -> np.ndarray:
     """Pixels of ``frames`` as one array of final values, in the given order.
 
+    The array has type :func:`expected_dtype`, or :func:`output_dtype` when
+    some actual value does not fit the former (the files are then read again).
     Raises :class:`~interval.core.errors.TooLarge` (before allocating) when
     the array would exceed ``max_bytes`` (default: available memory),
     :class:`~interval.core.errors.UnreadableFile` for truncated or damaged
@@ -117,7 +149,8 @@ def read_pixels(
     :class:`~interval.core.errors.Cancelled` when ``cancel()`` turns true.
     """
     formats = formats_of(frames)
-    dtype = final_dtype(frames, formats)
+    worst = final_dtype(frames, formats)
+    dtype = optimistic_dtype(frames, formats)
     shape = _shape(frames, formats)
     check_size(shape, dtype, max_bytes)
 
@@ -131,24 +164,67 @@ def read_pixels(
         else:
             _codec_read.check_decodable(header)
             _codec_read.check_plausible(header, fmt)
+    native = [(h, formats[h.path], t) for h, t in groups if direct[h.path]]
+    coded = [(h, formats[h.path], t) for h, t in groups if not direct[h.path]]
 
+    counted = _Progress(progress, len(groups))
+    if dtype != worst:
+        try:
+            return _read_all(shape, dtype, native, coded, counted, cancel)
+        except ValuesDoNotFit as exc:
+            # its traceback holds the reading frames (and, from a worker thread, a cycle
+            # through the failed future): drop it so the narrow array is freed right away
+            exc.__traceback__ = None
+        check_size(shape, worst, max_bytes)
+        counted.restart()
+    return _read_all(shape, worst, native, coded, counted, cancel)
+
+
+class _Progress:
+    """Reports ``(done, total)``; a restarted read keeps counting upwards."""
+
+    def __init__(self, progress: ProgressFn | None, files: int) -> None:
+        self.progress = progress
+        self.files = files
+        self.offset = 0
+        self.last = 0
+
+    def __call__(self, done: int, _total: int) -> None:
+        self.last = self.offset + done
+        report(self.progress, self.last, self.offset + self.files)
+
+    def restart(self) -> None:
+        self.offset = self.last
+
+
+def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError as exc:
+        need = _human_bytes(float(np.prod(shape, dtype=np.float64)) * dtype.itemsize)
+        raise TooLarge(
+            f"this series would need {need} of memory, and the system could not "
+            "provide it. Close other series or programs and try again."
+        ) from exc
+
+
+def _read_all(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    native: list[tuple[DicomHeader, PixelFormat, list[Target]]],
+    coded: list[tuple[DicomHeader, PixelFormat, list[Target]]],
+    progress: _Progress,
+    cancel: CancelFn | None,
+) -> np.ndarray:
+    """Fill one new array of ``dtype`` (raises ValuesDoNotFit from an optimistic type)."""
     holder: list[np.ndarray] = []
 
     def out_slice(i: int) -> np.ndarray:
         if not holder:
-            try:
-                holder.append(np.empty(shape, dtype=dtype))
-            except MemoryError as exc:
-                need = _human_bytes(float(np.prod(shape, dtype=np.float64)) * dtype.itemsize)
-                raise TooLarge(
-                    f"this series would need {need} of memory, and the system could not "
-                    "provide it. Close other series or programs and try again."
-                ) from exc
+            holder.append(_allocate(shape, dtype))
         return holder[0][i]
 
-    native = [(h, formats[h.path], t) for h, t in groups if direct[h.path]]
-    coded = [(h, formats[h.path], t) for h, t in groups if not direct[h.path]]
-    total = len(groups)
+    total = len(native) + len(coded)
     report(progress, 0, total)
     done = 0
     if native:
