@@ -366,3 +366,20 @@ def test_parse_csa_reads_sv10_items():
     parsed = parse_csa(blob)
     assert parsed["NumberOfImagesInMosaic"] == ["35"]
     assert parsed["SliceNormalVector"] == ["0.0", "0.1", "0.99"]
+
+
+def test_rt_dose_frames_placed_by_grid_frame_offset_vector() -> None:
+    """Classic multi-frame RT dose: frame positions from GridFrameOffsetVector (as GDCM does)."""
+    import pydicom.data
+    import SimpleITK as sitk
+
+    from interval.io.dicom.load import load_dicom
+
+    path = pydicom.data.get_testdata_file("rtdose.dcm")
+    volume = load_dicom(path)
+    reference = sitk.ReadImage(path)
+    assert volume.size_ijk == reference.GetSize()
+    np.testing.assert_allclose(volume.spacing, reference.GetSpacing(), atol=1e-4)
+    np.testing.assert_allclose(volume.origin, reference.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(volume.direction.ravel(), reference.GetDirection(), atol=1e-6)
+    np.testing.assert_array_equal(volume.array, sitk.GetArrayViewFromImage(reference))

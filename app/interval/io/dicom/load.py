@@ -242,11 +242,12 @@ def frame_infos(frames: list[FrameRef]) -> list[FrameInfo]:
     """Per-frame geometry; classic multi-frame files get their slice positions computed.
 
     A classic (non-enhanced) multi-frame file repeats one position for all
-    frames; when it states SpacingBetweenSlices, frame ``f`` lies ``f``
-    spacings along the slice normal from ImagePositionPatient.
+    frames. Frame ``f`` then lies along the slice normal from
+    ImagePositionPatient at the offset its GridFrameOffsetVector gives (RT dose,
+    relative or absolute form), else ``f`` times SpacingBetweenSlices.
     """
     infos = [f.info for f in frames]
-    spacing_of: dict[str, float | None] = {}
+    offsets_of: dict[str, list[float] | None] = {}
     out: list[FrameInfo] = []
     for ref, info in zip(frames, infos, strict=True):
         h = ref.header
@@ -256,26 +257,42 @@ def frame_infos(frames: list[FrameRef]) -> list[FrameInfo]:
             and info.orientation is not None
             and all(fi == h.frames[0] for fi in h.frames)
         ):
-            if h.path not in spacing_of:
-                spacing_of[h.path] = _spacing_between_slices(h.path)
-            gap = spacing_of[h.path]
-            if gap:
+            if h.path not in offsets_of:
+                offsets_of[h.path] = _frame_offsets(h.path, h.number_of_frames)
+            offsets = offsets_of[h.path]
+            if offsets is not None:
                 n = slice_normal(info.orientation)
-                pos = np.asarray(info.position) + ref.frame * gap * n
+                pos = np.asarray(info.position) + offsets[ref.frame] * n
                 info = replace(info, position=(float(pos[0]), float(pos[1]), float(pos[2])))
         out.append(info)
     return out
 
 
-def _spacing_between_slices(path: str) -> float | None:
+def _frame_offsets(path: str, n_frames: int) -> list[float] | None:
+    """Offsets (mm along the normal) of each frame of a classic multi-frame file, or None."""
     import pydicom
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=["SpacingBetweenSlices"])
-        value = float(ds.get("SpacingBetweenSlices"))
-    except Exception:  # noqa: BLE001 - absent or malformed: no computed positions
+        ds = pydicom.dcmread(
+            path, stop_before_pixels=True, force=True,
+            specific_tags=["SpacingBetweenSlices", "GridFrameOffsetVector"],
+        )
+    except Exception:  # noqa: BLE001 - unreadable here: no computed positions
         return None
-    return abs(value) if math.isfinite(value) and value != 0 else None
+    try:
+        grid = [float(v) for v in ds.get("GridFrameOffsetVector") or []]
+    except (TypeError, ValueError):
+        grid = []
+    if len(grid) == n_frames and all(math.isfinite(v) for v in grid):
+        # relative form starts at 0; absolute form starts at ImagePositionPatient's own offset
+        return [v - grid[0] for v in grid]
+    try:
+        gap = abs(float(ds.get("SpacingBetweenSlices")))
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(gap) or gap == 0:
+        return None
+    return [f * gap for f in range(n_frames)]
 
 
 def _tilt_only(geom: StackGeometry) -> bool:
