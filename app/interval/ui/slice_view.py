@@ -37,25 +37,40 @@ import numpy as np
 from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkImagingCore import (
     vtkImageBlend,
+    vtkImageCast,
     vtkImageMapToColors,
+    vtkImageMask,
     vtkImageReslice,
     vtkImageShiftScale,
 )
+from vtkmodules.vtkImagingMath import vtkImageMathematics
+from vtkmodules.vtkImagingMorphological import vtkImageContinuousDilate3D, vtkImageContinuousErode3D
 from vtkmodules.vtkRenderingCore import vtkImageActor, vtkRenderer
 
 from interval.core.labels import LabelTable
 from interval.core.metadata import WindowLevel
+from interval.core.planes import VIEW_KINDS, view_plane
 from interval.core.volume import Volume
 from interval.ui.vtk_image import volume_to_image
 
-# Screen axes (right, up) in LPS and the slice-position axis for each standard view.
-# Axial is seen from the feet, coronal from the front, sagittal from the patient's left
-# (radiological convention); the position axis is the LPS axis (+z, +y, +x).
-ORIENTATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]] = {
-    "axial": ((1, 0, 0), (0, -1, 0), (0, 0, 1)),
-    "coronal": ((1, 0, 0), (0, 0, 1), (0, 1, 0)),
-    "sagittal": ((0, 1, 0), (0, 0, 1), (1, 0, 0)),
-}
+
+# Screen axes (right, up) and the slice-position axis (the viewing direction, into the
+# screen) in LPS for each standard view, taken from :mod:`interval.core.planes` (the one
+# source of truth: radiological convention, axial seen from the feet, coronal from the
+# front, sagittal from the patient's left).
+def _orientations() -> dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]]:
+    out = {}
+    for kind in VIEW_KINDS:
+        p = view_plane(kind)
+        out[kind] = (
+            tuple(float(x) for x in p.right),
+            tuple(float(x) + 0.0 for x in -p.down),
+            tuple(float(x) + 0.0 for x in p.normal),
+        )
+    return out
+
+
+ORIENTATIONS = _orientations()
 _EPS = 1e-6
 _CAMERA_DISTANCE_MM = 1000.0
 
@@ -85,13 +100,36 @@ def _background_value(dtype: np.dtype) -> float:
     return float(np.finfo(np.float32).min)
 
 
-def _grey_to_rgb_table() -> vtkLookupTable:
-    lut = vtkLookupTable()
+def _grey_to_rgb_table(lut: vtkLookupTable | None = None, invert: bool = False) -> vtkLookupTable:
+    lut = lut or vtkLookupTable()
     lut.SetNumberOfTableValues(256)
     lut.SetTableRange(-0.5, 255.5)  # uint8 value v -> entry v
     for v in range(256):
-        lut.SetTableValue(v, v / 255.0, v / 255.0, v / 255.0, 1.0)
+        g = (255 - v if invert else v) / 255.0
+        lut.SetTableValue(v, g, g, g, 1.0)
+    lut.Modified()
     return lut
+
+
+def _outline_pipeline(labels: vtkImageReslice) -> vtkImageMask:
+    """Labels kept only where a 4-neighbour differs (max != min over a 3x3 cross)."""
+    erode, dilate = vtkImageContinuousErode3D(), vtkImageContinuousDilate3D()
+    for f in (erode, dilate):
+        f.SetInputConnection(labels.GetOutputPort())
+        f.SetKernelSize(3, 3, 1)
+    diff = vtkImageMathematics()
+    diff.SetOperationToSubtract()
+    diff.AddInputConnection(0, dilate.GetOutputPort())
+    diff.AddInputConnection(0, erode.GetOutputPort())
+    edge = vtkImageCast()  # max - min >= 0: clamped to uint8 it stays non-zero on edges
+    edge.SetInputConnection(diff.GetOutputPort())
+    edge.SetOutputScalarTypeToUnsignedChar()
+    edge.ClampOverflowOn()
+    mask = vtkImageMask()
+    mask.SetInputConnection(0, labels.GetOutputPort())
+    mask.SetInputConnection(1, edge.GetOutputPort())
+    mask.SetMaskedOutputValue(0)
+    return mask
 
 
 class SliceView:
@@ -125,7 +163,9 @@ class SliceView:
         self._grey.ClampOverflowOn()
         self._grey_rgb = vtkImageMapToColors()
         self._grey_rgb.SetInputConnection(self._grey.GetOutputPort())
-        self._grey_rgb.SetLookupTable(_grey_to_rgb_table())
+        self._grey_lut = _grey_to_rgb_table()
+        self._invert = False
+        self._grey_rgb.SetLookupTable(self._grey_lut)
         self._grey_rgb.SetOutputFormatToRGB()
 
         self._label_reslice = vtkImageReslice()
@@ -135,6 +175,8 @@ class SliceView:
         self._label_lut = vtkLookupTable()
         self._label_colors = vtkImageMapToColors()
         self._label_colors.SetInputConnection(self._label_reslice.GetOutputPort())
+        self._outline = _outline_pipeline(self._label_reslice)
+        self._label_mode = "fill"
         self._label_colors.SetLookupTable(self._label_lut)
         self._label_colors.SetOutputFormatToRGBA()
         self._blend = vtkImageBlend()
@@ -219,6 +261,19 @@ class SliceView:
         lut.SetAboveRangeColor(0, 0, 0, 0)
         lut.Modified()
 
+    @property
+    def label_mode(self) -> str:
+        return self._label_mode
+
+    def set_label_mode(self, mode: str) -> None:
+        """``"fill"`` colours labelled pixels; ``"outline"`` only their 1-pixel screen border
+        (pixels with a 4-neighbour of another label)."""
+        if mode not in ("fill", "outline"):
+            raise ValueError(f"label mode must be 'fill' or 'outline', got {mode!r}")
+        self._label_mode = mode
+        src = self._label_reslice if mode == "fill" else self._outline
+        self._label_colors.SetInputConnection(src.GetOutputPort())
+
     def set_label_opacity(self, opacity: float) -> None:
         """Opacity of the label layer, 0-1 (1: labelled pixels show the pure label colour)."""
         self._blend.SetOpacity(1, float(np.clip(opacity, 0.0, 1.0)))
@@ -247,6 +302,20 @@ class SliceView:
         self._grey.SetShift(-low + 0.5 / scale)
         self._grey.SetScale(scale)
 
+    def set_visible(self, visible: bool) -> None:
+        """Show or hide the image (and its overlay)."""
+        self._actor.SetVisibility(bool(visible) and self.volume is not None)
+
+    @property
+    def inverted(self) -> bool:
+        return self._invert
+
+    def set_invert(self, invert: bool) -> None:
+        """Show the grey image inverted (white for low values; the area outside the volume turns white too)."""
+        if bool(invert) != self._invert:
+            self._invert = bool(invert)
+            _grey_to_rgb_table(self._grey_lut, self._invert)
+
     @staticmethod
     def _range_window(volume: Volume) -> WindowLevel:
         lo, hi = float(volume.array.min()), float(volume.array.max())
@@ -264,7 +333,7 @@ class SliceView:
         else:
             u = _unit(self.orientation[0])
             v = _unit(np.asarray(self.orientation[1]) - np.dot(self.orientation[1], u) * u)
-            w = _unit(np.cross(u, v))
+            w = _unit(np.cross(v, u))  # into the screen, as core.planes' normal
         self._u, self._v, self._w = u, v, w
         rows = [float(x) for x in np.column_stack((u, v, w)).ravel()]  # columns = axes
         for r in (self._reslice, self._label_reslice):
@@ -376,18 +445,31 @@ class SliceView:
         self._center = (float(p @ self._u), float(p @ self._v))
         self._update_geometry()
 
-    def reset_camera(self) -> None:
-        """Centre the volume and fit it in the viewport."""
+    def fitted_view(self) -> tuple[tuple[float, float], float]:
+        """``((u, v) centre in plane mm, mm per pixel)`` that fits the volume in the viewport."""
         if self.volume is None:
-            return
+            return self._center, self._mm_px
         corners = self._corners(self.volume)
         half = self._pixel_mm / 2.0
         lo_u, hi_u = (corners @ self._u).min() - half, (corners @ self._u).max() + half
         lo_v, hi_v = (corners @ self._v).min() - half, (corners @ self._v).max() + half
-        self._center = (float(lo_u + hi_u) / 2.0, float(lo_v + hi_v) / 2.0)
         w, h = self._viewport_size()
-        self._mm_px = float(max((hi_u - lo_u) / w, (hi_v - lo_v) / h))
+        centre = (float(lo_u + hi_u) / 2.0, float(lo_v + hi_v) / 2.0)
+        return centre, float(max((hi_u - lo_u) / w, (hi_v - lo_v) / h))
+
+    def set_view(self, center_uv: tuple[float, float], mm_per_pixel: float) -> None:
+        """Centre the view on plane coordinates ``(u, v)`` (mm along right, up) and zoom."""
+        if not mm_per_pixel > 0:
+            raise ValueError("mm per pixel must be positive")
+        self._center = (float(center_uv[0]), float(center_uv[1]))
+        self._mm_px = float(mm_per_pixel)
         self._update_geometry()
+
+    def reset_camera(self) -> None:
+        """Centre the volume and fit it in the viewport."""
+        if self.volume is None:
+            return
+        self.set_view(*self.fitted_view())
 
     def _viewport_size(self) -> tuple[int, int]:
         w, h = self.renderer.GetSize()

@@ -1,0 +1,80 @@
+"""Status-bar text for the cursor over a view: position, voxel, value, window, zoom.
+
+Pure function of the state (no Qt): the main window calls :func:`status_text` with the
+LPS point under the cursor (``MprView.cursor_moved`` gives it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interval.core.viewer_state import ImageLayer, LabelLayer, ViewerState
+from interval.core.volume import Volume
+
+
+def voxel_index(
+    volume: Volume, lps: np.ndarray | tuple[float, float, float]
+) -> tuple[int, int, int] | None:
+    """Nearest voxel ``(i, j, k)`` of an LPS point, or None outside the volume."""
+    ijk = np.floor(np.asarray(volume.lps_to_index(lps), dtype=np.float64) + 0.5).astype(int)
+    if any(x < 0 or x >= n for x, n in zip(ijk, volume.size_ijk, strict=True)):
+        return None
+    return int(ijk[0]), int(ijk[1]), int(ijk[2])
+
+
+def _format_value(volume: Volume, ijk: tuple[int, int, int]) -> str:
+    v = volume.array[ijk[2], ijk[1], ijk[0]]
+    md = volume.metadata
+    unit = "HU" if md.units == "HU" or md.modality.upper() == "CT" else md.units
+    text = f"{int(v)}" if np.issubdtype(volume.dtype, np.integer) else f"{float(v):.4g}"
+    return f"{text} {unit}".rstrip()
+
+
+def _label_under(state: ViewerState, lps: np.ndarray) -> str:
+    for layer in reversed(state.layers):
+        if not (isinstance(layer, LabelLayer) and layer.visible):
+            continue
+        vol = state.volume(layer.volume_id)
+        ijk = voxel_index(vol, lps)
+        if ijk is None:
+            continue
+        value = int(vol.array[ijk[2], ijk[1], ijk[0]])
+        if value > 0:
+            name = next((i.name for i in layer.labels if i.value == value), "") or f"label {value}"
+            return name
+    return ""
+
+
+def status_text(
+    state: ViewerState,
+    view_id: str,
+    lps: np.ndarray | tuple[float, float, float] | None,
+) -> str:
+    """One line for the status bar, e.g.
+    ``"LPS (12.5, -40.0, 103.0) mm | voxel (40, 21, 7) | 45 HU | W/L 400/40 | zoom 100%"``.
+
+    ``lps`` None (cursor outside any view) gives only the window and zoom.
+    """
+    parts: list[str] = []
+    vol = state.active_volume
+    if lps is not None and vol is not None:
+        p = np.asarray(lps, dtype=np.float64).reshape(3)
+        parts.append(f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm")
+        ijk = voxel_index(vol, p)
+        if ijk is None:
+            parts.append("outside the image")
+        else:
+            parts.append(f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})")
+            parts.append(_format_value(vol, ijk))
+            label = _label_under(state, p)
+            if label:
+                parts.append(label)
+    vid = state.active_volume_id
+    layer = next(
+        (lay for lay in state.layers if isinstance(lay, ImageLayer) and lay.volume_id == vid), None
+    )
+    if layer is not None:
+        parts.append(f"W/L {layer.window.width:g}/{layer.window.center:g}")
+    if view_id != "3d":
+        parts.append(f"zoom {state.view(view_id).zoom * 100:.0f}%")
+    return " | ".join(parts)

@@ -1,0 +1,56 @@
+"""Status-bar text: cursor LPS, voxel index, value (HU for CT), label, W/L, zoom."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interval.core.labels import LabelInfo, LabelTable
+from interval.core.metadata import VolumeMetadata, WindowLevel
+from interval.core.viewer_state import ViewerState
+from interval.core.volume import Volume
+from interval.ui.status_info import status_text, voxel_index
+
+
+def _ct() -> Volume:
+    a = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) - 50
+    md = VolumeMetadata(modality="CT", units="HU", default_window=WindowLevel(40, 400))
+    return Volume(a, spacing=(0.5, 0.5, 2.0), origin=(10.0, -20.0, 30.0), metadata=md)
+
+
+def test_status_text_for_a_ct_voxel() -> None:
+    state = ViewerState()
+    vol = _ct()
+    state.add_volume(vol)
+    state.set_zoom("axial", 2.0)
+    lps = vol.index_to_lps((3.2, 1.9, 2.0))  # nearest voxel (3, 2, 2)
+    value = int(vol.array[2, 2, 3])
+    text = status_text(state, "axial", lps)
+    assert text == (
+        f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm | voxel (3, 2, 2) | {value} HU"
+        " | W/L 400/40 | zoom 200%"
+    )
+    assert voxel_index(vol, lps) == (3, 2, 2)
+
+
+def test_status_text_outside_and_without_cursor() -> None:
+    state = ViewerState()
+    vol = _ct()
+    state.add_volume(vol)
+    outside = vol.index_to_lps((-3.0, 0.0, 0.0))
+    assert voxel_index(vol, outside) is None
+    assert "outside the image" in status_text(state, "coronal", outside)
+    assert status_text(state, "coronal", None) == "W/L 400/40 | zoom 100%"
+    assert status_text(ViewerState(), "axial", (0, 0, 0)) == "zoom 100%"
+
+
+def test_status_text_for_mr_float_and_label() -> None:
+    state = ViewerState()
+    a = np.full((3, 4, 4), 12.345, np.float32)
+    mr = Volume(a, metadata=VolumeMetadata(modality="MR"))
+    state.add_volume(mr)
+    lab = np.zeros((3, 4, 4), np.uint8)
+    lab[1, 2, 3] = 2
+    state.add_volume(mr.with_array(lab, labels=LabelTable([LabelInfo(2, "tumour", (255, 0, 0))])))
+    text = status_text(state, "axial", (3.0, 2.0, 1.0))
+    assert "voxel (3, 2, 1) | 12.35 | tumour" in text
+    assert "HU" not in text
