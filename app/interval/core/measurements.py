@@ -190,6 +190,16 @@ class MeasurementList:
         """Add an ROI with its statistics on ``volume``."""
         return self._add(roi, label, roi_stats(volume, roi))
 
+    def set_label(self, measurement_id: int, label: str) -> Measurement:
+        """Rename a measurement (KeyError if unknown); its id and numbers are kept."""
+        old = self._items[measurement_id]
+        if old.label == label:
+            return old
+        new = Measurement(old.id, old.shape, str(label), old.stats)
+        self._items[measurement_id] = new
+        self.changed.emit(MeasurementsChanged(self.series_uid))
+        return new
+
     def remove(self, measurement_id: int) -> None:
         """Delete one measurement (KeyError if unknown)."""
         del self._items[measurement_id]
@@ -215,20 +225,116 @@ class MeasurementList:
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the list as CSV atomically (temporary file, then ``os.replace``)."""
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=_CSV_COLUMNS)
-                writer.writeheader()
-                writer.writerows(self.rows())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_csv(self.rows(), path)
+
+
+def write_csv(rows: list[dict[str, str]], path: str | Path) -> Path:
+    """Write measurement ``rows`` as CSV atomically (temporary file, then ``os.replace``)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=_CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+class MeasurementBook:
+    """Measurement lists per series; ``changed`` fires after an edit in any of them."""
+
+    def __init__(self) -> None:
+        self.changed: Signal[MeasurementsChanged] = Signal("measurement-book")
+        self._lists: dict[str, MeasurementList] = {}
+
+    def for_series(self, series_uid: str) -> MeasurementList:
+        """The list of ``series_uid`` (created empty on first use)."""
+        lst = self._lists.get(series_uid)
+        if lst is None:
+            lst = self._lists[series_uid] = MeasurementList(series_uid)
+            lst.changed.connect(self.changed.emit)
+        return lst
+
+    def series(self) -> list[str]:
+        """Series that have (or had) a list, in first-use order."""
+        return list(self._lists)
+
+    def __iter__(self) -> Iterator[MeasurementList]:
+        return iter(list(self._lists.values()))
+
+    def __len__(self) -> int:
+        return sum(len(lst) for lst in self._lists.values())
+
+    def rows(self) -> list[dict[str, str]]:
+        return [row for lst in self._lists.values() for row in lst.rows()]
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Every series' measurements in one CSV, written atomically."""
+        return write_csv(self.rows(), path)
+
+
+# --- drawing helpers (geometry for the measurement tools) ----------------------------------
+def roi_from_drag(
+    kind: str, plane: Plane, a: Point | np.ndarray, b: Point | np.ndarray
+) -> EllipseROI | RectangleROI:
+    """The ROI spanned by a drag from LPS point ``a`` to ``b`` on ``plane``.
+
+    ``rectangle``: the two points are opposite corners; ``ellipse``: the ellipse
+    inscribed in that rectangle (as OHIF and Horos draw it).
+    """
+    (u1, v1), (u2, v2) = plane.to_uv(np.asarray([_point(a), _point(b)]))
+    if kind == "rectangle":
+        return RectangleROI(plane, (float(u1), float(v1)), (float(u2), float(v2)))
+    if kind == "ellipse":
+        center = ((u1 + u2) / 2.0, (v1 + v2) / 2.0)
+        radii = (abs(u2 - u1) / 2.0, abs(v2 - v1) / 2.0)
+        return EllipseROI(plane, (float(center[0]), float(center[1])),
+                          (float(radii[0]), float(radii[1])))
+    raise ValueError(f"unknown ROI kind {kind!r}; expected 'ellipse' or 'rectangle'")
+
+
+def outline_lps(shape: Ruler | Roi, segments: int = 72) -> np.ndarray:
+    """LPS points ``(n, 3)`` of the shape's outline (closed for ROIs: last == first)."""
+    if isinstance(shape, Ruler):
+        return np.asarray([shape.p1, shape.p2], dtype=np.float64)
+    if isinstance(shape, RectangleROI):
+        umin, umax, vmin, vmax = shape.bounds()
+        uv = np.array([[umin, vmin], [umax, vmin], [umax, vmax], [umin, vmax], [umin, vmin]])
+    else:
+        t = np.linspace(0.0, 2.0 * math.pi, segments + 1)
+        uv = np.stack([shape.center[0] + abs(shape.radii[0]) * np.cos(t),
+                       shape.center[1] + abs(shape.radii[1]) * np.sin(t)], axis=-1)
+        uv[-1] = uv[0]
+    return shape.plane.to_lps(uv[:, 0], uv[:, 1])
+
+
+def lies_on_plane(shape: Ruler | Roi, plane: Plane, tolerance_mm: float) -> bool:
+    """Whether a measurement belongs on ``plane`` (within ``tolerance_mm`` of it; an ROI's
+    plane must also be parallel)."""
+    if isinstance(shape, Ruler):
+        d = np.abs(np.asarray(plane.distance(np.asarray([shape.p1, shape.p2]))))
+        return bool(np.all(d <= tolerance_mm))
+    if abs(float(shape.plane.normal @ plane.normal)) < 1.0 - 1e-6:
+        return False
+    return abs(float(plane.distance(shape.plane.origin))) <= tolerance_mm
+
+
+def describe(m: Measurement, units: str = "") -> str:
+    """A short text for the view and the list: ``"42.1 mm"`` or ``"mean 40.2 SD 3.1 ..."``."""
+    if isinstance(m.shape, Ruler):
+        return f"{m.shape.length_mm:.1f} mm"
+    s = m.stats
+    if s is None or s.n_pixels == 0:
+        return "no voxels inside"
+    u = f" {units}" if units else ""
+    return (f"mean {s.mean:.1f}{u} SD {s.sd:.1f} min {s.min:g} max {s.max:g} "
+            f"area {s.area_mm2:.1f} mm²")
 
 
 def _num(x: float | None, digits: int = 4) -> str:
