@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from interval.core.atomic import atomic_open
 from interval.core.observable import Signal
 from interval.core.planes import Plane, reslice, slice_grid, spacing_along
 from interval.core.volume import Volume
@@ -231,18 +230,10 @@ class MeasurementList:
 def write_csv(rows: list[dict[str, str]], path: str | Path) -> Path:
     """Write measurement ``rows`` as CSV atomically (temporary file, then ``os.replace``)."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=_CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
     return target
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from interval.core.atomic import atomic_path
 from interval.core.errors import IntervalError, UnreadableFile, UnsupportedData
 from interval.core.labels import LabelTable
 from interval.core.metadata import VolumeMetadata
@@ -154,20 +155,9 @@ def write_image(volume: Volume, path: str | Path, *, compress: bool = True) -> P
 # --- writing -----------------------------------------------------------------------
 
 
-def _temp_name(path: Path, ext: str) -> Path:
-    """A hidden, unique name beside ``path`` that keeps the format's extension."""
-    stem = path.name[: -len(ext)] or "image"
-    return path.with_name(f".{stem}.{uuid.uuid4().hex[:12]}.tmp{ext}")
-
-
 def _write_single(image: sitk.Image, path: Path, ext: str, compress: bool) -> None:
-    tmp = _temp_name(path, ext)
-    try:
+    with atomic_path(path, suffix=ext) as tmp:
         _itk_write(image, tmp, compress)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
 
 
 def _write_pair(image: sitk.Image, path: Path, ext: str, compress: bool) -> None:
