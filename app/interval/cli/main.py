@@ -48,16 +48,17 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (subcommands info, convert, demo)."""
-    from interval.cli import convert, info
+    """The full argument parser (subcommands info, convert, view, demo)."""
+    from interval.cli import convert, info, view
 
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="interval",
         parents=[common],
         description=(
-            "Interval: a clinical imaging viewer with AI plugins. These commands work without a "
-            "display: inspect DICOM and image files, convert a series, build the demo data."
+            "Interval: a clinical imaging viewer with AI plugins. `view` opens the viewer; the "
+            "other commands work without a display: inspect DICOM and image files, convert a "
+            "series, build the demo data."
         ),
         epilog=(
             "exit codes: 0 success, 1 data or file problem, 2 usage error, "
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(sub, [common])
     convert.add_parser(sub, [common])
+    view.add_parser(sub, [common])
     demo = sub.add_parser(
         "demo", parents=[common],
         help="write a synthetic patient (real DICOM files) and run the demo on it",
@@ -78,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the demo data (default: a folder in your user cache, reused between runs)",
     )
     demo.add_argument("--seed", metavar="N", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--view", action="store_true",
+        help="afterwards, open the viewer on the generated patient's DICOM folder",
+    )
     demo.set_defaults(func=_run_demo)
     return parser
 
@@ -95,7 +101,15 @@ def _run_demo(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     out_dir = Path(args.out) if args.out is not None else None
-    return int(run_demo(out_dir, args.seed, echo) or 0)
+    code = int(run_demo(out_dir, args.seed, echo) or 0)
+    if getattr(args, "view", False):
+        from interval.cli.demo import default_demo_dir
+        from interval.cli.view import open_viewer
+        from interval.io.synthetic.patient import read_synthetic_patient
+
+        root = out_dir if out_dir is not None else default_demo_dir(args.seed)
+        code = max(code, open_viewer(str(read_synthetic_patient(root).dicom_dir)))
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

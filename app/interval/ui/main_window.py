@@ -1,0 +1,712 @@
+"""The main window: views in the centre, study browser and problems docks, menus,
+status bar with background-job progress and Cancel.
+
+The window owns a :class:`ViewerState` (plain Python); the central
+``interval.ui.view_layout.ViewLayout`` draws it.  Indexing, loading and
+thumbnails run on a :class:`~interval.ui.workers.JobRunner`; their results and
+errors come back as signals, and errors are listed in the Problems dock (never a
+crash dialog).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+import interval
+from interval.core.errors import IntervalError, IrregularGeometry
+from interval.core.viewer_state import (
+    VIEW_IDS,
+    CineChanged,
+    ImageLayer,
+    LayoutChanged,
+    ViewerState,
+)
+from interval.core.volume import Volume
+from interval.core.window_presets import CT_PRESETS, initial_window
+from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
+from interval.ui import shortcuts
+from interval.ui.problems_panel import ProblemsPanel
+from interval.ui.settings import Settings, WindowPreset, load_settings, save_settings
+from interval.ui.study_browser import StudyBrowser
+from interval.ui.workers import (
+    IndexResult,
+    Job,
+    JobProgress,
+    JobRunner,
+    Thumbnail,
+    index_job,
+    load_stack_job,
+    read_image_job,
+    thumbnails_job,
+)
+
+log = logging.getLogger(__name__)
+
+LAYOUT_NAMES = {"1x1": "One view", "1x3": "Axial, coronal, sagittal (1x3)", "2x2": "2 x 2 with 3-D"}
+
+
+def make_central(state: ViewerState) -> QWidget:
+    """The views (``interval.ui.view_layout.ViewLayout``) or a placeholder until it exists."""
+    try:
+        from interval.ui.view_layout import ViewLayout
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("interval.ui.view_layout",):
+            raise
+        label = QLabel("Views are not available in this build.")
+        label.setObjectName("viewPlaceholder")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        return label
+    return ViewLayout(state)
+
+
+class MainWindow(QMainWindow):
+    """Interval's reading window."""
+
+    def __init__(
+        self,
+        state: ViewerState | None = None,
+        *,
+        settings_path: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("intervalMainWindow")
+        self.setWindowTitle("Interval")
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        self.state = state if state is not None else ViewerState()
+        self._settings_path = settings_path
+        self.settings: Settings = load_settings(settings_path)
+        self.state.set_layout(self.settings.layout)
+
+        self.runner = JobRunner(self, max_threads=3)
+        self.index_job: Job | None = None
+        self.load_job: Job | None = None
+        self.thumb_job: Job | None = None
+        self.index_result: IndexResult | None = None
+        self.current_folder: Path | None = None
+        self.loaded_stack_uid: str | None = None
+        self._policy: DicomReadPolicy = DEFAULT_POLICY
+
+        self.views = make_central(self.state)
+        self.setCentralWidget(self.views)
+
+        self.browser = StudyBrowser(self)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
+        self.browser.stack_activated.connect(lambda uid: self.load_stack(uid))
+        self.problems = ProblemsPanel(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.problems)
+        self.problems.reload_requested.connect(self.load_stack)
+        self.problems.hide()  # shown when there is something to say
+        self.resizeDocks([self.browser], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems], [160], Qt.Orientation.Vertical)
+
+        self._build_status_bar()
+        self.actions_by_id: dict[str, QAction] = {}
+        self.layers_panel: QWidget | None = None
+        self.measurements_panel: QWidget | None = None
+        self.measure_tool = None
+        self.cine = None
+        self._install_companions()
+        self._build_menus()
+        self.state.events.layout.connect(self._on_layout_changed)
+        self.state.events.cine.connect(self._on_cine_changed)
+        self._help_dialog: QDialog | None = None
+
+    # --- building -----------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = QStatusBar(self)
+        self.setStatusBar(bar)
+        self.message = QLabel("Ready.")
+        self.message.setObjectName("statusMessage")
+        bar.addWidget(self.message, 1)
+        self.cursor_info = QLabel("")
+        self.cursor_info.setObjectName("cursorInfo")
+        bar.addPermanentWidget(self.cursor_info)
+        self.progress = JobProgress(self)
+        bar.addPermanentWidget(self.progress)
+
+    def _action(self, action_id: str, text: str, slot, *, checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        keys = shortcuts.keys_for(action_id)
+        if keys:
+            action.setShortcut(QKeySequence(keys))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        action.setObjectName(action_id)
+        self.actions_by_id[action_id] = action
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self._action("open_folder", "Open folder…", self._ask_open_folder))
+        file_menu.addAction(self._action("open_file", "Open file…", self._ask_open_file))
+        if self.layers_panel is not None:
+            file_menu.addAction(
+                self._action("open_segmentation", "Open segmentation…", self._ask_open_segmentation)
+            )
+        self.recent_menu = QMenu("Recent folders", self)
+        file_menu.addMenu(self.recent_menu)
+        self._rebuild_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addAction(
+            self._action("screenshot_view", "Save screenshot of view…", self._ask_screenshot_view)
+        )
+        file_menu.addAction(
+            self._action("screenshot_layout", "Save screenshot of layout…", self._ask_screenshot_layout)
+        )
+        file_menu.addSeparator()
+        quit_action = self._action("quit", "Quit", self.close)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        file_menu.addAction(quit_action)
+
+        view_menu = bar.addMenu("&View")
+        group = QActionGroup(self)
+        for layout, name in LAYOUT_NAMES.items():
+            action = self._action(
+                f"layout_{layout}", name, lambda _=False, lay=layout: self.set_layout(lay),
+                checkable=True,
+            )
+            action.setChecked(layout == self.state.layout)
+            group.addAction(action)
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        self.presets_menu = QMenu("Window presets", self)
+        view_menu.addMenu(self.presets_menu)
+        self._rebuild_presets_menu()
+        save_preset = QAction("Save window as preset…", self)
+        save_preset.triggered.connect(self._ask_save_preset)
+        view_menu.addAction(save_preset)
+        view_menu.addAction(self._action("invert", "Invert", self.toggle_invert, checkable=True))
+        view_menu.addAction(self._action("cine", "Cine", self.toggle_cine, checkable=True))
+        view_menu.addAction(self._action("reset", "Reset view", self.reset_view))
+        view_menu.addSeparator()
+        view_menu.addAction(self.browser.toggleViewAction())
+        view_menu.addAction(self.problems.toggleViewAction())
+        for dock in (self.layers_panel, self.measurements_panel):
+            if dock is not None:
+                view_menu.addAction(dock.toggleViewAction())
+
+        if self.measure_tool is not None:
+            tools = bar.addMenu("&Tools")
+            tool_group = QActionGroup(self)
+            for mode, text in ((None, "Navigate"), ("ruler", "Ruler"),
+                               ("ellipse", "Ellipse ROI"), ("rectangle", "Rectangle ROI")):
+                action = self._action(
+                    f"tool_{mode or 'none'}", text,
+                    lambda _=False, m=mode: self.measure_tool.set_mode(m), checkable=True,
+                )
+                action.setChecked(mode is None)
+                tool_group.addAction(action)
+                tools.addAction(action)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("shortcuts", "Keyboard shortcuts…", self.show_shortcuts))
+        about = QAction("About Interval", self)
+        about.triggered.connect(self.show_about)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(about)
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.recent_folders:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _=False, f=folder: self.open_path(f))
+        self.recent_menu.setEnabled(bool(self.settings.recent_folders))
+
+    def _rebuild_presets_menu(self) -> None:
+        self.presets_menu.clear()
+        for n, wl in enumerate(CT_PRESETS):
+            action = self.presets_menu.addAction(f"{wl.name}  (W {wl.width:g} L {wl.center:g})")
+            if n < len(shortcuts.PRESET_KEYS):
+                action.setShortcut(QKeySequence(shortcuts.PRESET_KEYS[n]))
+            action.triggered.connect(
+                lambda _=False, w=wl: self.apply_window(w.center, w.width, w.name)
+            )
+        if self.settings.window_presets:
+            self.presets_menu.addSeparator()
+            for wp in self.settings.window_presets:
+                action = self.presets_menu.addAction(f"{wp.name}  (W {wp.width:g} L {wp.center:g})")
+                action.triggered.connect(
+                    lambda _=False, w=wp: self.apply_window(w.center, w.width, w.name)
+                )
+
+    # --- companions: docks and tools written beside this window -------------------------
+    def _install_companions(self) -> None:
+        """Status-bar cursor text, cine, layers and measurements docks, measuring tools.
+
+        Each comes from its own module; a module missing from this build is skipped.
+        """
+        mpr_views = dict(getattr(self.views, "views", {}) or {})
+        status_info = _optional("interval.ui.status_info")
+        if status_info is not None:
+            for view in mpr_views.values():
+                if hasattr(view, "cursor_moved"):
+                    view.cursor_moved.connect(self._on_cursor)
+        cine = _optional("interval.ui.cine")
+        if cine is not None:
+            self.cine = cine.CinePlayer(self.state, self)
+        layers = _optional("interval.ui.layers_panel")
+        if layers is not None:
+            self.layers_panel = layers.LayersPanel(self.state, self)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_panel)
+            self.layers_panel.error.connect(lambda m: self._show_text_problem("Layers", m))
+        panel = _optional("interval.ui.measurements_panel")
+        tools = _optional("interval.ui.measure_tools")
+        if panel is not None:
+            from interval.core.measurements import MeasurementBook
+
+            self.book = MeasurementBook()
+            self.measurements_panel = panel.MeasurementsPanel(self.state, self.book, self)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.measurements_panel)
+            self.measurements_panel.error.connect(
+                lambda m: self._show_text_problem("Measurements", m)
+            )
+            self.measurements_panel.exported.connect(lambda p: self._set_message(f"Saved {p}"))
+            if tools is not None:
+                self.measure_tool = tools.MeasureTool(self.state, self.book, self)
+                for view in mpr_views.values():
+                    self.measure_tool.attach(view)
+        if self.layers_panel is not None and self.measurements_panel is not None:
+            self.tabifyDockWidget(self.layers_panel, self.measurements_panel)
+            self.layers_panel.raise_()
+        right = [d for d in (self.layers_panel, self.measurements_panel) if d is not None]
+        if right:
+            self.resizeDocks(right, [280] * len(right), Qt.Orientation.Horizontal)
+
+    def _on_cursor(self, view_id: str, lps: object) -> None:
+        from interval.ui.status_info import status_text
+
+        self.cursor_info.setText(status_text(self.state, view_id, lps))
+
+    def _show_text_problem(self, title: str, message: str) -> None:
+        self.problems.add_message(title, message, kind="error")
+        self.problems.show()
+        self._set_message(message)
+
+    def _ask_open_segmentation(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a segmentation", "",
+            "Segmentations (*.nii *.nii.gz *.nrrd *.seg.nrrd *.mha *.dcm);;All files (*)",
+        )
+        if path:
+            self.open_segmentation(path)
+
+    def open_segmentation(self, path: str | Path) -> Job | None:
+        """Load a label map (NIfTI/NRRD/MHA or DICOM SEG) onto the active image, in the
+        background, placed by geometry."""
+        from interval.ui.layers_panel import add_segmentation, prepare_segmentation
+
+        image = self.state.active_volume
+        path = Path(path)
+        if image is None:
+            self._show_text_problem("Segmentation", "Open an image before its segmentation.")
+            return None
+        job = self.runner.submit(
+            "loading a segmentation",
+            lambda ctx: prepare_segmentation(path, image),
+            on_done=lambda vols: (
+                self.state.active_volume is image
+                and add_segmentation(self.state, vols, path.name)
+            ),
+            on_error=lambda exc: self._show_error("Segmentation", exc),
+            progress_widget=self.progress,
+            text=f"Loading {path.name}…",
+        )
+        return job
+
+    # --- opening ------------------------------------------------------------------------
+    def _ask_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM files")
+        if folder:
+            self.open_path(folder)
+
+    def _ask_open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a file", "",
+            "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)",
+        )
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, policy: DicomReadPolicy = DEFAULT_POLICY) -> Job | None:
+        """Open a DICOM folder, a DICOM file or an image file, in the background."""
+        from interval.io.open_path import classify_path
+
+        path = Path(path).expanduser()
+        try:
+            kind = classify_path(path)
+        except IntervalError as exc:
+            self._show_error("Cannot open", exc)
+            return None
+        if kind == "image-file":
+            return self._start_load(read_image_job(path), path.name, key=str(path))
+        return self.open_dicom(path, policy)
+
+    def open_dicom(self, path: Path, policy: DicomReadPolicy = DEFAULT_POLICY) -> Job:
+        """Index ``path`` (folder or DICOM file) in the background and show the result."""
+        for job in (self.index_job, self.thumb_job):
+            if job is not None:
+                job.cancel()
+        self._policy = policy
+        self.current_folder = path if path.is_dir() else path.parent
+        self.browser.clear(f"Reading {path.name}…")
+        self.problems.clear()
+        self.index_result = None
+        job = self.runner.submit(
+            "indexing",
+            index_job(path, policy),
+            on_done=self._on_indexed,
+            on_error=lambda exc: self._on_index_failed(exc),
+            on_cancel=self._on_index_cancelled,
+            progress_widget=self.progress,
+            text=f"Reading {path.name}…",
+        )
+        self.index_job = job
+        self._set_message(f"Reading {path.name}…")
+        if path.is_dir():
+            self.settings.add_recent(path)
+            self._save_settings()
+            self._rebuild_recent_menu()
+        return job
+
+    def _on_indexed(self, result: IndexResult) -> None:
+        self.index_result = result
+        index = result.index
+        self.browser.set_index(index, result.irregular)
+        self.problems.add_skipped(index.skipped, index.root)
+        for warning in index.warnings:
+            self.problems.add_message("Folder", warning)
+        for uid, problems in result.irregular.items():
+            self.problems.add_series_problem(
+                uid, self._stack_title(uid), problems, irregular=True, policy=self._policy
+            )
+        for uid, reason in result.unloadable.items():
+            self.problems.add_series_problem(uid, self._stack_title(uid), [reason], irregular=False)
+        if self.problems.count():
+            self.problems.show()
+        stacks = self.browser.stacks()
+        self._set_message(self.browser.status.text())
+        if stacks:
+            self.thumb_job = self.runner.submit(
+                "making thumbnails", thumbnails_job(stacks), on_partial=self._on_thumbnail
+            )
+        loadable = [uid for uid, _s in stacks if uid not in result.irregular]
+        if len(stacks) == 1 and loadable:
+            self.load_stack(loadable[0])
+
+    def _on_index_failed(self, exc: IntervalError) -> None:
+        self.browser.clear(str(exc))
+        self._show_error("Cannot read the folder", exc)
+
+    def _on_index_cancelled(self) -> None:
+        self.browser.clear("Reading cancelled.")
+        self._set_message("Reading cancelled.")
+
+    def _on_thumbnail(self, thumb: Thumbnail) -> None:
+        self.browser.set_thumbnail(thumb.key, thumb.pixels)
+
+    def load_stack(self, stack_uid: str, policy: DicomReadPolicy | None = None) -> Job | None:
+        """Load one stack of the current index in the background and show it."""
+        stack = self.browser.stack(stack_uid)
+        if stack is None:
+            self._set_message("That series is no longer available; open the folder again.")
+            return None
+        policy = policy if policy is not None else self._policy
+        return self._start_load(load_stack_job(stack, policy), self._stack_title(stack_uid), stack_uid)
+
+    def _start_load(self, fn, title: str, key: str) -> Job:
+        if self.load_job is not None:
+            self.load_job.cancel()
+        job = self.runner.submit(
+            "loading",
+            fn,
+            on_done=lambda volume, k=key, t=title: self._on_loaded(volume, k, t),
+            on_error=lambda exc, k=key, t=title: self._on_load_failed(exc, k, t),
+            on_cancel=lambda t=title: self._set_message(f"Loading {t} cancelled."),
+            progress_widget=self.progress,
+            text=f"Loading {title}…",
+        )
+        self.load_job = job
+        self._set_message(f"Loading {title}…")
+        return job
+
+    def _on_loaded(self, volume: Volume, key: str, title: str) -> None:
+        with self.state.events.batch():
+            for vid in list(self.state.volumes):
+                self.state.remove_volume(vid)
+            self.state.add_volume(volume, name=title)
+        self.loaded_stack_uid = key
+        self.problems.remove_series_problem(key)
+        for warning in volume.metadata.warnings:
+            self.problems.add_message(title, warning)
+        if volume.metadata.warnings:
+            self.problems.show()
+        nz, ny, nx = volume.array.shape[:3]
+        self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
+        self._sync_invert_action()
+
+    def _on_load_failed(self, exc: IntervalError, key: str, title: str) -> None:
+        if isinstance(exc, IrregularGeometry):
+            self.problems.add_series_problem(
+                key, title, exc.problems or [str(exc)], irregular=True, policy=self._policy
+            )
+            self._set_message(f"{title}: irregular slices; see Problems to load it anyway.")
+        else:
+            self.problems.add_series_problem(key, title, [str(exc)], irregular=False)
+            self._set_message(f"{title}: {exc}")
+        self.problems.show()
+        self.problems.raise_()
+
+    def _stack_title(self, stack_uid: str) -> str:
+        index = self.index_result.index if self.index_result else self.browser.index
+        if index is not None:
+            for _p, study, series in index.iter_series():
+                for stack in series.stacks:
+                    if stack.uid == stack_uid:
+                        desc = series.series_description or series.modality or "series"
+                        number = f"#{series.series_number} " if series.series_number is not None else ""
+                        date = f" ({study.study_date.isoformat()})" if study.study_date else ""
+                        part = f" [{stack.label}]" if stack.label and len(series.stacks) > 1 else ""
+                        return f"{number}{desc}{part}{date}"
+        return Path(stack_uid).name or stack_uid
+
+    def _show_error(self, title: str, exc: IntervalError) -> None:
+        self.problems.add_message(title, str(exc), kind="error")
+        self.problems.show()
+        self._set_message(str(exc))
+
+    def _set_message(self, text: str) -> None:
+        self.message.setText(text)
+
+    # --- view menu ----------------------------------------------------------------------
+    def set_layout(self, layout: str) -> None:
+        self.state.set_layout(layout)
+
+    def _on_layout_changed(self, event: LayoutChanged) -> None:
+        action = self.actions_by_id.get(f"layout_{event.layout}")
+        if action is not None:
+            action.setChecked(True)
+        self.settings.layout = event.layout
+
+    def _active_image_layer(self) -> ImageLayer | None:
+        vid = self.state.active_volume_id
+        if vid is None:
+            return None
+        for layer in self.state.layers:
+            if isinstance(layer, ImageLayer) and layer.volume_id == vid:
+                return layer
+        return None
+
+    def apply_window(self, center: float, width: float, name: str = "") -> None:
+        layer = self._active_image_layer()
+        if layer is not None:
+            self.state.set_window(layer.id, center, width, name)
+            self._set_message(f"Window {name or ''} W {width:g} L {center:g}".replace("  ", " "))
+
+    def _ask_save_preset(self) -> None:
+        layer = self._active_image_layer()
+        if layer is None:
+            self._set_message("Open an image first.")
+            return
+        name, ok = QInputDialog.getText(self, "Save window preset", "Name:")
+        if ok and name.strip():
+            self.save_window_preset(name.strip())
+
+    def save_window_preset(self, name: str) -> WindowPreset | None:
+        """Remember the active image's window as a named preset (kept in the settings)."""
+        layer = self._active_image_layer()
+        if layer is None:
+            return None
+        preset = WindowPreset(name, layer.window.center, layer.window.width)
+        self.settings.window_presets = [
+            *(p for p in self.settings.window_presets if p.name != name), preset
+        ]
+        self._save_settings()
+        self._rebuild_presets_menu()
+        self._set_message(f"Saved window preset {name}")
+        return preset
+
+    def toggle_invert(self) -> None:
+        layer = self._active_image_layer()
+        if layer is not None:
+            self.state.set_invert(layer.id, not layer.invert)
+        self._sync_invert_action()
+
+    def _sync_invert_action(self) -> None:
+        layer = self._active_image_layer()
+        self.actions_by_id["invert"].setChecked(bool(layer is not None and layer.invert))
+
+    def toggle_cine(self) -> None:
+        """Play or stop cine in the focused 2-D view."""
+        playing = not self.state.cine.playing
+        view_id = self.state.focused_view if self.state.focused_view != "3d" else "axial"
+        if self.state.active_volume is None:
+            playing = False
+        self.state.set_cine(playing=playing, view_id=view_id)
+        self.actions_by_id["cine"].setChecked(self.state.cine.playing)
+
+    def _on_cine_changed(self, event: CineChanged) -> None:
+        self.actions_by_id["cine"].setChecked(event.cine.playing)
+
+    def reset_view(self) -> None:
+        with self.state.events.batch():
+            for view_id in VIEW_IDS:
+                self.state.reset_view(view_id)
+            layer = self._active_image_layer()
+            if layer is not None:
+                wl = initial_window(self.state.volume(layer.volume_id))
+                self.state.set_window(layer.id, wl.center, wl.width, wl.name)
+
+    # --- screenshots --------------------------------------------------------------------
+    def _focused_view_widget(self) -> QWidget:
+        """The VTK view to save: the layout's own answer when it has one, else the first."""
+        finder = getattr(self.views, "widget", None)
+        if callable(finder):
+            try:
+                widget = finder(self.state.focused_view)
+            except (KeyError, ValueError):
+                widget = None
+            if widget is not None:
+                return widget
+        from interval.ui.vtk_widget import VtkWidget
+
+        views = [w for w in self.views.findChildren(VtkWidget) if w.isVisible()]
+        focused = next((w for w in views if w.hasFocus()), None)
+        return focused or (views[0] if views else self.views)
+
+    def save_view_screenshot(self, path: str | Path) -> Path:
+        from interval.ui.screenshot import save_view
+
+        return save_view(self._focused_view_widget(), path)
+
+    def save_layout_screenshot(self, path: str | Path) -> Path:
+        from interval.ui.screenshot import save_layout
+
+        return save_layout(self, path)
+
+    def _ask_screenshot(self, which: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Save screenshot of {which}", "", "PNG (*.png)")
+        if not path:
+            return
+        try:
+            saved = (self.save_view_screenshot if which == "view" else self.save_layout_screenshot)(path)
+        except IntervalError as exc:
+            self._show_error("Screenshot", exc)
+        else:
+            self._set_message(f"Saved {saved}")
+
+    def _ask_screenshot_view(self) -> None:
+        self._ask_screenshot("view")
+
+    def _ask_screenshot_layout(self) -> None:
+        self._ask_screenshot("layout")
+
+    # --- help ---------------------------------------------------------------------------
+    def show_shortcuts(self) -> QDialog:
+        """The shortcut table (non-modal)."""
+        if self._help_dialog is None:
+            dialog = QDialog(self)
+            dialog.setObjectName("shortcutsDialog")
+            dialog.setWindowTitle("Keyboard shortcuts")
+            lay = QVBoxLayout(dialog)
+            preset_rows = tuple(
+                shortcuts.Shortcut(key, f"Window preset: {wl.name}", "Window presets")
+                for key, wl in zip(shortcuts.PRESET_KEYS, CT_PRESETS, strict=False)
+            )
+            label = QLabel(shortcuts.as_html(preset_rows))
+            label.setTextFormat(Qt.TextFormat.RichText)
+            lay.addWidget(label)
+            self._help_dialog = dialog
+        self._help_dialog.show()
+        self._help_dialog.raise_()
+        return self._help_dialog
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Interval")
+        box.setText(
+            f"Interval {interval.__version__}\n\nA clinical imaging viewer with AI plugins.\n"
+            "Not for primary diagnosis unless validated for that use."
+        )
+        box.setModal(False)
+        box.show()
+        return box
+
+    # --- drag and drop ------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if _local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if _local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = _local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_path(paths[0])
+
+    # --- closing ------------------------------------------------------------------------
+    def _save_settings(self) -> None:
+        self.settings.layout = self.state.layout
+        save_settings(self.settings, self._settings_path)
+
+    def shutdown(self) -> None:
+        """Cancel background work and wait for it; save the settings."""
+        self._save_settings()
+        self.runner.shutdown()
+        if self.cine is not None:
+            self.cine.timer.stop()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _optional(name: str):
+    """Module ``name``, or None when this build does not have it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        log.info("%s is not available; its part of the window is left out", name)
+        return None
+
+
+def _local_paths(mime) -> list[Path]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]

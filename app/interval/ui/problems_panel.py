@@ -1,0 +1,183 @@
+"""Non-modal dock listing what could not be opened, and why, in words.
+
+Entries: skipped files (from the index), index warnings, series refused or found
+irregular (with "Load as-is" / "Resample" buttons that ask for a reload with a
+:class:`DicomReadPolicy`), and load errors.  Never a dialog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
+from interval.io.dicom.records import SkippedFile
+
+KIND_ROLE = Qt.ItemDataRole.UserRole
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+EXPAND_AT_MOST = 20  # longer lists of skipped files start collapsed
+
+
+class ProblemsPanel(QDockWidget):
+    """The "Problems" dock.  ``reload_requested(stack_uid, policy)`` asks for a reload."""
+
+    reload_requested = Signal(str, object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Problems", parent)
+        self.setObjectName("problemsPanel")
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(2, 2, 2, 2)
+        self.summary = QLabel("No problems.")
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Item", "Reason"])
+        self.tree.setColumnWidth(0, 260)
+        self.tree.setRootIsDecorated(True)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.tree)
+        self.setWidget(body)
+        self._skipped_root: QTreeWidgetItem | None = None
+        self._series: dict[str, QTreeWidgetItem] = {}
+        self.action_buttons: dict[tuple[str, str], QPushButton] = {}
+
+    # --- content ------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.tree.clear()
+        self._skipped_root = None
+        self._series.clear()
+        self.action_buttons.clear()
+        self._update_summary()
+
+    def add_skipped(self, skipped: list[SkippedFile], root: str | Path | None = None) -> None:
+        """List skipped files (relative to ``root`` when possible) with their reasons."""
+        if not skipped:
+            return
+        if self._skipped_root is None:
+            self._skipped_root = QTreeWidgetItem(self.tree, ["Skipped files", ""])
+            self._skipped_root.setData(0, KIND_ROLE, "skipped-group")
+        for entry in skipped:
+            name = _relative(entry.path, root)
+            item = QTreeWidgetItem(self._skipped_root, [name, entry.reason])
+            item.setData(0, KIND_ROLE, "skipped")
+            item.setData(0, KEY_ROLE, entry.path)
+            item.setToolTip(0, entry.path)
+            item.setToolTip(1, entry.reason)
+        self._skipped_root.setText(0, f"Skipped files ({self._skipped_root.childCount()})")
+        self._skipped_root.setExpanded(self._skipped_root.childCount() <= EXPAND_AT_MOST)
+        self._update_summary()
+
+    def add_message(self, title: str, message: str, kind: str = "warning") -> QTreeWidgetItem:
+        """A line with a title and a sentence (an index warning, a load error...)."""
+        item = QTreeWidgetItem(self.tree, [title, message])
+        item.setData(0, KIND_ROLE, kind)
+        item.setToolTip(1, message)
+        self._update_summary()
+        return item
+
+    def add_series_problem(
+        self,
+        stack_uid: str,
+        title: str,
+        reasons: list[str],
+        *,
+        irregular: bool,
+        policy: DicomReadPolicy = DEFAULT_POLICY,
+    ) -> QTreeWidgetItem:
+        """A series that was refused or is irregular; irregular ones get reload buttons."""
+        old = self._series.pop(stack_uid, None)
+        if old is not None:
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(old))
+            for key in [k for k in self.action_buttons if k[0] == stack_uid]:
+                del self.action_buttons[key]
+        reason = "; ".join(reasons) if reasons else "cannot be loaded"
+        item = QTreeWidgetItem(self.tree, [title, reason])
+        item.setData(0, KIND_ROLE, "irregular" if irregular else "refused")
+        item.setData(0, KEY_ROLE, stack_uid)
+        item.setToolTip(1, reason)
+        for r in reasons:
+            child = QTreeWidgetItem(item, ["", r])
+            child.setData(0, KIND_ROLE, "reason")
+        if irregular:
+            actions = QTreeWidgetItem(item, ["", ""])
+            actions.setData(0, KIND_ROLE, "actions")
+            box = QWidget()
+            row = QHBoxLayout(box)
+            row.setContentsMargins(0, 0, 0, 0)
+            for label, mode in (("Load as-is", "as-is"), ("Resample", "resample")):
+                button = QPushButton(label)
+                button.setToolTip(
+                    "Load the slices in order on their mean spacing (distances across "
+                    "slices may be wrong)" if mode == "as-is"
+                    else "Place every slice at its true position and resample onto a regular grid"
+                )
+                button.clicked.connect(
+                    lambda _=False, u=stack_uid, m=mode, p=policy: self.reload_requested.emit(
+                        u, replace(p, irregular=m)
+                    )
+                )
+                row.addWidget(button)
+                self.action_buttons[(stack_uid, mode)] = button
+            row.addStretch(1)
+            self.tree.setItemWidget(actions, 1, box)
+        item.setExpanded(True)
+        self._series[stack_uid] = item
+        self._update_summary()
+        return item
+
+    def remove_series_problem(self, stack_uid: str) -> None:
+        """Drop a series' entry (it loaded after all)."""
+        item = self._series.pop(stack_uid, None)
+        if item is not None:
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
+        for key in [k for k in self.action_buttons if k[0] == stack_uid]:
+            del self.action_buttons[key]
+        self._update_summary()
+
+    # --- reading back -------------------------------------------------------------------
+    def entries(self) -> list[tuple[str, str, str]]:
+        """Every entry as ``(kind, item text, reason)``, skipped files included."""
+        out: list[tuple[str, str, str]] = []
+
+        def walk(item: QTreeWidgetItem) -> None:
+            kind = item.data(0, KIND_ROLE) or ""
+            if kind not in ("skipped-group", "reason", "actions"):
+                out.append((kind, item.text(0), item.text(1)))
+            for i in range(item.childCount()):
+                walk(item.child(i))
+
+        for i in range(self.tree.topLevelItemCount()):
+            walk(self.tree.topLevelItem(i))
+        return out
+
+    def series_problems(self) -> dict[str, str]:
+        """stack uid -> reason text of every series entry."""
+        return {uid: item.text(1) for uid, item in self._series.items()}
+
+    def count(self) -> int:
+        return len(self.entries())
+
+    def _update_summary(self) -> None:
+        n = self.count()
+        self.summary.setText("No problems." if n == 0 else f"{n} problem(s): see below.")
+
+
+def _relative(path: str, root: str | Path | None) -> str:
+    if root is not None:
+        try:
+            return str(Path(path).relative_to(root))
+        except ValueError:
+            pass
+    return Path(path).name or path

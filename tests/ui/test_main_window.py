@@ -1,0 +1,406 @@
+"""Main window: opening in the background, cancel, problems without dialogs, menus, settings,
+drag-and-drop, screenshots, start-up without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from interval.io import open_path
+from interval.io.synthetic.patient import SyntheticPatient, generate_patient
+from interval.ui import shortcuts
+from interval.ui.main_window import MainWindow
+from interval.ui.settings import load_settings
+from tests.conftest import REPO_ROOT, shared
+
+TIMEOUT_MS = 30_000
+SHAPE = (30, 96, 96)
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory: pytest.TempPathFactory) -> SyntheticPatient:
+    root = tmp_path_factory.mktemp("mainwin") / "patient"
+    return generate_patient(root, seed=0, n_timepoints=2, shape=SHAPE, ground_truth=False,
+                            keep_arrays=False)
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("INTERVAL_CONFIG_DIR", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+@pytest.fixture
+def window(qtbot, config_dir) -> MainWindow:
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 760)
+    w.show()
+    yield w
+    w.shutdown()
+
+
+def _wait_indexed(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: window.index_result is not None, timeout=TIMEOUT_MS)
+
+
+def _no_dialogs() -> bool:
+    return not any(
+        isinstance(w, QDialog | QMessageBox) and w.isVisible() for w in QApplication.topLevelWidgets()
+    )
+
+
+def _stack_uid_of_first_series(window: MainWindow) -> str:
+    return window.browser.stacks()[0][0]
+
+
+# --- loading, cancel, problems -------------------------------------------------------------
+
+
+def test_cancel_during_indexing(qtbot, window, patient, monkeypatch) -> None:
+    real = open_path.index_path
+    waited: list[bool] = []
+
+    def gated(path, policy, *, progress=None, cancel=None):
+        """The real indexer, held after its first progress report until cancel is pressed."""
+
+        def hold(done: int, total: int) -> None:
+            progress(done, total)
+            deadline = time.monotonic() + 30
+            while not cancel() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            waited.append(cancel())
+
+        return real(path, policy, progress=hold, cancel=cancel)
+
+    monkeypatch.setattr(open_path, "index_path", gated)
+    job = window.open_path(patient.dicom_dir)
+    button = window.progress.cancel_button
+    qtbot.waitUntil(lambda: window.progress.bar.maximum() > 0 and button.isVisible(),
+                    timeout=TIMEOUT_MS)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: job.state == "cancelled", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "cancelled" in window.message.text(), timeout=TIMEOUT_MS)
+    assert waited and waited[0] is True
+    assert window.index_result is None
+    assert "cancelled" in window.browser.status.text()
+    assert window.problems.entries() == []  # a cancel is not an error
+    assert _no_dialogs()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=TIMEOUT_MS)
+
+
+def test_cancel_during_loading(qtbot, window, patient, monkeypatch) -> None:
+    from interval.io.dicom import load as load_module
+
+    real = load_module.load_stack
+
+    def gated(stack, policy, *, progress=None, cancel=None):
+        def hold(done: int, total: int) -> None:
+            progress(done, total)
+            deadline = time.monotonic() + 30
+            while not cancel() and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+        return real(stack, policy, progress=hold, cancel=cancel)
+
+    monkeypatch.setattr(load_module, "load_stack", gated)
+    window.open_path(patient.dicom_dir)
+    _wait_indexed(qtbot, window)
+    job = window.load_stack(_stack_uid_of_first_series(window))
+    qtbot.waitUntil(lambda: window.progress.job is job and window.progress.bar.maximum() > 0,
+                    timeout=TIMEOUT_MS)
+    qtbot.mouseClick(window.progress.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: job.state == "cancelled", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "cancelled" in window.message.text(), timeout=TIMEOUT_MS)
+    assert window.state.active_volume is None
+    assert window.problems.entries() == [] and _no_dialogs()
+
+
+def test_broken_folder_lists_reasons_without_dialog(qtbot, window, patient, tmp_path) -> None:
+    files = sorted(p for p in Path(patient.dicom_dir).rglob("*.dcm"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in files[:5]:
+        shutil.copy(f, broken / f.name)
+    (broken / "notes.txt").write_text("hello")
+    (broken / "junk.bin").write_bytes(bytes(range(256)) * 10)
+    data = files[10].read_bytes()
+    (broken / "cut_header.dcm").write_bytes(data[:300])
+    (broken / "cut_pixels.dcm").write_bytes(data[:-5000])
+
+    window.open_path(broken)
+    _wait_indexed(qtbot, window)
+    skipped = {name: reason for kind, name, reason in window.problems.entries() if kind == "skipped"}
+    assert set(skipped) == {"notes.txt", "junk.bin", "cut_header.dcm", "cut_pixels.dcm"}
+    assert "truncated" in skipped["cut_header.dcm"] and "truncated" in skipped["cut_pixels.dcm"]
+    assert "not a DICOM file" in skipped["junk.bin"]
+    assert window.problems.isVisible()
+    assert "4 file(s) skipped" in window.browser.status.text()
+    # the one good stack (5 slices) opens by itself
+    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    assert window.state.active_volume.array.shape == (5, *SHAPE[1:])
+    assert _no_dialogs()
+
+
+def test_missing_path_is_reported_in_the_panel(qtbot, window, tmp_path) -> None:
+    assert window.open_path(tmp_path / "absent") is None
+    (kind, title, reason), = window.problems.entries()
+    assert kind == "error" and "not found" in reason
+    assert _no_dialogs()
+
+
+def test_irregular_series_listed_and_resample_loads_it(qtbot, window) -> None:
+    folder = shared("dicom2nifti_testdata", "tests", "data", "failing", "sliceincrement")
+    window.open_path(folder)
+    _wait_indexed(qtbot, window)
+    irregular = window.index_result.irregular
+    assert len(irregular) == 2
+    reasons = window.problems.series_problems()
+    assert set(reasons) == set(irregular)
+    assert all("slice missing" in r for r in reasons.values())
+    assert any("gantry tilt" in r for r in reasons.values())
+    # double-click on an irregular series: refused (default policy), still listed, no dialog
+    uid = next(u for u, r in reasons.items() if "gantry" not in r)
+    job = window.load_stack(uid)
+    qtbot.waitUntil(lambda: job.state == "failed", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "irregular" in window.message.text(), timeout=TIMEOUT_MS)
+    assert window.state.active_volume is None and uid in window.problems.series_problems()
+    assert _no_dialogs()
+    # "Resample" reloads with a resampling policy
+    window.problems.action_buttons[(uid, "resample")].click()
+    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    volume = window.state.active_volume
+    assert volume.array.shape == (5, 512, 512)  # 4 slices + the missing one interpolated
+    assert any("Resampled" in w for w in volume.metadata.warnings)
+    assert uid not in window.problems.series_problems()
+
+
+# --- menus, settings, drag and drop --------------------------------------------------------
+
+
+def _load_first(qtbot, window: MainWindow, patient: SyntheticPatient) -> None:
+    window.open_path(patient.dicom_dir)
+    _wait_indexed(qtbot, window)
+    window.load_stack(_stack_uid_of_first_series(window))
+    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+
+
+def test_view_menu_layout_presets_invert_reset(qtbot, window, patient, config_dir) -> None:
+    _load_first(qtbot, window, patient)
+    vid = window.state.active_volume_id
+    start = window.state.window(vid)
+    window.actions_by_id["layout_2x2"].trigger()
+    assert window.state.layout == "2x2"
+    lung = next(a for a in window.presets_menu.actions() if a.text().startswith("Lung"))
+    lung.trigger()
+    wl = window.state.window(vid)
+    assert (wl.center, wl.width, wl.name) == (-600.0, 1500.0, "Lung")
+    window.actions_by_id["invert"].trigger()
+    assert window.state.layer(vid).invert and window.actions_by_id["invert"].isChecked()
+    window.actions_by_id["cine"].trigger()
+    assert window.state.cine.playing and window.actions_by_id["cine"].isChecked()
+    window.actions_by_id["cine"].trigger()
+    assert not window.state.cine.playing and not window.actions_by_id["cine"].isChecked()
+    window.state.set_zoom("axial", 3.0)
+    window.actions_by_id["reset"].trigger()
+    assert window.state.view("axial").zoom == 1.0
+    assert window.state.window(vid).center == start.center
+    window.state.set_window(vid, 55.0, 123.0)
+    window.save_window_preset("Mine")
+    window.apply_window(0.0, 10.0)
+    mine = next(a for a in window.presets_menu.actions() if a.text().startswith("Mine"))
+    mine.trigger()
+    assert (window.state.window(vid).center, window.state.window(vid).width) == (55.0, 123.0)
+    window.close()
+    saved = load_settings(config_dir / "settings.json")
+    assert saved.layout == "2x2"
+    assert [(p.name, p.center, p.width) for p in saved.window_presets] == [("Mine", 55.0, 123.0)]
+
+
+def test_layout_is_restored_from_settings(qtbot, config_dir) -> None:
+    config_dir.mkdir(parents=True)
+    (config_dir / "settings.json").write_text(json.dumps({"layout": "1x1"}))
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert w.state.layout == "1x1" and w.actions_by_id["layout_1x1"].isChecked()
+    w.shutdown()
+
+
+def test_corrupt_settings_file_gives_a_working_window(qtbot, config_dir) -> None:
+    config_dir.mkdir(parents=True)
+    (config_dir / "settings.json").write_bytes(b"\x00{{{ not json")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.state.layout == "1x3" and w.settings.recent_folders == []
+    w.shutdown()
+
+
+def test_shortcut_table_drives_actions_and_help(qtbot, window) -> None:
+    for s in shortcuts.SHORTCUTS:
+        if s.action:
+            assert window.actions_by_id[s.action].shortcut().toString() == s.keys
+    dialog = window.show_shortcuts()
+    assert not dialog.isModal() and dialog.isVisible()
+    text = dialog.findChild(type(window.message)).text()
+    for s in shortcuts.SHORTCUTS:
+        assert s.description in text
+    assert "Window preset: Lung" in text
+    dialog.close()
+
+
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
+def test_drop_a_folder_opens_it(qtbot, window, patient) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(patient.dicom_dir))])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    _wait_indexed(qtbot, window)
+    assert len(window.browser.items_of_kind("study")) == 2
+    # text without files is refused
+    text = QMimeData()
+    text.setText("hello")
+    refused = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, text,
+                              Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(refused)
+    assert not refused.isAccepted()
+
+
+# --- screenshots ---------------------------------------------------------------------------
+
+
+def test_layout_screenshot_with_the_demo_patient(qtbot, window, patient) -> None:
+    window.resize(1280, 800)
+    _load_first(qtbot, window, patient)
+    qtbot.waitUntil(lambda: all(window.browser.has_thumbnail(u) for u, _s in window.browser.stacks()),
+                    timeout=TIMEOUT_MS)
+    from interval.ui.screenshot import view_image
+    from interval.ui.vtk_widget import VtkWidget
+
+    path = window.save_layout_screenshot(ARTIFACTS / "main_window_layout.png")
+    image = QImage(str(path))
+    assert path.suffix == ".png" and not image.isNull()
+    assert (image.width(), image.height()) == (window.width(), window.height())
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)  # kept alive while read
+    shot = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine())
+    shot = shot[:, : 3 * rgb.width()].reshape(rgb.height(), rgb.width(), 3).copy()
+    views = [w for w in window.findChildren(VtkWidget) if w.isVisible()]
+    assert views, "the layout shows VTK views"
+    for widget in views:  # each view's own rendered pixels are in the layout picture
+        frame = view_image(widget)
+        pos = widget.mapTo(window, QPoint(0, 0))
+        h, w = frame.shape[:2]
+        np.testing.assert_array_equal(shot[pos.y() : pos.y() + h, pos.x() : pos.x() + w], frame)
+    # one view alone
+    single = window.save_view_screenshot(ARTIFACTS / "main_window_view.png")
+    view = QImage(str(single))
+    assert not view.isNull() and (view.width(), view.height()) in {
+        (w.width(), w.height()) for w in views
+    }
+    assert not list(ARTIFACTS.glob(".shot-*"))  # atomic: no temporary file left
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+_STARTUP = textwrap.dedent(
+    """
+    import json, sys, time
+    t0 = time.perf_counter()
+    from interval.ui.app import application, create_window
+    app = application()
+    w = create_window(sys.argv[1])
+    app.processEvents()
+    shown = time.perf_counter() - t0
+    deadline = time.monotonic() + 60
+    while w.state.active_volume is None and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    loaded = w.state.active_volume is not None
+    w.close()
+    print(json.dumps({"shown": shown, "visible": True, "loaded": loaded,
+                      "torch": "torch" in sys.modules}))
+    """
+)
+
+
+def test_window_shows_fast_without_torch(tmp_path, patient) -> None:
+    one = tmp_path / "one"  # a single series: it opens by itself
+    shutil.copytree(Path(patient.dicom_dir) / sorted(os.listdir(patient.dicom_dir))[0], one)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "INTERVAL_CONFIG_DIR": str(tmp_path / "c")}
+    out = subprocess.run([sys.executable, "-c", _STARTUP, str(one)], capture_output=True, text=True,
+                         env=env, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\ntime to show the main window (fresh process, imports included): "
+          f"{result['shown']:.2f} s")
+    assert result["loaded"]
+    assert result["torch"] is False
+
+
+def test_close_waits_for_background_work(qtbot, config_dir, patient) -> None:
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    started = threading.Event()
+
+    def work(ctx) -> str:
+        started.set()
+        while not ctx.cancelled():
+            time.sleep(0.005)
+        return "stopped"
+
+    job = w.runner.submit("waiting", work)
+    assert started.wait(20)
+    w.close()  # cancels and waits for the thread
+    assert job.done.is_set() and job.state == "cancelled"
+
+
+# --- companions (status bar cursor text, measuring tools) ---------------------------------
+
+
+def test_cursor_status_and_measure_tool_menu(qtbot, window, patient) -> None:
+    _load_first(qtbot, window, patient)
+    axial = window.views.views["axial"]
+    axial.cursor_moved.emit("axial", window.state.crosshair)
+    text = window.cursor_info.text()
+    assert "LPS" in text and "voxel" in text
+    axial.cursor_moved.emit("axial", None)
+    assert "voxel" not in window.cursor_info.text()
+    window.actions_by_id["tool_ruler"].trigger()
+    assert window.measure_tool.mode == "ruler"
+    window.actions_by_id["tool_none"].trigger()
+    assert window.measure_tool.mode is None
+
+
+def test_open_an_image_file(qtbot, window, tmp_path) -> None:
+    from interval.core.volume import Volume
+    from interval.io.image_files import write_image
+
+    array = np.arange(6 * 20 * 24, dtype=np.int16).reshape(6, 20, 24)
+    path = tmp_path / "scan.nii.gz"
+    write_image(Volume(array, spacing=(0.8, 0.8, 2.0), origin=(10.0, -5.0, 3.0)), path)
+    job = window.open_path(path)
+    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    assert job.state == "finished"
+    np.testing.assert_array_equal(window.state.active_volume.array, array)
+    assert "24 x 20 x 6 voxels" in window.message.text()
+    assert window.index_result is None  # no DICOM index for an image file

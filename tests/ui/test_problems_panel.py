@@ -1,0 +1,57 @@
+"""Problems dock: skipped files and refused/irregular series with reload actions."""
+
+from __future__ import annotations
+
+from interval.io.dicom.policy import DicomReadPolicy
+from interval.io.dicom.records import SkippedFile
+from interval.ui.problems_panel import ProblemsPanel
+
+
+def test_lists_skipped_files_with_reasons(qtbot) -> None:
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    panel.add_skipped(
+        [SkippedFile("/data/x/junk.txt", "not a DICOM file"),
+         SkippedFile("/data/x/sub/cut.dcm", "file is truncated")],
+        root="/data/x",
+    )
+    assert panel.entries() == [
+        ("skipped", "junk.txt", "not a DICOM file"),
+        ("skipped", "sub/cut.dcm", "file is truncated"),
+    ]
+    assert panel.summary.text().startswith("2 problem")
+    panel.clear()
+    assert panel.entries() == [] and panel.summary.text() == "No problems."
+
+
+def test_irregular_series_offers_reload_with_policy(qtbot) -> None:
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    base = DicomReadPolicy(spacing_tolerance=0.1)
+    panel.add_series_problem("1.2.3", "#3 Chest", ["1 slice missing between 10 mm and 20 mm"],
+                             irregular=True, policy=base)
+    requests: list[tuple[str, DicomReadPolicy]] = []
+    panel.reload_requested.connect(lambda uid, pol: requests.append((uid, pol)))
+    panel.action_buttons[("1.2.3", "resample")].click()
+    panel.action_buttons[("1.2.3", "as-is")].click()
+    assert [(u, p.irregular) for u, p in requests] == [("1.2.3", "resample"), ("1.2.3", "as-is")]
+    assert all(p.spacing_tolerance == 0.1 for _u, p in requests)  # the rest of the policy kept
+    assert panel.series_problems() == {"1.2.3": "1 slice missing between 10 mm and 20 mm"}
+
+
+def test_refused_series_has_no_actions_and_entries_replace(qtbot) -> None:
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    panel.add_series_problem("9", "#1 Head", ["several orientations"], irregular=True)
+    panel.add_series_problem("9", "#1 Head", ["This stack holds no images."], irregular=False)
+    assert panel.entries() == [("refused", "#1 Head", "This stack holds no images.")]
+    assert not any(k[0] == "9" for k in panel.action_buttons)
+    panel.remove_series_problem("9")
+    assert panel.entries() == []
+
+
+def test_messages(qtbot) -> None:
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    panel.add_message("Folder", "The folder is empty.")
+    assert panel.entries() == [("warning", "Folder", "The folder is empty.")]
