@@ -8,8 +8,6 @@ bars) are drawn by Qt and every VTK view's frame is painted in at its place.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
+from interval.core.atomic import atomic_path
 from interval.core.errors import IntervalError
 
 
@@ -70,18 +69,11 @@ def save_png(image: QImage | np.ndarray, path: str | Path) -> Path:
         image = _qimage(image)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".shot-", suffix=".png", dir=path.parent)
-        os.close(fd)
+        with atomic_path(path) as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise IntervalError("could not write the screenshot", path=path)
     except OSError as exc:
         raise IntervalError(f"could not write the screenshot ({exc.strerror or exc})", path=path) from exc
-    try:
-        if not image.save(tmp, "PNG"):
-            raise IntervalError("could not write the screenshot", path=path)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise IntervalError(f"could not write the screenshot ({exc.strerror or exc})", path=path) from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import platformdirs
+
+from interval.core.atomic import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +109,8 @@ def save_settings(settings: Settings, path: str | Path | None = None) -> bool:
     path = Path(path) if path is not None else settings_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(settings.to_json(), f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "w", encoding="utf-8") as f:
+            json.dump(settings.to_json(), f, indent=2)
     except OSError as exc:
         log.warning("could not save settings (%s)", type(exc).__name__)
         return False
