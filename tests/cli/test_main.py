@@ -174,3 +174,29 @@ def test_progress_bar_draws_only_when_enabled() -> None:
     with ProgressBar("Loading", enabled=False, stream=quiet) as bar:
         bar(1, 2)
     assert quiet.getvalue() == ""
+
+
+def test_demo_opens_the_viewer_only_for_a_person_at_a_display(monkeypatch) -> None:
+    """`interval demo` shows the viewer on a desktop, never under CI or without a display."""
+    from interval.cli import main as cli_main
+
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(cli_main.sys, "stdin", Tty())
+    monkeypatch.setattr(cli_main.sys, "stdout", Tty())
+    monkeypatch.setattr(cli_main.sys, "platform", "linux")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert cli_main._interactive_display()
+    monkeypatch.setenv("CI", "true")
+    assert not cli_main._interactive_display()
+    monkeypatch.delenv("CI")
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert not cli_main._interactive_display()
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert not cli_main._interactive_display()

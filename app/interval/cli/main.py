@@ -81,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", metavar="N", type=int, default=0, help="random seed (default 0)")
     demo.add_argument(
-        "--view", action="store_true",
-        help="afterwards, open the viewer on the generated patient's DICOM folder",
+        "--view", action=argparse.BooleanOptionalAction, default=None,
+        help="afterwards, open the viewer on the generated patient (default: when a display "
+        "is available and the command runs in an interactive terminal, not under CI)",
     )
     demo.set_defaults(func=_run_demo)
     return parser
@@ -102,7 +103,10 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out) if args.out is not None else None
     code = int(run_demo(out_dir, args.seed, echo) or 0)
-    if getattr(args, "view", False):
+    view = getattr(args, "view", None)
+    if view is None:
+        view = code == 0 and _interactive_display()
+    if view:
         from interval.cli.demo import default_demo_dir
         from interval.cli.view import open_viewer
         from interval.io.synthetic.patient import read_synthetic_patient
@@ -110,6 +114,19 @@ def _run_demo(args: argparse.Namespace) -> int:
         root = out_dir if out_dir is not None else default_demo_dir(args.seed)
         code = max(code, open_viewer(str(read_synthetic_patient(root).dicom_dir)))
     return code
+
+
+def _interactive_display() -> bool:
+    """Whether opening a window makes sense: a display, a person at a terminal, not CI."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        return False
+    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
+        return False
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
