@@ -400,3 +400,23 @@ def test_worker_count_rules() -> None:
     assert count(DicomReadPolicy(workers=4), 10) == 1  # small job: no pool
     assert count(DicomReadPolicy(workers=2), 5_000) == 2
     assert count(DicomReadPolicy(workers=8), index_module.PARALLEL_MIN_FILES) >= 1
+
+
+def test_series_with_unreadable_files_says_it_is_incomplete(tmp_path: Path) -> None:
+    """Truncated slices are skipped; the series and the loaded volume must say images are missing."""
+    from interval.io.dicom.load import load_stack
+    from tests.cli.dicom_factory import write_ct_series
+
+    write_ct_series(tmp_path / "ct", n=8, rows=16, cols=16)
+    files = sorted((tmp_path / "ct").iterdir())
+    for victim in files[:3]:  # cut inside the pixel data: the header still names the series
+        data = victim.read_bytes()
+        victim.write_bytes(data[: len(data) - 100])
+    index = index_folder(tmp_path / "ct")
+    assert len([s for s in index.skipped if s.reason.startswith("truncated")]) == 3
+    (_p, _st, series), = list(index.iter_series())
+    assert any("3 file(s) of this series could not be read" in w for w in series.warnings)
+    stack = series.stacks[0]
+    assert stack.n_frames == 5
+    volume = load_stack(stack, DicomReadPolicy(irregular="as-is"))
+    assert any("could not be read" in w for w in volume.metadata.warnings)

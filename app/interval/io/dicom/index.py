@@ -43,7 +43,7 @@ from interval.io.dicom.grouping import build_patients
 from interval.io.dicom.header import read_header
 from interval.io.dicom.header_fast import DICOMDIR_REASON, DICOMDIR_SOP_CLASS, read_header_fast
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
-from interval.io.dicom.records import DicomHeader, DicomIndex, SkippedFile
+from interval.io.dicom.records import DicomHeader, DicomIndex, PatientRecord, SkippedFile
 
 PARALLEL_MIN_FILES = 256
 """Below this many files, parsing in the calling process beats starting workers."""
@@ -138,7 +138,9 @@ def parse_file(path: str, force: bool = True) -> DicomHeader | SkippedFile:
     if header.sop_class_uid == DICOMDIR_SOP_CLASS:
         return SkippedFile(path, DICOMDIR_REASON)
     problem = image_data_problem(header)
-    return SkippedFile(path, problem) if problem else header
+    if problem:
+        return SkippedFile(path, problem, series_instance_uid=header.series_instance_uid)
+    return header
 
 
 def image_data_problem(header: DicomHeader) -> str | None:
@@ -271,6 +273,7 @@ def _index(
     patients, duplicates = build_patients(headers)
     skipped.extend(duplicates)
     skipped.sort(key=lambda s: s.path)
+    _warn_incomplete_series(patients, skipped)
     warnings = list(found.warnings)
     if not patients:
         if not found.files and not found.skipped:
@@ -281,6 +284,31 @@ def _index(
                 + (f"; {len(skipped)} file(s) were skipped (see the list for the reasons)." if skipped else ".")
             )
     return DicomIndex(root=root, patients=patients, skipped=skipped, warnings=warnings)
+
+
+def _warn_incomplete_series(patients: list[PatientRecord], skipped: list[SkippedFile]) -> None:
+    """A series some of whose files were skipped must say so: it may look complete but isn't."""
+    lost: dict[str, list[SkippedFile]] = {}
+    for entry in skipped:
+        if entry.series_instance_uid and not entry.reason.startswith("duplicate of"):
+            lost.setdefault(entry.series_instance_uid, []).append(entry)
+    if not lost:
+        return
+    for patient in patients:
+        for study in patient.studies:
+            for series in study.series:
+                entries = lost.get(series.series_instance_uid)
+                if not entries:
+                    continue
+                reasons = sorted({e.reason for e in entries})
+                message = (
+                    f"{len(entries)} file(s) of this series could not be read and are left out "
+                    f"({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}): "
+                    "the images shown may be incomplete."
+                )
+                series.warnings.append(message)
+                for stack in series.stacks:
+                    stack.warnings.append(message)
 
 
 def _parse_chunk(paths: Sequence[str], force: bool) -> list[DicomHeader | SkippedFile]:
