@@ -197,7 +197,7 @@ class SkippedFile:
 
     path: str
     reason: str
-    series_instance_uid: str = ""  # when the header could be read: the series it belongs to
+    series_instance_uid: str = field(default="", compare=False)  # its series, when the header was readable
 
 
 @dataclass
