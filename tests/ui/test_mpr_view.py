@@ -417,3 +417,76 @@ def test_oblique_view_axes_from_the_state(qtbot) -> None:
     assert x > VIEW_PX / 2 + 10 and row > VIEW_PX / 2 + 3
     state.set_view_axes("axial", None, None)
     assert view.markers() == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
+
+
+def test_all_visible_label_layers_are_drawn_in_layer_order(qtbot) -> None:
+    """Opening a second segmentation must not hide the first one (QA: organs vanished)."""
+    from interval.core.labels import LabelInfo, LabelTable
+
+    state = ViewerState()
+    vol = _block_volume()
+    state.add_volume(vol)
+    organs = np.zeros(vol.shape, np.uint8)
+    organs[:, 22:36, 22:36] = 1  # "liver"
+    organs[:, 22:36, 4:12] = 2  # "kidney"
+    oid = state.add_volume(
+        vol.with_array(
+            organs,
+            labels=LabelTable(
+                [LabelInfo(1, "liver", (255, 0, 0)), LabelInfo(2, "kidney", (0, 255, 0))]
+            ),
+        )
+    )
+    state.set_layer_opacity(oid, 1.0)
+    view = make_view(qtbot, state, "axial")
+    view.set_crosshair_visible(False)
+    k = state.slice_index("axial")
+    liver, kidney = vol.index_to_lps((24.0, 24.0, k)), vol.index_to_lps((6.0, 30.0, k))
+    lesion_in_liver = vol.index_to_lps((30.0, 30.0, k))
+    lesion_alone = vol.index_to_lps((30.0, 8.0, k))
+    assert grey_at(view.capture(), view, liver).tolist() == [255, 0, 0]
+
+    lesions = np.zeros(vol.shape, np.uint16)
+    lesions[:, 28:33, 28:33] = 4  # inside the liver
+    lesions[:, 6:10, 28:33] = 9  # on background
+    lid = state.add_volume(
+        vol.with_array(
+            lesions,
+            labels=LabelTable(
+                [LabelInfo(4, "lesion 4", (0, 0, 255)), LabelInfo(9, "lesion 9", (255, 0, 255))]
+            ),
+        )
+    )
+    state.set_layer_opacity(lid, 1.0)
+    g = int(dicom_linear_grey(0, 40, 400))
+    frame = view.capture()
+    assert grey_at(frame, view, liver).tolist() == [255, 0, 0]  # the organs are still drawn
+    assert grey_at(frame, view, kidney).tolist() == [0, 255, 0]
+    assert grey_at(frame, view, lesion_in_liver).tolist() == [0, 0, 255]  # the top layer wins
+    assert grey_at(frame, view, lesion_alone).tolist() == [255, 0, 255]
+    assert view.slice_view.label_overlay_keys == (oid, lid)
+
+    state.set_layer_visible(lid, False)  # hiding the top layer shows the lower one
+    frame = view.capture()
+    assert grey_at(frame, view, lesion_in_liver).tolist() == [255, 0, 0]
+    assert grey_at(frame, view, lesion_alone).tolist() == [g, g, g]
+    state.set_layer_visible(lid, True)
+
+    state.set_label(oid, 1, visible=False)  # one label of the lower layer: only it goes
+    frame = view.capture()
+    assert grey_at(frame, view, liver).tolist() == [g, g, g]
+    assert grey_at(frame, view, kidney).tolist() == [0, 255, 0]
+    assert grey_at(frame, view, lesion_in_liver).tolist() == [0, 0, 255]
+    state.set_label(oid, 1, visible=True)
+
+    state.move_layer(lid, 1)  # the lesions under the organs now
+    frame = view.capture()
+    assert view.slice_view.label_overlay_keys == (lid, oid)
+    assert grey_at(frame, view, lesion_in_liver).tolist() == [255, 0, 0]
+    assert grey_at(frame, view, lesion_alone).tolist() == [255, 0, 255]
+
+    state.remove_volume(oid)  # closing one segmentation leaves the other
+    frame = view.capture()
+    assert view.slice_view.label_overlay_keys == (lid,)
+    assert grey_at(frame, view, liver).tolist() == [g, g, g]
+    assert grey_at(frame, view, lesion_in_liver).tolist() == [0, 0, 255]

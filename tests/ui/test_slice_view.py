@@ -247,3 +247,131 @@ def test_views_honour_direction_cosines(vtk_widget, orientation) -> None:
     if dx is not None:
         assert (x, row) == pytest.approx((cx + dx * 40, cy + dy * 40), abs=0.01)
     np.testing.assert_allclose(view.display_to_world(cx, cy), centre, atol=1e-6)
+
+
+# --- several label overlays ----------------------------------------------------------------------
+
+
+def _two_layer_case():
+    """A 60 HU volume; overlay "organs" (1 red, 2 green) and "lesions" (5 blue) on slice 2."""
+    a = np.full((5, 16, 20), 60, np.int16)
+    vol = Volume(a, spacing=(1.0, 1.0, 3.0), origin=(5.0, 6.0, 7.0))
+    organs = np.zeros(vol.shape, np.uint8)
+    organs[2, 2:8, 2:10] = 1
+    organs[2, 10:14, 2:10] = 2
+    lesions = np.zeros(vol.shape, np.uint16)
+    lesions[2, 2:8, 12:18] = 5  # disjoint from the organs
+    lesions[2, 4:6, 4:7] = 5  # inside organ 1
+    organ_table = LabelTable(
+        [LabelInfo(1, "liver", (255, 0, 0)), LabelInfo(2, "kidney", (0, 255, 0))]
+    )
+    lesion_table = LabelTable([LabelInfo(5, "lesion 5", (0, 0, 255))])
+    return (
+        vol,
+        vol.with_array(organs, labels=organ_table),
+        organ_table,
+        vol.with_array(lesions, labels=lesion_table),
+        lesion_table,
+    )
+
+
+def _expected_frame(vol, layers) -> np.ndarray:
+    """Expected colour of every voxel of slice 2 at opacity 1: the top visible label wins."""
+    grey = int(dicom_linear_grey(60, 40, 400))
+    out = np.full((*vol.shape[1:], 3), grey, int)
+    for lab, table in layers:  # bottom first
+        for info in table:
+            if info.visible:
+                out[lab.array[2] == info.value] = info.color
+    return out
+
+
+def _assert_slice(frame, view, vol, expected) -> None:
+    for j in range(vol.shape[1]):
+        for i in range(vol.shape[2]):
+            got = _pixel(frame, view, vol, (i, j, 2))
+            assert np.abs(got - expected[j, i]).max() <= 1, (i, j, got.tolist(), expected[j, i])
+
+
+def _two_layer_view(vtk_widget):
+    vol, organs, organ_table, lesions, lesion_table = _two_layer_case()
+    view = _make_view(vtk_widget, vol)
+    view.set_window_level(40, 400)
+    view.set_slice_index(2)
+    view.add_label_overlay("organs", organs, organ_table, opacity=1.0)
+    view.add_label_overlay("lesions", lesions, lesion_table, opacity=1.0)
+    return view, vol, (organs, organ_table), (lesions, lesion_table)
+
+
+def test_two_overlays_both_drawn_top_wins_where_labelled(vtk_widget) -> None:
+    view, vol, organs, lesions = _two_layer_view(vtk_widget)
+    assert view.label_overlay_keys == ("organs", "lesions")
+    frame = vtk_widget.capture()
+    expected = _expected_frame(vol, [organs, lesions])
+    _assert_slice(frame, view, vol, expected)
+    # disjoint parts keep their own colour; the overlap shows the top (lesion) colour
+    assert tuple(_pixel(frame, view, vol, (14, 3, 2))) == (0, 0, 255)
+    assert tuple(_pixel(frame, view, vol, (3, 3, 2))) == (255, 0, 0)
+    assert tuple(_pixel(frame, view, vol, (5, 5, 2))) == (0, 0, 255)
+    assert tuple(_pixel(frame, view, vol, (3, 11, 2))) == (0, 255, 0)
+    # restacked: the organs now cover the lesion inside organ 1
+    view.set_label_order(["lesions", "organs"])
+    assert view.label_overlay_keys == ("lesions", "organs")
+    frame = vtk_widget.capture()
+    _assert_slice(frame, view, vol, _expected_frame(vol, [lesions, organs]))
+    assert tuple(_pixel(frame, view, vol, (5, 5, 2))) == (255, 0, 0)
+
+
+def test_hiding_top_overlay_or_one_lower_label(vtk_widget) -> None:
+    view, vol, organs, lesions = _two_layer_view(vtk_widget)
+    view.set_label_visible(False, "lesions")
+    frame = vtk_widget.capture()
+    _assert_slice(frame, view, vol, _expected_frame(vol, [organs]))
+    assert tuple(_pixel(frame, view, vol, (5, 5, 2))) == (255, 0, 0)  # the lower one shows
+    view.set_label_visible(True, "lesions")
+    organ_table = organs[1]
+    organ_table.set_visible(1, False)
+    view.set_label_table(organ_table, "organs")
+    frame = vtk_widget.capture()
+    _assert_slice(frame, view, vol, _expected_frame(vol, [organs, lesions]))
+    grey = int(dicom_linear_grey(60, 40, 400))
+    assert tuple(_pixel(frame, view, vol, (3, 3, 2))) == (grey, grey, grey)  # liver gone
+    assert tuple(_pixel(frame, view, vol, (3, 11, 2))) == (0, 255, 0)  # kidney kept
+    assert tuple(_pixel(frame, view, vol, (5, 5, 2))) == (0, 0, 255)  # lesion kept
+    view.remove_label_overlay("lesions")
+    assert view.label_overlay_keys == ("organs",)
+    frame = vtk_widget.capture()
+    assert tuple(_pixel(frame, view, vol, (14, 3, 2))) == (grey, grey, grey)
+
+
+def test_overlay_opacities_blend_in_order(vtk_widget) -> None:
+    view, vol, organs, lesions = _two_layer_view(vtk_widget)
+    view.set_label_opacity(0.5, "lesions")
+    frame = vtk_widget.capture()
+    grey = int(dicom_linear_grey(60, 40, 400))
+    # on the liver (pure red at opacity 1), half blue on top
+    np.testing.assert_allclose(_pixel(frame, view, vol, (5, 5, 2)), [127.5, 0, 127.5], atol=2)
+    # on grey, half blue
+    np.testing.assert_allclose(
+        _pixel(frame, view, vol, (14, 3, 2)), [grey / 2, grey / 2, (grey + 255) / 2], atol=2
+    )
+
+
+def test_default_overlay_api_sits_among_keyed_overlays(vtk_widget) -> None:
+    view, vol, organs, lesions = _two_layer_view(vtk_widget)
+    view.remove_label_overlay("organs")
+    view.set_label_map(organs[0], organs[1], 1.0)  # the default overlay, added on top
+    assert view.labels is organs[0]
+    assert view.label_overlay_keys[-1] != "lesions"
+    frame = vtk_widget.capture()
+    assert tuple(_pixel(frame, view, vol, (5, 5, 2))) == (255, 0, 0)
+    assert tuple(_pixel(frame, view, vol, (14, 3, 2))) == (0, 0, 255)
+    view.set_label_mode("outline")
+    assert view.label_mode == "outline"
+    frame = vtk_widget.capture()
+    grey = int(dicom_linear_grey(60, 40, 400))
+    assert tuple(_pixel(frame, view, vol, (3, 11, 2))) == (grey, grey, grey)  # kidney interior
+    assert tuple(_pixel(frame, view, vol, (5, 5, 2))) == (0, 0, 255)  # the lesion below shows
+    assert tuple(_pixel(frame, view, vol, (14, 3, 2))) == (0, 0, 255)  # lesions stay filled
+    view.set_label_map(None)
+    assert view.labels is None and view.label_overlay_keys == ("lesions",)

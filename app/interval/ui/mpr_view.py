@@ -1,9 +1,10 @@
 """One MPR view (axial, coronal or sagittal) observing a :class:`ViewerState`.
 
 The view holds no state of its own: it follows the crosshair (its plane passes
-through it), the active volume's window/level and invert, the top visible label
-layer, and its view's zoom/pan, and turns mouse/keyboard input into ViewerState
-calls through :class:`~interval.ui.interaction.ViewInteraction`.
+through it), the active volume's window/level and invert, every visible label
+layer (drawn in layer order, the top one last), and its view's zoom/pan, and
+turns mouse/keyboard input into ViewerState calls through
+:class:`~interval.ui.interaction.ViewInteraction`.
 
 On top of the image it draws the crosshair (each line in the colour of the view
 whose plane it is: axial red, coronal green, sagittal yellow, as in 3D Slicer),
@@ -129,7 +130,6 @@ class MprView(QWidget):
         self.slice_view = SliceView(self.renderer, self.kind)
         self.interaction = ViewInteraction(state, view_id, self)
         self._volume_id: str | None = None
-        self._label_id: str | None = None
         self._axes = (None, None)
         self._fit_size = (0, 0)
         self._crosshair_visible = True
@@ -270,8 +270,7 @@ class MprView(QWidget):
         else:
             sv.orientation = self.kind
         if self._volume_id is not None:
-            sv.set_volume(self.state.volume(self._volume_id))
-            self._label_id = None  # set_volume keeps the overlay, re-sync it below
+            sv.set_volume(self.state.volume(self._volume_id))  # overlays follow the new axes
             self._sync_image_layer()
             self._sync_label_layer()
 
@@ -285,30 +284,29 @@ class MprView(QWidget):
         self._update_corner()
         self._schedule_render()
 
-    def _top_label_layer(self) -> LabelLayer | None:
-        for layer in reversed(self.state.layers):
-            if isinstance(layer, LabelLayer) and layer.visible:
-                return layer
-        return None
-
     def _sync_label_layer(self) -> None:
+        """Mirror the state's label layers as overlays, same order (bottom first)."""
         sv = self.slice_view
         if sv.volume is None:
             return
-        layer = self._top_label_layer()
-        if layer is None:
-            if sv.labels is not None:
-                sv.set_label_map(None)
-            self._label_id = None
-        else:
+        layers = [layer for layer in self.state.layers if isinstance(layer, LabelLayer)]
+        wanted = {layer.id for layer in layers}
+        for key in sv.label_overlay_keys:
+            if key not in wanted:
+                sv.remove_label_overlay(key)
+        for layer in layers:
             labels = self.state.volume(layer.volume_id)
-            if layer.id != self._label_id or sv.labels is not labels:
-                sv.set_label_map(labels, layer.labels, layer.opacity)
-                self._label_id = layer.id
+            overlay = sv.label_overlay(layer.id)
+            if overlay is None or overlay.volume is not labels:
+                sv.add_label_overlay(
+                    layer.id, labels, layer.labels, layer.opacity, layer.mode, layer.visible
+                )
             else:
-                sv.set_label_table(layer.labels)
-                sv.set_label_opacity(layer.opacity)
-            sv.set_label_mode(layer.mode)
+                sv.set_label_table(layer.labels, layer.id)
+                sv.set_label_opacity(layer.opacity, layer.id)
+                sv.set_label_mode(layer.mode, layer.id)
+                sv.set_label_visible(layer.visible, layer.id)
+        sv.set_label_order([layer.id for layer in layers])
         self._schedule_render()
 
     def _on_layer(self, event: object) -> None:

@@ -1,12 +1,21 @@
-"""A 2-D slice view of a :class:`Volume` in patient space, with an optional label overlay.
+"""A 2-D slice view of a :class:`Volume` in patient space, with any number of label overlays.
 
 Each layer is resampled straight onto the screen's pixel grid (as 3D Slicer does), then
 the layers are composited on the CPU and shown as ONE opaque texture, one texel per
 screen pixel::
 
     volume --vtkImageReslice(linear)--> shift/scale (DICOM W/L) --> uint8 --> grey RGB --┐
-    labels --vtkImageReslice(nearest)-> vtkImageMapToColors(label LUT) --> RGBA --------┴-> vtkImageBlend
+    labels 1 --vtkImageReslice(nearest)-> vtkImageMapToColors(label LUT) --> RGBA ------┤
+    ...                                                                                 ├-> vtkImageBlend
+    labels N --vtkImageReslice(nearest)-> vtkImageMapToColors(label LUT) --> RGBA ------┘
                                                                      --> vtkImageActor (nearest)
+
+Label overlays (:class:`LabelOverlay`, one per key) are blended in order, bottom first and
+top last, each with its own opacity; label 0 and hidden labels are transparent, so a
+lower overlay shows wherever the ones above it have no visible label.  Hidden overlays
+are left out of the blend (they cost nothing); with none visible the grey image goes
+straight to the actor.  ``set_label_map`` & co. act on the default overlay
+(:data:`DEFAULT_OVERLAY`).
 
 So grey interpolation happens in patient space (``set_interpolation``), label edges stay
 crisp at any zoom, and the GPU (or Mesa llvmpipe when headless) only draws one
@@ -132,8 +141,71 @@ def _outline_pipeline(labels: vtkImageReslice) -> vtkImageMask:
     return mask
 
 
+DEFAULT_OVERLAY = "labels"
+LABEL_MODES = ("fill", "outline")
+
+
+class LabelOverlay:
+    """One label map on a view: its nearest-neighbour reslice, label LUT and blend settings."""
+
+    def __init__(self, labels: Volume, table: LabelTable | None, opacity: float, mode: str) -> None:
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+            raise ValueError("a label map must hold integers")
+        self.volume = labels
+        self.visible = True
+        self.opacity = float(np.clip(opacity, 0.0, 1.0))
+        self.mode = "fill"
+        self._image = volume_to_image(labels)
+        self.reslice = vtkImageReslice()
+        self.reslice.SetInterpolationModeToNearestNeighbor()
+        self.reslice.AutoCropOutputOff()
+        self.reslice.SetBackgroundLevel(0)
+        self.reslice.SetInputData(self._image)
+        self.lut = vtkLookupTable()
+        self.colors = vtkImageMapToColors()
+        self.colors.SetLookupTable(self.lut)
+        self.colors.SetOutputFormatToRGBA()
+        self.colors.SetInputConnection(self.reslice.GetOutputPort())
+        self._outline: vtkImageMask | None = None  # built on first use
+        if table is None:
+            table = labels.labels
+        if table is None:
+            table = LabelTable.for_values([int(v) for v in np.unique(labels.array) if v > 0])
+        self.set_table(table)
+        self.set_mode(mode)
+
+    def set_table(self, table: LabelTable) -> None:
+        """Label value ``v`` -> its colour, alpha 0 when hidden or 0."""
+        top = max([info.value for info in table] + [1])
+        lut = self.lut
+        lut.SetNumberOfTableValues(top + 1)
+        lut.SetTableRange(-0.5, top + 0.5)  # value v -> entry v exactly
+        for v in range(top + 1):
+            lut.SetTableValue(v, 0.0, 0.0, 0.0, 0.0)
+        for info in table:
+            r, g, b = (c / 255.0 for c in info.color)
+            lut.SetTableValue(info.value, r, g, b, 1.0 if info.visible else 0.0)
+        lut.UseBelowRangeColorOn()
+        lut.SetBelowRangeColor(0, 0, 0, 0)
+        lut.UseAboveRangeColorOn()
+        lut.SetAboveRangeColor(0, 0, 0, 0)
+        lut.Modified()
+
+    def set_mode(self, mode: str) -> None:
+        """``"fill"`` or ``"outline"``."""
+        if mode not in LABEL_MODES:
+            raise ValueError(f"label mode must be 'fill' or 'outline', got {mode!r}")
+        if mode == self.mode and self.colors.GetInputConnection(0, 0) is not None:
+            return
+        self.mode = mode
+        if mode == "outline" and self._outline is None:
+            self._outline = _outline_pipeline(self.reslice)
+        src = self.reslice if mode == "fill" else self._outline
+        self.colors.SetInputConnection(src.GetOutputPort())
+
+
 class SliceView:
-    """One 2-D view: a grey volume, an optional label map on top, in one renderer."""
+    """One 2-D view: a grey volume and label overlays on top (in order), in one renderer."""
 
     def __init__(
         self,
@@ -143,7 +215,15 @@ class SliceView:
         self.renderer = renderer
         self.orientation = orientation
         self.volume: Volume | None = None
-        self.labels: Volume | None = None
+        self._overlays: dict[str, LabelOverlay] = {}  # bottom first, top last
+        self._default_mode = "fill"  # mode of the default overlay (kept while it is absent)
+        self._rows = [float(x) for x in np.eye(3).ravel()]  # reslice output direction
+        # reslice output spacing, extent, origin (kept for overlays added later)
+        self._grid: tuple[tuple[float, ...], tuple[int, ...], tuple[float, ...]] = (
+            (1.0, 1.0, 1.0),
+            (0, 0, 0, 0, 0, 0),
+            (0.0, 0.0, 0.0),
+        )
         self._window = WindowLevel(40.0, 400.0)
         self._position = 0.0  # mm along w
         self._center = (0.0, 0.0)  # view centre in plane coordinates (mm along u, v)
@@ -168,20 +248,7 @@ class SliceView:
         self._grey_rgb.SetLookupTable(self._grey_lut)
         self._grey_rgb.SetOutputFormatToRGB()
 
-        self._label_reslice = vtkImageReslice()
-        self._label_reslice.SetInterpolationModeToNearestNeighbor()
-        self._label_reslice.AutoCropOutputOff()
-        self._label_reslice.SetBackgroundLevel(0)
-        self._label_lut = vtkLookupTable()
-        self._label_colors = vtkImageMapToColors()
-        self._label_colors.SetInputConnection(self._label_reslice.GetOutputPort())
-        self._outline = _outline_pipeline(self._label_reslice)
-        self._label_mode = "fill"
-        self._label_colors.SetLookupTable(self._label_lut)
-        self._label_colors.SetOutputFormatToRGBA()
         self._blend = vtkImageBlend()
-        self._blend.AddInputConnection(self._grey_rgb.GetOutputPort())
-        self._blend.AddInputConnection(self._label_colors.GetOutputPort())
 
         self._actor = vtkImageActor()
         self._actor.InterpolateOff()  # one texel per screen pixel
@@ -218,65 +285,121 @@ class SliceView:
         self._actor.VisibilityOn()
         self.reset_camera()
 
+    # --- label overlays ------------------------------------------------------------------
+    @property
+    def labels(self) -> Volume | None:
+        """The default overlay's label map (see :meth:`set_label_map`), or None."""
+        ov = self._overlays.get(DEFAULT_OVERLAY)
+        return None if ov is None else ov.volume
+
+    @property
+    def label_overlay_keys(self) -> tuple[str, ...]:
+        """Keys of the label overlays, bottom first, top last."""
+        return tuple(self._overlays)
+
+    def label_overlay(self, key: str = DEFAULT_OVERLAY) -> LabelOverlay | None:
+        """The overlay under ``key``, or None."""
+        return self._overlays.get(key)
+
+    def add_label_overlay(
+        self,
+        key: str,
+        labels: Volume,
+        table: LabelTable | None = None,
+        opacity: float = 0.5,
+        mode: str = "fill",
+        visible: bool = True,
+    ) -> LabelOverlay:
+        """Overlay the label map ``labels`` (on any grid) under ``key``, on top of the others.
+
+        An existing overlay with that key is replaced in place (its position is kept).
+        Colours come from ``table`` (else ``labels.labels``, else default colours); label 0
+        and hidden labels are transparent; ``opacity`` is the overlay's opacity.
+        """
+        if self.volume is None:
+            raise ValueError("set a volume before its label map")
+        ov = LabelOverlay(labels, table, opacity, mode)
+        ov.visible = bool(visible)
+        ov.reslice.SetOutputDirection(*self._rows)
+        self._apply_grid(ov.reslice)
+        self._overlays[key] = ov
+        self._rebuild_blend()
+        return ov
+
+    def remove_label_overlay(self, key: str) -> None:
+        """Remove the overlay ``key`` (no-op when absent)."""
+        if self._overlays.pop(key, None) is not None:
+            self._rebuild_blend()
+
+    def set_label_order(self, keys: Sequence[str]) -> None:
+        """Restack the overlays: ``keys`` bottom first; others keep their order, above."""
+        order = [k for k in keys if k in self._overlays]
+        order += [k for k in self._overlays if k not in order]
+        if order != list(self._overlays):
+            self._overlays = {k: self._overlays[k] for k in order}
+            self._rebuild_blend()
+
+    def set_label_visible(self, visible: bool, key: str = DEFAULT_OVERLAY) -> None:
+        """Show or hide the whole overlay ``key``."""
+        ov = self._overlays[key]
+        if ov.visible != bool(visible):
+            ov.visible = bool(visible)
+            self._rebuild_blend()
+
     def set_label_map(
         self, labels: Volume | None, table: LabelTable | None = None, opacity: float = 0.5
     ) -> None:
-        """Overlay the label map ``labels`` (on any grid; None removes it).
-
-        Colours come from ``table`` (else ``labels.labels``, else default colours); label 0
-        and hidden labels are transparent; ``opacity`` is the layer's opacity.
-        """
-        if labels is not None and self.volume is None:
-            raise ValueError("set a volume before its label map")
-        self.labels = labels
-        port = self._grey_rgb if labels is None else self._blend
-        self._actor.GetMapper().SetInputConnection(port.GetOutputPort())
+        """Set the default overlay to ``labels`` (None removes it), as :meth:`add_label_overlay`."""
         if labels is None:
+            self.remove_label_overlay(DEFAULT_OVERLAY)
             return
-        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
-            raise ValueError("a label map must hold integers")
-        self._label_image = volume_to_image(labels)
-        self._label_reslice.SetInputData(self._label_image)
-        if table is None:
-            table = labels.labels
-        if table is None:
-            table = LabelTable.for_values([int(v) for v in np.unique(labels.array) if v > 0])
-        self.set_label_table(table)
-        self.set_label_opacity(opacity)
+        self.add_label_overlay(DEFAULT_OVERLAY, labels, table, opacity, self._default_mode)
 
-    def set_label_table(self, table: LabelTable) -> None:
-        """Recolour the overlay: label value ``v`` -> its colour, alpha 0 when hidden/0."""
-        top = max([info.value for info in table] + [1])
-        lut = self._label_lut
-        lut.SetNumberOfTableValues(top + 1)
-        lut.SetTableRange(-0.5, top + 0.5)  # value v -> entry v exactly
-        for v in range(top + 1):
-            lut.SetTableValue(v, 0.0, 0.0, 0.0, 0.0)
-        for info in table:
-            r, g, b = (c / 255.0 for c in info.color)
-            lut.SetTableValue(info.value, r, g, b, 1.0 if info.visible else 0.0)
-        lut.UseBelowRangeColorOn()
-        lut.SetBelowRangeColor(0, 0, 0, 0)
-        lut.UseAboveRangeColorOn()
-        lut.SetAboveRangeColor(0, 0, 0, 0)
-        lut.Modified()
+    def set_label_table(self, table: LabelTable, key: str = DEFAULT_OVERLAY) -> None:
+        """Recolour overlay ``key``: label value ``v`` -> its colour, alpha 0 when hidden/0."""
+        self._overlays[key].set_table(table)
 
     @property
     def label_mode(self) -> str:
-        return self._label_mode
+        """The default overlay's mode."""
+        return self._default_mode
 
-    def set_label_mode(self, mode: str) -> None:
+    def set_label_mode(self, mode: str, key: str = DEFAULT_OVERLAY) -> None:
         """``"fill"`` colours labelled pixels; ``"outline"`` only their 1-pixel screen border
         (pixels with a 4-neighbour of another label)."""
-        if mode not in ("fill", "outline"):
+        if mode not in LABEL_MODES:
             raise ValueError(f"label mode must be 'fill' or 'outline', got {mode!r}")
-        self._label_mode = mode
-        src = self._label_reslice if mode == "fill" else self._outline
-        self._label_colors.SetInputConnection(src.GetOutputPort())
+        if key == DEFAULT_OVERLAY:
+            self._default_mode = mode
+        if key in self._overlays:
+            self._overlays[key].set_mode(mode)
 
-    def set_label_opacity(self, opacity: float) -> None:
-        """Opacity of the label layer, 0-1 (1: labelled pixels show the pure label colour)."""
-        self._blend.SetOpacity(1, float(np.clip(opacity, 0.0, 1.0)))
+    def set_label_opacity(self, opacity: float, key: str = DEFAULT_OVERLAY) -> None:
+        """Opacity of overlay ``key``, 0-1 (1: labelled pixels show the pure label colour)."""
+        ov = self._overlays.get(key)
+        if ov is None:
+            return
+        ov.opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._rebuild_blend()
+
+    def _rebuild_blend(self) -> None:
+        """Blend the grey image and the visible overlays, bottom first; none: grey only."""
+        shown = [ov for ov in self._overlays.values() if ov.visible]
+        if not shown:
+            self._actor.GetMapper().SetInputConnection(self._grey_rgb.GetOutputPort())
+            return
+        blend = self._blend
+        ports = [self._grey_rgb.GetOutputPort(), *(ov.colors.GetOutputPort() for ov in shown)]
+        count = blend.GetNumberOfInputConnections(0)
+        current = [blend.GetInputConnection(0, i) for i in range(count)]
+        if current != ports:
+            blend.RemoveAllInputConnections(0)
+            for port in ports:
+                blend.AddInputConnection(0, port)
+        for i, ov in enumerate(shown, start=1):
+            if blend.GetOpacity(i) != ov.opacity:
+                blend.SetOpacity(i, ov.opacity)
+        self._actor.GetMapper().SetInputConnection(blend.GetOutputPort())
 
     def set_interpolation(self, mode: str) -> None:
         """Grey resampling: ``"nearest"``, ``"linear"`` (default) or ``"cubic"``."""
@@ -335,9 +458,9 @@ class SliceView:
             v = _unit(np.asarray(self.orientation[1]) - np.dot(self.orientation[1], u) * u)
             w = _unit(np.cross(v, u))  # into the screen, as core.planes' normal
         self._u, self._v, self._w = u, v, w
-        rows = [float(x) for x in np.column_stack((u, v, w)).ravel()]  # columns = axes
-        for r in (self._reslice, self._label_reslice):
-            r.SetOutputDirection(*rows)
+        self._rows = [float(x) for x in np.column_stack((u, v, w)).ravel()]  # columns = axes
+        for r in self._reslices():
+            r.SetOutputDirection(*self._rows)
         self._pixel_mm = min(volume.spacing)
 
     @staticmethod
@@ -479,6 +602,15 @@ class SliceView:
         if self._viewport != self._viewport_size():
             self._update_geometry()
 
+    def _reslices(self) -> list[vtkImageReslice]:
+        return [self._reslice, *(ov.reslice for ov in self._overlays.values())]
+
+    def _apply_grid(self, reslice: vtkImageReslice) -> None:
+        spacing, extent, origin = self._grid
+        reslice.SetOutputSpacing(*spacing)
+        reslice.SetOutputExtent(*extent)
+        reslice.SetOutputOrigin(*origin)
+
     def _plane_point(self, x: float, y: float) -> np.ndarray:
         return x * self._u + y * self._v + self._position * self._w
 
@@ -488,10 +620,9 @@ class SliceView:
         s = self._mm_px
         cu, cv = self._center
         origin = self._plane_point(cu - (w - 1) * s / 2.0, cv - (h - 1) * s / 2.0)
-        for r in (self._reslice, self._label_reslice):
-            r.SetOutputSpacing(s, s, 1.0)
-            r.SetOutputExtent(0, w - 1, 0, h - 1, 0, 0)
-            r.SetOutputOrigin(*(float(c) for c in origin))
+        self._grid = ((s, s, 1.0), (0, w - 1, 0, h - 1, 0, 0), tuple(float(c) for c in origin))
+        for r in self._reslices():
+            self._apply_grid(r)
         cam = self.renderer.GetActiveCamera()
         focal = self._plane_point(cu, cv)
         cam.SetFocalPoint(*focal)
