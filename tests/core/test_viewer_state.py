@@ -249,3 +249,30 @@ def test_cine_loop_and_bounce() -> None:
         state.set_cine(fps=0)
     with pytest.raises(KeyError):
         state.set_cine(view_id="nope")
+
+
+def test_crosshair_is_clamped_to_the_active_volume() -> None:
+    state = ViewerState()
+    vol = ct(shape=(10, 12, 14), spacing=(0.7, 0.8, 2.5))
+    state.add_volume(vol)
+    inside = tuple(float(x) for x in vol.index_to_lps((3, 4, 5)))
+    state.set_crosshair(inside)
+    assert state.crosshair == inside  # inside: unchanged
+    # a click on the black border beyond i = 13 and j < 0, on slice k = 5
+    state.set_crosshair(vol.index_to_lps((40.0, -7.5, 5.0)))
+    np.testing.assert_allclose(vol.lps_to_index(state.crosshair), [13, 0, 5], atol=1e-9)
+    state.set_crosshair(vol.index_to_lps((-3.0, 2.0, 99.0)))
+    np.testing.assert_allclose(vol.lps_to_index(state.crosshair), [0, 2, 9], atol=1e-9)
+    assert state.slice_index("axial") == 9
+    # opt out (and no clamping without a volume)
+    state.set_crosshair((500.0, 0.0, 0.0), clamp=False)
+    assert state.crosshair == (500.0, 0.0, 0.0)
+    assert ViewerState().clamp_to_volume((500.0, 1.0, 2.0)) == (500.0, 1.0, 2.0)
+
+
+def test_crosshair_clamping_in_an_oblique_volume() -> None:
+    state = ViewerState()
+    vol = ct(direction=SAG)
+    state.add_volume(vol)
+    state.set_crosshair(vol.index_to_lps((-20.0, 5.0, 30.0)))
+    np.testing.assert_allclose(vol.lps_to_index(state.crosshair), [0, 5, 9], atol=1e-9)

@@ -143,6 +143,17 @@ def test_view_interaction_on_state() -> None:
     assert screen.maximised == 1
 
 
+def test_click_outside_the_image_keeps_the_crosshair_on_the_volume() -> None:
+    state, _ = _state()  # 16 x 16 x 30 voxels of 1 x 1 x 2 mm at the origin
+    it = ViewInteraction(state, "axial", _Screen())
+    it.press(Qt.MouseButton.LeftButton, 50, -9)  # on the black border, right of and above it
+    it.release(Qt.MouseButton.LeftButton, 50, -9)
+    assert state.crosshair == pytest.approx((15.0, 0.0, 7.0))
+    vol = state.active_volume
+    i, j, k = vol.lps_to_index(state.crosshair)
+    assert 0 <= i <= 15 and 0 <= j <= 15 and 0 <= k <= 29
+
+
 def test_interaction_without_volume_does_nothing() -> None:
     state = ViewerState()
     it = ViewInteraction(state, "axial", _Screen())

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox
 
 from interval.io import open_path
 from interval.io.synthetic.patient import SyntheticPatient, generate_patient
@@ -256,7 +256,7 @@ def test_shortcut_table_drives_actions_and_help(qtbot, window) -> None:
             assert window.actions_by_id[s.action].shortcut().toString() == s.keys
     dialog = window.show_shortcuts()
     assert not dialog.isModal() and dialog.isVisible()
-    text = dialog.findChild(type(window.message)).text()
+    text = dialog.findChild(QLabel).text()
     for s in shortcuts.SHORTCUTS:
         assert s.description in text
     assert "Window preset: Lung" in text
@@ -389,6 +389,83 @@ def test_cursor_status_and_measure_tool_menu(qtbot, window, patient) -> None:
     assert window.measure_tool.mode == "ruler"
     window.actions_by_id["tool_none"].trigger()
     assert window.measure_tool.mode is None
+
+
+def test_cursor_status_follows_the_state_without_mouse_moves(qtbot, window, patient) -> None:
+    from interval.ui.status_info import voxel_index
+
+    _load_first(qtbot, window, patient)
+    state = window.state
+    vol = state.active_volume
+    axial = window.views.views["axial"]
+    axial.render_now()
+    axial.cursor_moved.emit("axial", np.asarray(state.crosshair))  # the mouse rests here
+
+    def shown_voxel() -> str:
+        i, j, k = voxel_index(vol, state.crosshair)  # the point under the (still) mouse
+        return f"voxel ({i}, {j}, {k}) | {int(vol.array[k, j, i])} HU"
+
+    assert shown_voxel() in window.cursor_info.text()
+    k0 = voxel_index(vol, state.crosshair)[2]
+    state.step_slice("axial", 3)  # PageDown, no mouse move
+    assert abs(voxel_index(vol, state.crosshair)[2] - k0) == 3
+    assert shown_voxel() in window.cursor_info.text()
+    window.apply_window(40, 400, "Soft tissue")
+    assert "W/L 400/40" in window.cursor_info.text()
+    state.set_window(state.active_volume_id, 204.6, 564.6)  # a drag
+    assert "W/L 564.6/204.6" in window.cursor_info.text()
+    state.set_zoom("axial", 2.72)
+    assert "zoom 272%" in window.cursor_info.text()
+    window.reset_view()
+    assert "zoom 100%" in window.cursor_info.text()
+    # the remembered screen point is re-read through the view: the corner of a zoomed-out
+    # view is off the image
+    state.set_zoom("axial", 0.5)
+    window.set_cursor("axial", 5.0, 5.0)
+    assert "outside the image" in window.cursor_info.text()
+    axial.cursor_moved.emit("axial", None)
+    state.step_slice("axial", -1)
+    assert "voxel" not in window.cursor_info.text()
+
+
+def test_slice_keys_go_to_the_view_last_under_the_mouse(qtbot, window, patient) -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+
+    _load_first(qtbot, window, patient)
+    state = window.state
+    coronal = window.views.views["coronal"]
+    coronal.render_now()
+    coronal.cursor_moved.emit("coronal", np.asarray(state.crosshair))  # hovered, not clicked
+    start = state.slice_index("coronal"), state.slice_index("axial")
+    # focus is elsewhere (e.g. after a menu): the key reaches the window itself
+    key = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Down, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, key)
+    assert key.isAccepted()
+    assert (state.slice_index("coronal"), state.slice_index("axial")) == (start[0] + 1, start[1])
+    other = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Q, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, other)  # not a view key: left alone
+    assert state.slice_index("coronal") == start[0] + 1
+
+
+def test_long_status_message_does_not_widen_the_window(qtbot, window) -> None:
+    window.resize(900, 700)
+    before = window.minimumSizeHint().width()
+    window._set_message("A very long message. " * 100)
+    window.cursor_info.setText("LPS (1.0, 2.0, 3.0) mm | " * 40)
+    assert window.message.text().startswith("A very long message.")
+    qtbot.wait(50)
+    assert window.minimumSizeHint().width() < 1000
+    assert window.minimumSizeHint().width() <= max(before, 1)
+    assert window.width() <= 900
+    # both share the bar: the message keeps room beside a (normal) cursor text
+    window.cursor_info.setText("LPS (1.0, 2.0, 3.0) mm | voxel (40, 21, 7) | 45 HU | W/L 400/40")
+    qtbot.waitUntil(lambda: window.message.width() > 150, timeout=5000)
+    assert window.cursor_info.width() >= window.cursor_info.fontMetrics().horizontalAdvance(
+        window.cursor_info.text()
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    window.grab().save(str(ARTIFACTS / "main_window_long_status.png"))  # paints the elided text
 
 
 def test_open_an_image_file(qtbot, window, tmp_path) -> None:

@@ -343,13 +343,36 @@ class ViewerState:
         """Crosshair position in LPS mm; every MPR plane passes through it."""
         return self._crosshair
 
-    def set_crosshair(self, position: Point | np.ndarray) -> None:
+    def set_crosshair(self, position: Point | np.ndarray, *, clamp: bool = True) -> None:
+        """Move the crosshair to ``position`` (LPS mm).
+
+        With ``clamp`` (the default) a point outside the active volume is moved to the
+        nearest voxel centre inside it (clamped in index space), so a click on the
+        black border never sends the other views off the image.
+        """
         p = tuple(float(x) for x in np.asarray(position, dtype=np.float64).reshape(3))
         if not all(np.isfinite(p)):
             raise ValueError("crosshair position must be finite")
+        if clamp:
+            p = self.clamp_to_volume(p)
         if p != self._crosshair:
             self._crosshair = p  # type: ignore[assignment]
             self.events.crosshair.emit(CrosshairChanged(self._crosshair))
+
+    def clamp_to_volume(self, position: Point | np.ndarray) -> Point:
+        """``position`` clamped to the active volume's voxel-centre extent (index space).
+
+        Points inside are returned unchanged; without an active volume, too.
+        """
+        p = np.asarray(position, dtype=np.float64).reshape(3)
+        vol = self.active_volume
+        if vol is not None:
+            ijk = np.asarray(vol.lps_to_index(p), dtype=np.float64).reshape(3)
+            top = np.asarray(vol.size_ijk, dtype=np.float64) - 1.0
+            if np.any(ijk < -1e-6) or np.any(ijk > top + 1e-6):
+                clamped = np.clip(ijk, 0.0, top)
+                p = np.asarray(vol.index_to_lps(clamped), dtype=np.float64).reshape(3)
+        return (float(p[0]), float(p[1]), float(p[2]))
 
     # --- layout and views ------------------------------------------------------------
     @property
@@ -444,7 +467,9 @@ class ViewerState:
         normal, t0, step, count = self._lattice(view_id)
         index = int(np.clip(index, 0, count - 1))
         p = np.asarray(self._crosshair)
-        self.set_crosshair(p + (t0 + index * step - float(p @ normal)) * normal)
+        # the lattice spans the volume along the normal; no clamping (it could undo a
+        # step on an oblique plane)
+        self.set_crosshair(p + (t0 + index * step - float(p @ normal)) * normal, clamp=False)
         return index
 
     def step_slice(self, view_id: str, n: int = 1) -> int:

@@ -13,24 +13,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import numpy as np
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
+    QKeyEvent,
     QKeySequence,
+    QPainter,
+    QPaintEvent,
 )
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
     QDialog,
     QFileDialog,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QPlainTextEdit,
     QStatusBar,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -65,6 +75,7 @@ from interval.ui.workers import (
 
 log = logging.getLogger(__name__)
 
+_TYPING_WIDGETS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
 LAYOUT_NAMES = {"1x1": "One view", "1x3": "Axial, coronal, sagittal (1x3)", "2x2": "2 x 2 with 3-D"}
 
 
@@ -80,6 +91,41 @@ def make_central(state: ViewerState) -> QWidget:
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         return label
     return ViewLayout(state)
+
+
+class ElidingLabel(QLabel):
+    """A one-line label that never widens its window: a long text is cut with "…".
+
+    ``text()`` still returns the whole text (shown in full when there is room, and as
+    the tooltip).
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, *, max_hint: int = 600) -> None:
+        super().__init__(text, parent)
+        self._max_hint = int(max_hint)  # the width it asks for at most
+        self.setMinimumWidth(1)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def setText(self, text: str) -> None:  # noqa: N802  (Qt name)
+        super().setText(text)
+        self.setToolTip(text if len(text) > 60 else "")
+
+    def sizeHint(self) -> QSize:  # noqa: N802  (Qt name)
+        hint = super().sizeHint()
+        return QSize(min(hint.width(), self._max_hint), hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802  (Qt name)
+        return QSize(1, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802  (Qt name)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(
+            self.text().replace("\n", " "), Qt.TextElideMode.ElideRight, rect.width()
+        )
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, self.alignment(), text)
+        painter.end()
 
 
 class MainWindow(QMainWindow):
@@ -139,10 +185,10 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = QStatusBar(self)
         self.setStatusBar(bar)
-        self.message = QLabel("Ready.")
+        self.message = ElidingLabel("Ready.", max_hint=200)
         self.message.setObjectName("statusMessage")
         bar.addWidget(self.message, 1)
-        self.cursor_info = QLabel("")
+        self.cursor_info = ElidingLabel("", max_hint=640)
         self.cursor_info.setObjectName("cursorInfo")
         bar.addPermanentWidget(self.cursor_info)
         self.progress = JobProgress(self)
@@ -263,10 +309,16 @@ class MainWindow(QMainWindow):
         """
         mpr_views = dict(getattr(self.views, "views", {}) or {})
         status_info = _optional("interval.ui.status_info")
+        self._cursor: tuple[str, tuple[float, float] | None] | None = None
         if status_info is not None:
             for view in mpr_views.values():
                 if hasattr(view, "cursor_moved"):
                     view.cursor_moved.connect(self._on_cursor)
+            ev = self.state.events
+            # connected after the views (built above), so they have moved their slice and
+            # camera by the time the text is recomputed
+            for sig in (ev.volumes, ev.layers, ev.layer, ev.active_volume, ev.crosshair, ev.view):
+                sig.connect(self.refresh_cursor_info)
         cine = _optional("interval.ui.cine")
         if cine is not None:
             self.cine = cine.CinePlayer(self.state, self)
@@ -299,9 +351,69 @@ class MainWindow(QMainWindow):
             self.resizeDocks(right, [280] * len(right), Qt.Orientation.Horizontal)
 
     def _on_cursor(self, view_id: str, lps: object) -> None:
+        """A view reports the LPS point under the mouse (None: no image under it)."""
+        screen = None
+        view = self._mpr_view(view_id)
+        if lps is not None and view is not None and hasattr(view, "lps_to_display"):
+            x, row = view.lps_to_display(np.asarray(lps, dtype=np.float64))
+            ratio = float(view.devicePixelRatioF()) or 1.0
+            screen = (float(x) / ratio, float(row) / ratio)
+        self._cursor = (view_id, screen)
+        self._show_cursor_info(view_id, lps)
+        self._focus_hovered_view(view)
+
+    def _focus_hovered_view(self, view: QWidget | None) -> None:
+        """Give the keyboard to the view under the mouse, so arrow/Page keys act on it
+        without a click, unless the user is typing somewhere (a text field keeps it)."""
+        target = getattr(view, "vtk", None)
+        if not isinstance(target, QWidget) or not self.isActiveWindow():
+            return
+        focus = QApplication.focusWidget()
+        if focus is target or isinstance(focus, _TYPING_WIDGETS):
+            return
+        if isinstance(focus, QComboBox) and focus.isEditable():
+            return
+        target.setFocus(Qt.FocusReason.MouseFocusReason)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802  (Qt name)
+        """Slice keys nobody took (focus on the window, a button, after a menu) go to the
+        view the mouse was last over."""
+        view = self._mpr_view(self._cursor[0]) if self._cursor is not None else None
+        interaction = getattr(view, "interaction", None)
+        if interaction is not None and interaction.key_press_event(event):
+            return
+        super().keyPressEvent(event)
+
+    def set_cursor(self, view_id: str, x: float, row: float) -> None:
+        """Remember the mouse at widget position ``(x, row)`` of ``view_id`` and show its
+        status text; it is recomputed whenever the state changes under it."""
+        self._cursor = (view_id, (float(x), float(row)))
+        self.refresh_cursor_info()
+
+    def refresh_cursor_info(self, _event: object = None) -> None:
+        """Recompute the cursor text for the remembered screen position: the point under the
+        mouse changes when the slice, zoom or pan does, its value when the image does."""
+        if self._cursor is None:
+            return
+        view_id, screen = self._cursor
+        lps = None
+        view = self._mpr_view(view_id)
+        if (
+            screen is not None
+            and view is not None
+            and self.state.active_volume is not None
+            and getattr(getattr(view, "slice_view", None), "volume", None) is not None
+        ):
+            lps = view.display_to_lps(*screen)
+        self._show_cursor_info(view_id, lps)
+
+    def _show_cursor_info(self, view_id: str, lps: object) -> None:
         from interval.ui.status_info import status_text
 
         self.cursor_info.setText(status_text(self.state, view_id, lps))
+
+    def _mpr_view(self, view_id: str):  # noqa: ANN202
+        return (getattr(self.views, "views", None) or {}).get(view_id)
 
     def _show_text_problem(self, title: str, message: str) -> None:
         self.problems.add_message(title, message, kind="error")
@@ -684,6 +796,9 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Cancel background work and wait for it; save the settings."""
         self._save_settings()
+        ev = self.state.events
+        for sig in (ev.volumes, ev.layers, ev.layer, ev.active_volume, ev.crosshair, ev.view):
+            sig.disconnect(self.refresh_cursor_info)
         self.runner.shutdown()
         if self.cine is not None:
             self.cine.timer.stop()
