@@ -222,17 +222,27 @@ class LayersPanel(QDockWidget):
             self.mode.setEnabled(is_label)
             if is_label:
                 self.mode.setCurrentIndex(self.mode.findData(layer.mode))  # type: ignore[union-attr]
-            self.legend.clear()
-            if is_label:
-                for info in layer.labels:  # type: ignore[union-attr]
-                    item = QTreeWidgetItem(["", "", info.name, str(info.value)])
+            infos = list(layer.labels) if is_label else []  # type: ignore[union-attr]
+            shown = [int(self.legend.topLevelItem(r).data(0, Qt.ItemDataRole.UserRole))
+                     for r in range(self.legend.topLevelItemCount())]
+            if shown != [info.value for info in infos]:
+                # rebuild only when labels come or go; edits update rows in place, because
+                # an edit usually starts from a legend item's own signal and deleting that
+                # item while Qt is still inside its setCheckState() crashes
+                self.legend.clear()
+                for info in infos:
+                    item = QTreeWidgetItem(["", "", "", str(info.value)])
                     item.setData(0, Qt.ItemDataRole.UserRole, info.value)
-                    item.setIcon(1, _swatch(info.color))
                     item.setToolTip(1, "click to change the colour")
                     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                    item.setCheckState(0, Qt.CheckState.Checked if info.visible
-                                       else Qt.CheckState.Unchecked)
                     self.legend.addTopLevelItem(item)
+            for r, info in enumerate(infos):
+                item = self.legend.topLevelItem(r)
+                item.setText(2, info.name)
+                item.setIcon(1, _swatch(info.color))
+                state = Qt.CheckState.Checked if info.visible else Qt.CheckState.Unchecked
+                if item.checkState(0) != state:
+                    item.setCheckState(0, state)
             self.legend.setEnabled(is_label)
         finally:
             self._updating = False
