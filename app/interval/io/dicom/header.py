@@ -61,14 +61,8 @@ def read_header(path: str | Path, *, force: bool = True) -> DicomHeader:
             pixel = _pixel_element_at(fp, ds)
     except UnreadableFile:
         raise
-    except PermissionError as exc:
-        raise UnreadableFile("no permission to read this file", path=path) from exc
-    except IsADirectoryError as exc:
-        raise UnreadableFile("is a folder, not a file", path=path) from exc
-    except FileNotFoundError as exc:
-        raise UnreadableFile("file not found (moved or deleted?)", path=path) from exc
     except OSError as exc:
-        raise UnreadableFile(f"could not be read ({exc.strerror or exc})", path=path) from exc
+        raise unreadable_from_os_error(exc, path) from exc
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on corrupt input
         raise UnreadableFile(f"damaged DICOM header ({_short(exc)})", path=path) from exc
     if not _looks_like_dicom(ds):
@@ -79,6 +73,17 @@ def read_header(path: str | Path, *, force: bool = True) -> DicomHeader:
         raise
     except Exception as exc:  # noqa: BLE001 - damaged values deep inside sequences
         raise UnreadableFile(f"damaged DICOM header ({_short(exc)})", path=path) from exc
+
+
+def unreadable_from_os_error(exc: OSError, path: str | Path) -> UnreadableFile:
+    """The reason, in words, why the operating system would not let us read ``path``."""
+    if isinstance(exc, PermissionError):
+        return UnreadableFile("no permission to read this file", path=path)
+    if isinstance(exc, IsADirectoryError):
+        return UnreadableFile("is a folder, not a file", path=path)
+    if isinstance(exc, FileNotFoundError):
+        return UnreadableFile("file not found (moved or deleted?)", path=path)
+    return UnreadableFile(f"could not be read ({exc.strerror or exc})", path=path)
 
 
 def header_from_dataset(

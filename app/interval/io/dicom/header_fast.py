@@ -34,7 +34,7 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from interval.core.errors import NotAnImage, UnreadableFile
-from interval.io.dicom.header import header_from_dataset
+from interval.io.dicom.header import header_from_dataset, unreadable_from_os_error
 from interval.io.dicom.records import DicomHeader
 from interval.io.dicom.transfer_syntax import EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE
 
@@ -209,14 +209,8 @@ def read_header_fast(path: str | Path, *, force: bool = True) -> DicomHeader | N
                 raise UnreadableFile(TRUNCATED_HEADER_REASON, path=spath) from None
     except (UnreadableFile, NotAnImage):
         raise
-    except PermissionError as exc:
-        raise UnreadableFile("no permission to read this file", path=spath) from exc
-    except IsADirectoryError as exc:
-        raise UnreadableFile("is a folder, not a file", path=spath) from exc
-    except FileNotFoundError as exc:
-        raise UnreadableFile("file not found (moved or deleted?)", path=spath) from exc
     except OSError as exc:
-        raise UnreadableFile(f"could not be read ({exc.strerror or exc})", path=spath) from exc
+        raise unreadable_from_os_error(exc, spath) from exc
     except Exception:  # noqa: BLE001 - anything odd: let the full parser judge the file
         return None
 
