@@ -75,7 +75,7 @@ def test_cancel_during_indexing(qtbot, window, patient, monkeypatch) -> None:
     real = open_path.index_path
     waited: list[bool] = []
 
-    def gated(path, policy, *, progress=None, cancel=None):
+    def gated(path, policy, *, progress=None, cancel=None, **options):
         """The real indexer, held after its first progress report until cancel is pressed."""
 
         def hold(done: int, total: int) -> None:
@@ -85,7 +85,7 @@ def test_cancel_during_indexing(qtbot, window, patient, monkeypatch) -> None:
                 time.sleep(0.005)
             waited.append(cancel())
 
-        return real(path, policy, progress=hold, cancel=cancel)
+        return real(path, policy, progress=hold, cancel=cancel, **options)
 
     monkeypatch.setattr(open_path, "index_path", gated)
     job = window.open_path(patient.dicom_dir)
@@ -481,3 +481,15 @@ def test_open_an_image_file(qtbot, window, tmp_path) -> None:
     np.testing.assert_array_equal(window.state.active_volume.array, array)
     assert "24 x 20 x 6 voxels" in window.message.text()
     assert window.index_result is None  # no DICOM index for an image file
+
+
+def test_opening_one_image_opens_its_whole_series(qtbot, window, patient) -> None:
+    """As in Horos or Slicer: one file of a series opens the series it belongs to."""
+    study = sorted(p for p in patient.dicom_dir.iterdir() if p.is_dir())[0]
+    one_file = sorted(study.rglob("*.dcm"))[7]
+    window.open_path(one_file)
+    _wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    volume = window.state.active_volume
+    assert volume.array.shape == SHAPE  # every slice of the series, not the one file
+    assert _no_dialogs()

@@ -79,8 +79,14 @@ def index_path(
     *,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    siblings: bool = False,
 ) -> DicomIndex:
-    """Index a DICOM folder (recursively) or a single DICOM file, headers only."""
+    """Index a DICOM folder (recursively) or a single DICOM file, headers only.
+
+    With ``siblings``, a single file is indexed together with the other files of
+    its folder (not recursively), so that the series it belongs to is complete:
+    what a viewer does when a person opens one image of a series.
+    """
     from interval.io.dicom.index import index_files, index_folder
 
     path = Path(path)
@@ -89,7 +95,19 @@ def index_path(
         raise NotAnImage("is an image file, not DICOM", path=path)
     if kind == "dicom-folder":
         return index_folder(path, policy, progress=progress, cancel=cancel)
-    return index_files([path], root=path.parent, policy=policy, progress=progress, cancel=cancel)
+    files = [path]
+    if siblings:
+        files = sorted(p for p in path.parent.iterdir() if p.is_file())
+    return index_files(files, root=path.parent, policy=policy, progress=progress, cancel=cancel)
+
+
+def stack_containing(index: DicomIndex, path: str | Path) -> str | None:
+    """The uid of the stack holding the file ``path``, if any."""
+    target = Path(path).resolve()
+    for stack in index.iter_stacks():
+        if any(Path(f.header.path).resolve() == target for f in stack.frames):
+            return stack.uid
+    return None
 
 
 def stack_choices(index: DicomIndex) -> list[StackChoice]:

@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.current_folder: Path | None = None
         self.loaded_stack_uid: str | None = None
         self._policy: DicomReadPolicy = DEFAULT_POLICY
+        self._focus_file: Path | None = None  # a DICOM file opened alone: show its series
 
         self.views = make_central(self.state)
         self.setCentralWidget(self.views)
@@ -486,12 +487,14 @@ class MainWindow(QMainWindow):
                 job.cancel()
         self._policy = policy
         self.current_folder = path if path.is_dir() else path.parent
+        # one image of a series opens the whole series it belongs to
+        self._focus_file = None if path.is_dir() else path
         self.browser.clear(f"Reading {path.name}…")
         self.problems.clear()
         self.index_result = None
         job = self.runner.submit(
             "indexing",
-            index_job(path, policy),
+            index_job(path, policy, siblings=self._focus_file is not None),
             on_done=self._on_indexed,
             on_error=lambda exc: self._on_index_failed(exc),
             on_cancel=self._on_index_cancelled,
@@ -528,6 +531,14 @@ class MainWindow(QMainWindow):
                 "making thumbnails", thumbnails_job(stacks), on_partial=self._on_thumbnail
             )
         loadable = [uid for uid, _s in stacks if uid not in result.irregular]
+        focus = self._focus_file
+        if focus is not None:
+            from interval.io.open_path import stack_containing
+
+            uid = stack_containing(index, focus)
+            if uid is not None and uid in loadable:
+                self.load_stack(uid)
+                return
         if len(stacks) == 1 and loadable:
             self.load_stack(loadable[0])
 

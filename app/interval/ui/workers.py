@@ -245,13 +245,18 @@ class IndexResult:
     unloadable: dict[str, str] = field(default_factory=dict)
 
 
-def index_job(path: str | Path, policy: DicomReadPolicy = DEFAULT_POLICY):
-    """A job function indexing ``path`` (folder or DICOM file) and surveying geometry."""
+def index_job(path: str | Path, policy: DicomReadPolicy = DEFAULT_POLICY, *, siblings: bool = False):
+    """A job function indexing ``path`` (folder or DICOM file) and surveying geometry.
+
+    ``siblings``: a single file is indexed with the other files of its folder.
+    """
 
     def run(ctx: JobContext) -> IndexResult:
         from interval.io import open_path
 
-        index = open_path.index_path(path, policy, progress=ctx.progress, cancel=ctx.cancelled)
+        index = open_path.index_path(
+            path, policy, progress=ctx.progress, cancel=ctx.cancelled, siblings=siblings
+        )
         result = IndexResult(index)
         survey_geometry(result, policy, ctx.cancelled)
         return result
