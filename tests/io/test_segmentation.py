@@ -198,3 +198,42 @@ def test_dicom_seg_on_another_scan_is_refused() -> None:
     ct = load_dicom(shared(*SEGS, "ct-3slice"))
     with pytest.raises(GeometryMismatch):
         place_on_grid(load_segmentation(shared(*SEGS, "24x38x3", "seg", "label.seg")), ct)
+
+
+def test_overlap_warning_is_logged_without_the_file_name(caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="interval"):
+        vol = load_segmentation(shared(*SEGS, "partial_overlaps.dcm"))
+    assert vol.metadata.warnings
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("overlap" in m for m in messages)
+    assert not any("partial_overlaps" in m or "segmentations" in m for m in messages)
+
+
+def test_totalsegmentator_map_gets_its_class_names_and_distinct_colours() -> None:
+    import re
+
+    import nibabel as nib
+
+    path = shared(*TS, "example_seg_dicom.nii.gz")
+    seg = load_segmentation(path)
+    # the names TotalSegmentator embedded (a Caret label table in a NIfTI extension)
+    (ext,) = nib.load(str(path)).header.extensions
+    embedded = {int(k): n for k, n in re.findall(
+        rb'<Label Key="(\d+)"[^>]*><!\[CDATA\[([^\]]*)\]\]>', ext.get_content())}
+    assert len(embedded) == 117
+    present = sorted(int(v) for v in np.unique(seg.array) if v)
+    assert [i.value for i in seg.labels] == present  # only the classes in this map
+    assert [i.name for i in seg.labels] == [embedded[v].decode() for v in present]
+    assert "liver" in [i.name for i in seg.labels]
+    # TotalSegmentator's own colours repeat (a dozen over 117 classes): defaults instead
+    colors = [i.color for i in seg.labels]
+    assert len(colors) >= 20 and len(set(colors)) == len(colors)
+    assert seg.metadata.warnings == ()
+
+
+def test_dcmqi_nrrd_label_maps_keep_default_names() -> None:
+    vol = load_segmentation(shared(*SEGS, "liver_seg.nrrd"))  # a plain NRRD, no Segment keys
+    assert [i.name for i in vol.labels] == [f"Label {v}" for v in np.unique(vol.array) if v]
+    assert vol.metadata.warnings == ()

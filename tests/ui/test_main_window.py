@@ -195,8 +195,10 @@ def test_irregular_series_listed_and_resample_loads_it(qtbot, window) -> None:
 def _load_first(qtbot, window: MainWindow, patient: SyntheticPatient) -> None:
     window.open_path(patient.dicom_dir)
     _wait_indexed(qtbot, window)
-    window.load_stack(_stack_uid_of_first_series(window))
-    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    uid = _stack_uid_of_first_series(window)
+    window.load_stack(uid)
+    # the whole series, not the first slices of a progressive load
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == uid, timeout=TIMEOUT_MS)
 
 
 def test_view_menu_layout_presets_invert_reset(qtbot, window, patient, config_dir) -> None:
@@ -413,7 +415,7 @@ def test_cursor_status_follows_the_state_without_mouse_moves(qtbot, window, pati
     window.apply_window(40, 400, "Soft tissue")
     assert "W/L 400/40" in window.cursor_info.text()
     state.set_window(state.active_volume_id, 204.6, 564.6)  # a drag
-    assert "W/L 564.6/204.6" in window.cursor_info.text()
+    assert "W/L 565/205" in window.cursor_info.text()  # CT: whole HU, no decimals
     state.set_zoom("axial", 2.72)
     assert "zoom 272%" in window.cursor_info.text()
     window.reset_view()
@@ -493,3 +495,140 @@ def test_opening_one_image_opens_its_whole_series(qtbot, window, patient) -> Non
     volume = window.state.active_volume
     assert volume.array.shape == SHAPE  # every slice of the series, not the one file
     assert _no_dialogs()
+
+
+def test_irregular_series_flag_problem_focus_and_as_is_warning(qtbot, window) -> None:
+    folder = shared("dicom2nifti_testdata", "tests", "data", "failing", "sliceincrement")
+    window.open_path(folder)
+    _wait_indexed(qtbot, window)
+    irregular = window.index_result.irregular
+    uid = next(u for u, p in irregular.items() if not any("gantry" in x for x in p))
+    tree = window.browser.tree
+    item = window.browser.item_for(uid)
+    # the flag is in the FIRST column (on screen at the default dock width), with the reason
+    assert item.text(0).startswith("⚠") and window.browser.problem_of(uid) == "irregular"
+    assert "slice missing" in item.toolTip(0) and "Load as-is" in item.toolTip(0)
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    assert tree.columnViewportPosition(0) == 0 and rect.left() < tree.viewport().width()
+    # each problem's reason is shown once in its entry
+    entry = window.problems._series[uid]
+    shown = [entry.text(1)] + [entry.child(i).text(1) for i in range(entry.childCount())]
+    for reason in irregular[uid]:
+        assert sum(reason in t for t in shown) == 1
+    # double-click it: the load is refused, the Problems dock is shown with the entry
+    # selected and its buttons on screen
+    window.problems.tree.setCurrentItem(None)
+    window.problems.hide()
+    tree.itemDoubleClicked.emit(item, 0)
+    qtbot.waitUntil(lambda: window.load_job is not None and window.load_job.state == "failed",
+                    timeout=TIMEOUT_MS)
+    assert window.problems.isVisible() and window.problems.selected_series() == uid
+    button = window.problems.action_buttons[(uid, "as-is")]
+    assert button.isVisible()
+    top_left = button.mapTo(window.problems.tree.viewport(), QPoint(0, 0))
+    assert window.problems.tree.viewport().rect().contains(top_left)
+    # "Load as-is": the views warn on the image for as long as this volume is shown
+    button.click()
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == uid, timeout=TIMEOUT_MS)
+    assert any(w.startswith("Loaded as-is") for w in window.state.active_volume.metadata.warnings)
+    for view in window.views.views.values():
+        assert "Irregular slice spacing" in view.warning_text()
+    axial = window.views.views["axial"]
+    axial.set_crosshair_visible(False)
+    frame = axial.capture()
+    orange = (frame[..., 0] > 200) & (np.abs(frame[..., 1].astype(int) - 115) < 40) & (
+        frame[..., 2] < 70)
+    assert orange[: frame.shape[0] // 2, : frame.shape[1] // 2].sum() > 60
+    ARTIFACTS.mkdir(exist_ok=True)
+    window.save_layout_screenshot(ARTIFACTS / "irregular_as_is_layout.png")
+
+
+def test_save_dialogs_start_in_the_last_used_folder(qtbot, window, config_dir, tmp_path,
+                                                     monkeypatch) -> None:
+    from interval.ui import main_window as mw
+    from interval.ui import measurements_panel as mp
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    starts: list[str] = []
+
+    def fake(answer):  # noqa: ANN001, ANN202
+        def dialog(parent, caption, start, filters):  # noqa: ANN001, ANN202
+            starts.append(start)
+            return answer, filters
+        return dialog
+
+    monkeypatch.setattr(mp.QFileDialog, "getSaveFileName", fake(str(exports / "m.csv")))
+    window.measurements_panel._ask_export()
+    assert (exports / "m.csv").is_file()
+    assert Path(window.settings.last_save_dir) == exports.resolve()
+    window.measurements_panel._ask_export()
+    assert Path(starts[-1]).parent == exports.resolve()
+    monkeypatch.setattr(mw.QFileDialog, "getSaveFileName", fake(""))
+    window._ask_screenshot_view()  # cancelled, but it started in the same folder
+    assert Path(starts[-1]).parent == exports.resolve()
+    # remembered by the next session
+    other = MainWindow()
+    qtbot.addWidget(other)
+    assert Path(other.measurements_panel.save_dir) == exports.resolve()
+    other.shutdown()
+
+
+def test_cut_status_text_has_a_tooltip(qtbot, window) -> None:
+    window.message.resize(80, 20)
+    window._set_message("A message that cannot fit in eighty pixels")
+    assert window.message.toolTip() == "A message that cannot fit in eighty pixels"
+    window.message.resize(2000, 20)
+    window._set_message("Short")
+    assert window.message.toolTip() == ""
+
+
+def test_segmentation_warnings_go_to_the_problems_panel(qtbot, window, tmp_path) -> None:
+    """A label map whose label description is damaged still opens; the reader is told why
+    its labels have default names (in the Problems dock, once)."""
+    from interval.core.labels import LabelTable
+    from interval.core.viewer_state import LabelLayer
+    from interval.core.volume import Volume
+    from interval.io.image_files import write_image
+
+    image = Volume(np.zeros((6, 20, 24), np.int16), spacing=(1.0, 1.0, 2.0))
+    window.state.add_volume(image, name="image")
+    labels = np.zeros((6, 20, 24), np.uint8)
+    labels[2:4, 5:10, 6:12] = 3
+    path = tmp_path / "seg.nii.gz"
+    write_image(image.with_array(labels, labels=LabelTable.for_values([3])), path)
+    (tmp_path / "seg.labels.json").write_text('{"format": "interval-labels", "labels": [',
+                                              encoding="utf-8")
+    window.problems.hide()
+    window.open_segmentation(path)
+    qtbot.waitUntil(
+        lambda: any(isinstance(la, LabelLayer) for la in window.state.layers), timeout=TIMEOUT_MS
+    )
+    layer = next(la for la in window.state.layers if isinstance(la, LabelLayer))
+    assert layer.labels[3].name == "Label 3"  # default name: the description was ignored
+    entries = [e for e in window.problems.entries() if e[1] == "seg.nii.gz"]
+    assert len(entries) == 1 and "seg.labels.json could not be read" in entries[0][2]
+    assert window.problems.isVisible() and "seg.labels.json" in window.message.text()
+    assert _no_dialogs()
+
+
+def test_ai_dock_and_plugin_manager_menu(qtbot, window) -> None:
+    from interval.ui.ai_panel import AiPanel
+
+    panel = window.ai_panel
+    assert isinstance(panel, AiPanel) and panel.objectName() == "aiPanel"
+    assert window.dockWidgetArea(panel) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert panel in window.tabifiedDockWidgets(window.layers_panel)
+    qtbot.waitUntil(lambda: panel.registry is not None, timeout=TIMEOUT_MS)  # after show
+    action = window.actions_by_id["plugin_manager"]
+    tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
+    assert action in tools.actions()
+    action.trigger()
+    dialog = window._plugin_dialog
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    assert dialog.table.rowCount() == len(dialog.registry.plugins) + len(dialog.registry.refused)
+    dialog.close()
+    qtbot.mouseClick(panel.plugins_button, Qt.MouseButton.LeftButton)  # also from the dock
+    assert window._plugin_dialog is dialog and dialog.isVisible()
+    dialog.close()

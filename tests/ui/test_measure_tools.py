@@ -165,6 +165,8 @@ def test_escape_and_mode_change_cancel_a_half_drawn_shape(setup) -> None:
     tool.press(host.view_id, x, row)
     tool.release(host.view_id, x, row)  # first click
     QTest.keyClick(host.vtk, Qt.Key.Key_Escape)
+    assert tool.mode is None  # Escape also goes back to navigation
+    tool.set_mode("ellipse")
     tool.press(host.view_id, x + 40, row + 40)
     assert tool.release(host.view_id, x + 40, row + 40) is None  # a new first click, not a shape
     tool.set_mode(None)

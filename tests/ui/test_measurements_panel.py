@@ -137,3 +137,28 @@ class panelbot_signal:  # noqa: N801  (a tiny context manager collecting `export
 
     def __exit__(self, *exc: object) -> None:
         self.panel.exported.disconnect(self.got.append)
+
+
+def test_export_dialog_starts_in_the_given_folder_and_rows_have_tooltips(
+    scene, tmp_path, monkeypatch
+) -> None:
+    from interval.ui import measurements_panel as mp
+
+    state, ct, mr, book, panel = scene
+    state.set_active_volume("ct")
+    book.for_series(CT_UID).add_roi(ct, _rect(state, ct))
+    value_item = panel.tree.topLevelItem(0).child(0)
+    assert value_item.toolTip(2) == value_item.text(2) and "mean" in value_item.text(2)
+    starts: list[str] = []
+
+    def fake_dialog(parent, caption, start, filters):  # noqa: ANN001, ANN202
+        starts.append(start)
+        return str(tmp_path / "out.csv"), filters
+
+    monkeypatch.setattr(mp.QFileDialog, "getSaveFileName", fake_dialog)
+    panel._ask_export()
+    assert Path(starts[-1]) == Path.home() / "measurements.csv"  # nothing remembered yet
+    assert (tmp_path / "out.csv").is_file()
+    panel.save_dir = tmp_path / "last"
+    panel._ask_export()
+    assert Path(starts[-1]) == tmp_path / "last" / "measurements.csv"

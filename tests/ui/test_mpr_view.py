@@ -121,7 +121,7 @@ def test_slice_index_follows_wheel_and_keys(qtbot) -> None:
     assert shown_slice() == 19
     send_key(view.vtk, Qt.Key.Key_Home)
     assert shown_slice() == 0
-    assert view.corner_text().splitlines()[0].endswith("1/20")
+    assert view.corner_text().splitlines()[0] == "Axial  1/20  (k 0)"
 
 
 # --- window / level ------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_left_drag_changes_grey_of_known_region_as_dicom_formula(qtbot) -> None:
     expected = int(dicom_linear_grey(120, c, w))  # ((120 - 159.5) / 219 + 0.5) * 255 = 81
     assert after[0] == after[1] == after[2]
     assert abs(after[0] - expected) <= 1 and abs(after[0] - before[0]) > 50
-    assert view.corner_text().splitlines()[1] == f"W/L {w:g}/{c:g}"
+    assert view.corner_text().splitlines()[1] == f"W/L {round(w)}/{round(c)}"  # CT: whole HU
 
     send_key(view.vtk, Qt.Key.Key_I)  # invert
     inverted = grey_at(view.capture(), view, probe)
@@ -490,3 +490,77 @@ def test_all_visible_label_layers_are_drawn_in_layer_order(qtbot) -> None:
     assert view.slice_view.label_overlay_keys == (lid,)
     assert grey_at(frame, view, liver).tolist() == [g, g, g]
     assert grey_at(frame, view, lesion_in_liver).tolist() == [0, 0, 255]
+
+
+# --- slice counters agree with the status bar's voxel index ---------------------------------------
+@pytest.mark.parametrize("acquisition", list(ACQUISITIONS))
+def test_slice_counters_run_with_the_status_bar_voxel_index(qtbot, acquisition) -> None:
+    from interval.ui.status_info import status_text, voxel_index
+
+    state = ViewerState()
+    direction = ACQUISITIONS[acquisition]
+    vol = _marker_volume(direction)
+    state.add_volume(vol)
+    views = {kind: make_view(qtbot, state, kind, size=120) for kind in ("axial", "coronal",
+                                                                        "sagittal")}
+    for kind, view in views.items():
+        normal = view_plane(kind, state.crosshair).normal
+        axis = int(np.argmax(np.abs(direction.T @ normal)))  # the voxel axis across this view
+        for step in (0, 3, -7, 2):
+            state.step_slice(kind, step)
+            ijk = voxel_index(vol, state.crosshair)
+            n, total, name = view.slice_counter()
+            assert name == "ijk"[axis] and total == vol.size_ijk[axis]
+            assert n - 1 == ijk[axis], f"{acquisition} {kind}: counter against voxel index"
+            first = view.corner_text().splitlines()[0]
+            assert first == f"{kind.capitalize()}  {n}/{total}  ({name} {ijk[axis]})"
+            shown = status_text(state, kind, state.crosshair)
+            assert f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})" in shown
+    for view in views.values():
+        view.close_view()
+
+
+# --- a warning drawn on the image for irregular volumes --------------------------------------------
+def _orange(frame: np.ndarray) -> int:
+    from interval.ui.mpr_view import WARNING_COLOUR
+
+    want = np.rint(np.asarray(WARNING_COLOUR) * 255).astype(int)
+    return int((np.abs(frame.astype(int) - want).max(axis=2) <= 40).sum())
+
+
+def test_as_is_warning_is_drawn_on_the_image_while_the_volume_is_shown(qtbot) -> None:
+    from interval.ui.mpr_view import image_warning
+
+    state = ViewerState()
+    regular = _block_volume()
+    md = VolumeMetadata(modality="CT", units="HU", default_window=WindowLevel(40, 400),
+                        warnings=("Loaded as-is although the slices do not form a regular grid "
+                                  "(1 slice missing); they are shown 3.00 mm apart, so distances "
+                                  "across slices are not exact.",))
+    irregular = Volume(regular.array.copy(), (1.0, 1.0, 3.0), (0.0, 0.0, 0.0), metadata=md)
+    assert image_warning(regular) == ""
+    assert image_warning(irregular).startswith("Irregular slice spacing")
+    vid = state.add_volume(regular)
+    view = make_view(qtbot, state, "axial", size=260)
+    view.set_crosshair_visible(False)
+    assert view.warning_text() == "" and _orange(view.capture()) == 0
+    state.remove_volume(vid)
+    vid = state.add_volume(irregular)
+    assert "distances across slices\nare approximate" in view.warning_text()
+    frame = view.capture()
+    orange = _orange(frame)
+    assert orange > 60  # the words are drawn, in the warning colour
+    rows, cols = np.nonzero(np.abs(frame.astype(int) - np.rint(
+        np.asarray((1.0, 0.45, 0.1)) * 255).astype(int)).max(axis=2) <= 40)
+    assert rows.max() < 260 * 0.5 and cols.min() < 20  # top left, below the corner text
+    from interval.ui.mpr_view import TEXT_COLOUR
+
+    grey = np.rint(np.asarray(TEXT_COLOUR) * 255).astype(int)
+    corner_rows = np.nonzero((np.abs(frame.astype(int) - grey).max(axis=2) <= 3).any(axis=1))[0]
+    assert rows.min() > corner_rows.min()  # not on top of the slice/W-L lines
+    state.step_slice("axial", 2)  # stays while the volume is shown, on every slice
+    assert _orange(view.capture()) > 60
+    state.remove_volume(vid)
+    state.add_volume(regular)
+    assert _orange(view.capture()) == 0
+    view.close_view()

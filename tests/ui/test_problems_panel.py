@@ -55,3 +55,26 @@ def test_messages(qtbot) -> None:
     qtbot.addWidget(panel)
     panel.add_message("Folder", "The folder is empty.")
     assert panel.entries() == [("warning", "Folder", "The folder is empty.")]
+
+
+def test_each_reason_is_shown_once_and_long_texts_have_tooltips(qtbot) -> None:
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    one = "1 slice missing between 28.1 mm and 38.1 mm"
+    item = panel.add_series_problem("1", "#2 CT (2016-07-22)", [one], irregular=True)
+    texts = [item.text(1)] + [item.child(i).text(1) for i in range(item.childCount())]
+    assert sum(one in t for t in texts) == 1
+    assert item.toolTip(0) == "#2 CT (2016-07-22)" and item.toolTip(1) == one
+    two = ["gantry tilt 15.5°", "1 slice missing between -51.1 mm and -49.6 mm"]
+    item = panel.add_series_problem("2", "#3 CT", two, irregular=True)
+    texts = [item.text(1)] + [item.child(i).text(1) for i in range(item.childCount())]
+    assert all(sum(r in t for t in texts) == 1 for r in two)
+    assert panel.series_problems()["2"] == "; ".join(two)
+    # the newest entry is selected, its buttons scrolled into view
+    assert panel.tree.currentItem() is item and panel.selected_series() == "2"
+    panel.tree.setCurrentItem(None)
+    assert panel.focus_series("1") and panel.selected_series() == "1"
+    assert not panel.focus_series("nope")
+    long = "x" * 300
+    msg = panel.add_message("Folder " + "y" * 100, long)
+    assert msg.toolTip(1) == long and msg.toolTip(0).startswith("Folder")

@@ -93,3 +93,18 @@ def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert save_settings(Settings(layout="1x1"), path) is False
     assert load_settings(path).layout == "2x2"
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]
+
+
+def test_last_save_dir_round_trip_and_fallback(tmp_path: Path) -> None:
+    from interval.ui.settings import save_dir
+
+    path = tmp_path / "settings.json"
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    s = Settings(last_save_dir=str(folder))
+    assert save_settings(s, path) and load_settings(path).last_save_dir == str(folder)
+    assert save_dir(load_settings(path)) == folder
+    path.write_text(json.dumps({"last_save_dir": 42}))  # wrong type: default
+    assert load_settings(path).last_save_dir == ""
+    assert save_dir(Settings()) == Path.home()
+    assert save_dir(Settings(last_save_dir=str(tmp_path / "gone"))) == Path.home()

@@ -54,3 +54,19 @@ def test_status_text_for_mr_float_and_label() -> None:
     text = status_text(state, "axial", (3.0, 2.0, 1.0))
     assert "voxel (3, 2, 1) | 12.35 | tumour" in text
     assert "HU" not in text
+
+
+def test_window_numbers_are_whole_for_ct_and_three_digits_otherwise() -> None:
+    from interval.ui.status_info import format_window_value, window_text
+
+    assert window_text(_ct(), 564.6, 204.6) == "W/L 565/205"
+    assert window_text(_ct(), 400.0, -40.4) == "W/L 400/-40"
+    mr = Volume(np.zeros((2, 3, 4), np.float32), metadata=VolumeMetadata(modality="MR"))
+    assert window_text(mr, 1234.5678, 617.28) == "W/L 1235/617"
+    assert window_text(mr, 12.3456, 0.123456) == "W/L 12.3/0.123"
+    assert format_window_value(0.00001234, False) == "0.000012"
+    assert window_text(None, 56.789, 5.0) == "W/L 56.8/5"
+    state = ViewerState()
+    vid = state.add_volume(mr)
+    state.set_window(vid, 0.123456, 2.34567)
+    assert "W/L 2.35/0.123" in status_text(state, "axial", None)

@@ -72,10 +72,10 @@ def test_double_click_loads_the_series_in_the_background(qtbot, window, patient)
     # alone sends no press, and QTreeView only double-clicks the item it saw pressed)
     qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    # loaded_stack_uid is set when the load ENDS (the views show its slices before)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == uid, timeout=TIMEOUT_MS)
     volume = window.state.active_volume
     assert volume.array.shape == SHAPE
-    assert window.loaded_stack_uid == uid
     assert volume.metadata.study_date == patient.timepoints[1].study_date
     assert "96 x 96 x 30 voxels" in window.message.text()
     # loading another series replaces it (one image volume open)
@@ -89,3 +89,22 @@ def test_opened_folder_becomes_a_recent_folder(qtbot, window, patient) -> None:
     folder = str(Path(patient.dicom_dir).resolve())
     assert window.settings.recent_folders[0] == folder
     assert [a.text() for a in window.recent_menu.actions()] == [folder]
+
+
+def test_problem_flags_sit_in_the_first_column_with_tooltips(qtbot, window, patient) -> None:
+    _open(qtbot, window, patient.dicom_dir)
+    browser = window.browser
+    uid = browser.stacks()[0][0]
+    item = browser.item_for(uid)
+    name = item.text(0)
+    assert browser.problem_of(uid) is None and not name.startswith(("⚠", "⛔"))
+    assert all(item.toolTip(c) for c in range(4) if item.text(c))  # cut texts stay readable
+    browser.mark_problem(uid, ["1 slice missing between 10 mm and 20 mm"], irregular=True)
+    assert item.text(0) == f"⚠ {name}" and browser.problem_of(uid) == "irregular"
+    assert all("1 slice missing" in item.toolTip(c) for c in range(4))
+    browser.mark_problem(uid, ["This stack holds no images."], irregular=False)
+    assert item.text(0) == f"⛔ {name}" and browser.problem_of(uid) == "refused"
+    # the first column starts at the left edge of the tree, so the flag is never off-screen
+    browser.tree.scrollToItem(item)
+    assert browser.tree.columnViewportPosition(0) == 0
+    assert browser.tree.visualItemRect(item).left() < browser.tree.viewport().width()

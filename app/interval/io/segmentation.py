@@ -17,6 +17,14 @@ palette when absent):
 geometry (never by array shape): the same grid shares the array; a grid whose
 voxel centres are a subset/permutation/flip of the image's is re-indexed exactly;
 any other grid is resampled by nearest neighbour with SimpleITK.
+
+NIfTI/NRRD/MetaImage label maps take their names and colours from a 3D Slicer
+``.seg.nrrd`` header, a NIfTI label-table extension (TotalSegmentator) or a
+sidecar file (see :mod:`interval.io.label_tables`), else ``"Label N"``; a
+multi-layer ``.seg.nrrd`` (overlapping segments) is refused by
+:func:`load_segmentation` and split into one label map per layer by
+:func:`load_segmentation_groups`.  Log messages never name the file (it may
+carry patient data); error messages shown to the user do.
 """
 
 from __future__ import annotations
@@ -33,7 +41,17 @@ from interval.core.errors import IntervalError, UnreadableFile, UnsupportedData
 from interval.core.labels import LabelInfo, LabelTable, default_color
 from interval.core.metadata import VolumeMetadata
 from interval.core.volume import Volume
-from interval.io.image_files import is_image_file, read_image
+from interval.io.image_files import image_extension, is_image_file, read_image
+from interval.io.label_tables import (
+    MalformedLabelTable,
+    describe_labels,
+    has_slicer_segments,
+    merge_with_present,
+    read_nrrd_header,
+    segments_table,
+    slicer_layers,
+    slicer_segments,
+)
 from interval.io.sitk_bridge import from_sitk, to_sitk
 
 log = logging.getLogger(__name__)
@@ -59,7 +77,14 @@ def load_segmentation(path: str | Path, *, segments: Sequence[int] | None = None
     """
     path = Path(path)
     if is_image_file(path):
-        vol = read_image(path, as_labels=True)
+        header, notes = _nrrd_header(path)
+        if header is not None and has_slicer_segments(header) and slicer_layers(header) > 1:
+            raise UnsupportedData(
+                f"this 3D Slicer segmentation keeps its segments in {slicer_layers(header)} "
+                "overlapping layers, so it cannot be shown as one label map; open it as "
+                "separate layers (one label layer per Slicer layer)", path=path,
+            )
+        vol = _with_description(read_image(path, as_labels=True), path, header, notes)
         if segments is not None:
             keep = np.isin(vol.array, np.asarray(list(segments)))
             array = np.where(keep, vol.array, 0).astype(vol.array.dtype)
@@ -101,7 +126,7 @@ def load_segmentation(path: str | Path, *, segments: Sequence[int] | None = None
             f"segments overlap ({pairs}); where they do, the highest segment number is shown "
             "(open the segmentation as separate groups to see every segment)",
         )
-        log.warning("%s: %s", path.name, notes[0])
+        log.warning("segmentation loaded with overlapping segments: %s", notes[0])
     return _to_volume(ref, merged, table, seg, path, notes)
 
 
@@ -113,6 +138,9 @@ def load_segmentation_groups(path: str | Path) -> list[Volume]:
     """
     path = Path(path)
     if is_image_file(path):
+        header, notes = _nrrd_header(path)
+        if header is not None and has_slicer_segments(header) and slicer_layers(header) > 1:
+            return _slicer_layers(path, header, notes)
         return [load_segmentation(path)]
     seg = _read_seg(path)
     if seg.SegmentationType == "LABELMAP":
@@ -138,6 +166,63 @@ def load_segmentation_groups(path: str | Path) -> list[Volume]:
         _to_volume(ref, array, LabelTable([table[n] for n in members]), seg, path, ())
         for array, members in groups
     ]
+
+
+def _nrrd_header(path: Path) -> tuple[dict[str, str] | None, list[str]]:
+    """The NRRD header of ``path`` (None for other formats) and a note if it is unreadable."""
+    if image_extension(path) not in (".nrrd", ".nhdr"):
+        return None, []
+    try:
+        return read_nrrd_header(path), []
+    except MalformedLabelTable as exc:
+        return None, [f"the header of {path.name} could not be read ({exc.message})"]
+
+
+def _with_description(vol: Volume, path: Path, header: dict[str, str] | None,
+                      notes: list[str]) -> Volume:
+    """``vol`` (a label map read from ``path``) named and coloured from its description."""
+    present = [i.value for i in vol.labels or []]
+    described = describe_labels(path, present, header if header is not None else {})
+    vol = vol.with_array(vol.array, labels=described.table)
+    more = tuple(notes) + described.warnings
+    return vol.with_metadata(warnings=vol.metadata.warnings + more) if more else vol
+
+
+def _slicer_layers(path: Path, header: dict[str, str], notes: list[str]) -> list[Volume]:
+    """One label map per layer of a multi-layer 3D Slicer ``.seg.nrrd``."""
+    try:
+        segs, seg_notes = slicer_segments(header)
+    except MalformedLabelTable as exc:
+        raise UnsupportedData(f"the segments of this 3D Slicer segmentation could not be read "
+                              f"({exc.message})", path=path) from exc
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise UnreadableFile("the segmentation file could not be read: " + _first_line(exc),
+                             path=path) from exc
+    if image.GetNumberOfComponentsPerPixel() != slicer_layers(header):
+        raise UnsupportedData("the layers of this 3D Slicer segmentation do not match its "
+                              "header", path=path)
+    out = []
+    for layer in range(image.GetNumberOfComponentsPerPixel()):
+        part = from_sitk(sitk.VectorIndexSelectionCast(image, layer))
+        array = part.array
+        if array.dtype.kind not in "iu":
+            raise UnsupportedData("a label map must hold whole numbers", path=path)
+        layer_notes = list(notes) + seg_notes if layer == 0 else []
+        present = [int(v) for v in np.unique(array) if v != 0]
+        table = merge_with_present(segments_table(segs, layer), present, keep_all=True,
+                                   source_name=path.name, notes=layer_notes)
+        if not len(table):
+            continue  # an empty layer without segments
+        metadata = VolumeMetadata(
+            series_description=f"{path.name} layer {layer + 1}", source=str(path),
+            warnings=tuple(layer_notes),
+        )
+        out.append(Volume(array, part.spacing, part.origin, part.direction, metadata, table))
+    if not out:
+        raise UnsupportedData("the segmentation has no segments", path=path)
+    return out
 
 
 def _read_seg(path: Path):  # -> highdicom.seg.Segmentation
@@ -169,7 +254,7 @@ def _get_volume(seg, path: Path, **kwargs):  # -> highdicom.Volume
             detail = _first_line(exc)
             if "overlap" in detail.lower():
                 raise UnsupportedData("the segments overlap: " + detail, path=path) from exc
-            log.debug("%s: get_volume failed: %s", path.name, detail)
+            log.debug("DICOM SEG get_volume failed: %s", detail)
             raise UnsupportedData(
                 "the segmentation's frames do not form a 3-D volume in patient space "
                 "(for example a projection X-ray or a slide)",

@@ -8,6 +8,9 @@ Familiar bindings (3D Slicer / OHIF):
 * right-drag: zoom (up = in); middle-drag: pan;
 * double-click: maximise/restore the view; R: reset zoom and pan; I: invert.
 
+While a measuring tool is on (:mod:`interval.ui.measure_tools`, toolbar / N M E B keys)
+the tool takes the LEFT button (drawing) and Escape; the other bindings stay as above.
+
 The mapping is plain functions (testable without rendering); :class:`ViewInteraction`
 adapts Qt events to them for one view.
 """

@@ -1,11 +1,14 @@
-"""The main window: views in the centre, study browser and problems docks, menus,
-status bar with background-job progress and Cancel.
+"""The main window: views in the centre, study browser and problems docks, menus, a
+toolbar (measuring tools as one exclusive group, layouts, presets, invert, reset,
+screenshot), status bar with the active tool, background-job progress and Cancel.
 
 The window owns a :class:`ViewerState` (plain Python); the central
 ``interval.ui.view_layout.ViewLayout`` draws it.  Indexing, loading and
 thumbnails run on a :class:`~interval.ui.workers.JobRunner`; their results and
 errors come back as signals, and errors are listed in the Problems dock (never a
-crash dialog).
+crash dialog).  The "AI" dock (``interval.ui.ai_panel``) runs the plugins' segmentation
+models (plugins are looked for after the window is shown; Tools > Plugin Manager lists
+them, refused ones with their reasons).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -41,6 +44,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QStatusBar,
     QTextEdit,
+    QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -59,7 +64,14 @@ from interval.core.window_presets import CT_PRESETS, initial_window
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.ui import shortcuts
 from interval.ui.problems_panel import ProblemsPanel
-from interval.ui.settings import Settings, WindowPreset, load_settings, save_settings
+from interval.ui.settings import (
+    Settings,
+    WindowPreset,
+    load_settings,
+    save_dir,
+    save_settings,
+)
+from interval.ui.status_info import format_window_value
 from interval.ui.study_browser import StudyBrowser
 from interval.ui.workers import (
     IndexResult,
@@ -77,6 +89,13 @@ log = logging.getLogger(__name__)
 
 _TYPING_WIDGETS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
 LAYOUT_NAMES = {"1x1": "One view", "1x3": "Axial, coronal, sagittal (1x3)", "2x2": "2 x 2 with 3-D"}
+# measuring tool -> (menu text, toolbar text); None is navigation (left-drag W/L)
+TOOL_NAMES: dict[str | None, tuple[str, str]] = {
+    None: ("Navigate (window / level)", "Navigate"),
+    "ruler": ("Ruler", "Ruler"),
+    "ellipse": ("Ellipse ROI", "Ellipse"),
+    "rectangle": ("Rectangle ROI", "Rectangle"),
+}
 
 
 def make_central(state: ViewerState) -> QWidget:
@@ -108,7 +127,17 @@ class ElidingLabel(QLabel):
 
     def setText(self, text: str) -> None:  # noqa: N802  (Qt name)
         super().setText(text)
-        self.setToolTip(text if len(text) > 60 else "")
+        self._update_tooltip()
+
+    def _update_tooltip(self) -> None:
+        """The whole text as the tooltip whenever it is cut (or long)."""
+        text = self.text()
+        cut = self.fontMetrics().horizontalAdvance(text.replace("\n", " ")) > self.width()
+        self.setToolTip(text if text and (cut or len(text) > 60) else "")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001  (Qt name)
+        super().resizeEvent(event)
+        self._update_tooltip()
 
     def sizeHint(self) -> QSize:  # noqa: N802  (Qt name)
         hint = super().sizeHint()
@@ -162,7 +191,7 @@ class MainWindow(QMainWindow):
 
         self.browser = StudyBrowser(self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
-        self.browser.stack_activated.connect(lambda uid: self.load_stack(uid))
+        self.browser.stack_activated.connect(self._on_stack_activated)
         self.problems = ProblemsPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.problems)
         self.problems.reload_requested.connect(self.load_stack)
@@ -175,12 +204,18 @@ class MainWindow(QMainWindow):
         self.layers_panel: QWidget | None = None
         self.measurements_panel: QWidget | None = None
         self.measure_tool = None
+        self.ai_panel: QWidget | None = None
+        self._plugin_dialog: QDialog | None = None
+        self._tool_buttons: dict[QObject, str] = {}
         self.cine = None
         self._install_companions()
         self._build_menus()
+        self._build_toolbar()
         self.state.events.layout.connect(self._on_layout_changed)
         self.state.events.cine.connect(self._on_cine_changed)
         self._help_dialog: QDialog | None = None
+        if self.ai_panel is not None:  # plugins are looked for once the window is up
+            QTimer.singleShot(0, self._discover_plugins)
 
     # --- building -----------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -189,6 +224,13 @@ class MainWindow(QMainWindow):
         self.message = ElidingLabel("Ready.", max_hint=200)
         self.message.setObjectName("statusMessage")
         bar.addWidget(self.message, 1)
+        self.tool_indicator = QLabel("Tool: Navigate (left-drag W/L)")
+        self.tool_indicator.setObjectName("toolIndicator")
+        self.tool_indicator.setMinimumWidth(  # room for the longest, so it never jumps
+            self.tool_indicator.fontMetrics().horizontalAdvance("Tool: Rectangle, locked (Esc: stop)")
+            + 8
+        )
+        bar.addPermanentWidget(self.tool_indicator)
         self.cursor_info = ElidingLabel("", max_hint=640)
         self.cursor_info.setObjectName("cursorInfo")
         bar.addPermanentWidget(self.cursor_info)
@@ -254,22 +296,38 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.browser.toggleViewAction())
         view_menu.addAction(self.problems.toggleViewAction())
-        for dock in (self.layers_panel, self.measurements_panel):
+        for dock in (self.layers_panel, self.measurements_panel, self.ai_panel):
             if dock is not None:
                 view_menu.addAction(dock.toggleViewAction())
 
+        tools = bar.addMenu("&Tools")
         if self.measure_tool is not None:
-            tools = bar.addMenu("&Tools")
             tool_group = QActionGroup(self)
-            for mode, text in ((None, "Navigate"), ("ruler", "Ruler"),
-                               ("ellipse", "Ellipse ROI"), ("rectangle", "Rectangle ROI")):
+            tool_group.setExclusive(True)
+            for mode, (text, icon_text) in TOOL_NAMES.items():
                 action = self._action(
                     f"tool_{mode or 'none'}", text,
-                    lambda _=False, m=mode: self.measure_tool.set_mode(m), checkable=True,
+                    lambda _=False, m=mode: self.select_tool(m), checkable=True,
                 )
+                action.setIconText(icon_text)
+                action.setToolTip(f"{text} ({action.shortcut().toString()}); "
+                                  "double-click the button to lock it")
                 action.setChecked(mode is None)
                 tool_group.addAction(action)
                 tools.addAction(action)
+            tools.addSeparator()
+            lock = self._action(
+                "tool_lock", "Lock tool (keep it after each measurement)",
+                lambda checked=False: self.measure_tool.set_sticky(bool(checked)),
+                checkable=True,
+            )
+            lock.setIconText("Lock")
+            tools.addAction(lock)
+            self.measure_tool.mode_changed.connect(self._on_tool_changed)
+            tools.addSeparator()
+        tools.addAction(
+            self._action("plugin_manager", "Plugin Manager…", self.show_plugin_manager)
+        )
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("shortcuts", "Keyboard shortcuts…", self.show_shortcuts))
@@ -277,6 +335,84 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(about)
+
+    def _build_toolbar(self) -> None:
+        """The main toolbar: tools (exclusive, checked = active), layouts, presets, invert,
+        reset and screenshot, all the same QActions as the menus."""
+        bar = QToolBar("Main toolbar", self)
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+        ids = self.actions_by_id
+        if self.measure_tool is not None:
+            for mode in TOOL_NAMES:
+                action = ids[f"tool_{mode or 'none'}"]
+                bar.addAction(action)
+                button = bar.widgetForAction(action)
+                if button is not None and mode is not None:
+                    button.installEventFilter(self)  # double-click: lock this tool
+                    self._tool_buttons[button] = mode
+            bar.addAction(ids["tool_lock"])
+            bar.addSeparator()
+        for layout in LAYOUT_NAMES:
+            action = ids[f"layout_{layout}"]
+            action.setIconText(layout)
+            bar.addAction(action)
+        bar.addSeparator()
+        presets = QToolButton(bar)
+        presets.setObjectName("presetsButton")
+        presets.setText("Presets")
+        presets.setToolTip("Window presets (F2…)")
+        presets.setMenu(self.presets_menu)
+        presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(presets)
+        for action_id in ("invert", "reset", "screenshot_view"):
+            bar.addAction(ids[action_id])
+        ids["screenshot_view"].setIconText("Screenshot")
+        ids["reset"].setIconText("Reset")
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802  (Qt name)
+        """Double-click on a tool's toolbar button selects that tool locked."""
+        mode = self._tool_buttons.get(obj) if hasattr(self, "_tool_buttons") else None
+        if mode is not None and event.type() == QEvent.Type.MouseButtonDblClick:
+            self.select_tool(mode, sticky=True)
+            return True
+        return super().eventFilter(obj, event)
+
+    def select_tool(self, mode: str | None, *, sticky: bool | None = None) -> None:
+        """Turn on a measuring tool (None: navigation); ``sticky`` locks or unlocks it."""
+        if self.measure_tool is None:
+            return
+        if sticky is not None:
+            self.measure_tool.set_sticky(sticky)
+        self.measure_tool.set_mode(mode)
+        self._on_tool_changed(self.measure_tool.mode)
+
+    def _on_tool_changed(self, mode: object) -> None:
+        """Check the active tool's action and name it in the status bar."""
+        action = self.actions_by_id.get(f"tool_{mode or 'none'}")
+        if action is not None and not action.isChecked():
+            action.setChecked(True)
+        sticky = bool(self.measure_tool is not None and self.measure_tool.sticky)
+        lock = self.actions_by_id.get("tool_lock")
+        if lock is not None and lock.isChecked() != sticky:
+            lock.setChecked(sticky)
+        name = TOOL_NAMES.get(mode, (str(mode), str(mode)))[1]  # type: ignore[arg-type]
+        if mode is None:
+            text = "Tool: Navigate (left-drag W/L)"
+        else:
+            text = f"Tool: {name}" + (", locked" if sticky else "") + " (Esc: stop)"
+        self.tool_indicator.setText(text)
+
+    def _on_stack_activated(self, stack_uid: str) -> None:
+        """A series double-clicked in the browser: load it.  A series already known to be
+        irregular also brings its Problems entry (with Load as-is / Resample) into view at
+        once; a failed load selects its entry again (ProblemsPanel.add_series_problem)."""
+        if self.browser.problem_of(stack_uid) is not None:
+            self.problems.focus_series(stack_uid)
+        self.load_stack(stack_uid)
 
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -297,7 +433,8 @@ class MainWindow(QMainWindow):
         if self.settings.window_presets:
             self.presets_menu.addSeparator()
             for wp in self.settings.window_presets:
-                action = self.presets_menu.addAction(f"{wp.name}  (W {wp.width:g} L {wp.center:g})")
+                w, c = (format_window_value(v, False) for v in (wp.width, wp.center))
+                action = self.presets_menu.addAction(f"{wp.name}  (W {w} L {c})")
                 action.triggered.connect(
                     lambda _=False, w=wp: self.apply_window(w.center, w.width, w.name)
                 )
@@ -339,7 +476,8 @@ class MainWindow(QMainWindow):
             self.measurements_panel.error.connect(
                 lambda m: self._show_text_problem("Measurements", m)
             )
-            self.measurements_panel.exported.connect(lambda p: self._set_message(f"Saved {p}"))
+            self.measurements_panel.exported.connect(self._on_saved)
+            self.measurements_panel.save_dir = save_dir(self.settings)
             if tools is not None:
                 self.measure_tool = tools.MeasureTool(self.state, self.book, self)
                 for view in mpr_views.values():
@@ -347,9 +485,66 @@ class MainWindow(QMainWindow):
         if self.layers_panel is not None and self.measurements_panel is not None:
             self.tabifyDockWidget(self.layers_panel, self.measurements_panel)
             self.layers_panel.raise_()
-        right = [d for d in (self.layers_panel, self.measurements_panel) if d is not None]
+        ai = _optional("interval.ui.ai_panel")
+        if ai is not None:
+            self.ai_panel = ai.AiPanel(self.state, parent=self, sources_for=self._dicom_sources)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ai_panel)
+            self.ai_panel.problem.connect(self._show_text_problem)
+            self.ai_panel.warning.connect(self._show_warning)
+            self.ai_panel.message.connect(self._set_message)
+            self.ai_panel.saved.connect(self._on_saved)
+            self.ai_panel.plugins_requested.connect(self.show_plugin_manager)
+            first = self.layers_panel or self.measurements_panel
+            if first is not None:
+                self.tabifyDockWidget(first, self.ai_panel)
+                first.raise_()
+        right = [
+            d for d in (self.layers_panel, self.measurements_panel, self.ai_panel) if d is not None
+        ]
         if right:
             self.resizeDocks(right, [280] * len(right), Qt.Orientation.Horizontal)
+
+    # --- plugins and the AI panel -------------------------------------------------------
+    def _discover_plugins(self) -> None:
+        """Look for plugins in the background (manifests only: no plugin code, no torch)."""
+        if self.ai_panel is not None:
+            self.ai_panel.discover_plugins()
+
+    def show_plugin_manager(self) -> QDialog | None:
+        """The Plugin Manager (non-modal): loaded plugins, refused ones and why."""
+        module = _optional("interval.ui.plugin_manager")
+        if module is None:
+            self._set_message("The Plugin Manager is not available in this build.")
+            return None
+        if self._plugin_dialog is None:
+            dialog = module.PluginManagerDialog(self)
+            dialog.setModal(False)
+            if self.ai_panel is not None:  # a rescan there refreshes the AI panel's models
+                dialog.rescan_button.clicked.connect(
+                    lambda: self.ai_panel.set_registry(dialog.registry)
+                )
+            self._plugin_dialog = dialog
+        self._plugin_dialog.show()
+        self._plugin_dialog.raise_()
+        return self._plugin_dialog
+
+    def _show_warning(self, title: str, message: str) -> None:
+        self.problems.add_message(title, message)
+        self.problems.show()
+        self._set_message(message)
+
+    def _dicom_sources(self, volume: Volume) -> list[Path] | None:
+        """The DICOM files ``volume`` was read from (for DICOM SEG), None if not DICOM."""
+        meta = volume.metadata
+        uids = set(meta.sop_instance_uids)
+        if not meta.series_instance_uid or not uids:
+            return None
+        for _key, stack in self.browser.stacks():
+            headers = {f.header.sop_instance_uid: f.header.path for f in stack.frames}
+            if uids <= set(headers):
+                paths = {headers[u] for u in uids}
+                return [Path(p) for p in sorted(paths)]
+        return None
 
     def _on_cursor(self, view_id: str, lps: object) -> None:
         """A view reports the LPS point under the mouse (None: no image under it)."""
@@ -378,7 +573,12 @@ class MainWindow(QMainWindow):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802  (Qt name)
         """Slice keys nobody took (focus on the window, a button, after a menu) go to the
-        view the mouse was last over."""
+        view the mouse was last over.  Escape goes back to navigation."""
+        tool = self.measure_tool
+        if event.key() == Qt.Key.Key_Escape and tool is not None and tool.mode is not None:
+            self.select_tool(None)
+            event.accept()
+            return
         view = self._mpr_view(self._cursor[0]) if self._cursor is not None else None
         interaction = getattr(view, "interaction", None)
         if interaction is not None and interaction.key_press_event(event):
@@ -432,7 +632,7 @@ class MainWindow(QMainWindow):
     def open_segmentation(self, path: str | Path) -> Job | None:
         """Load a label map (NIfTI/NRRD/MHA or DICOM SEG) onto the active image, in the
         background, placed by geometry."""
-        from interval.ui.layers_panel import add_segmentation, prepare_segmentation
+        from interval.ui.layers_panel import prepare_segmentation
 
         image = self.state.active_volume
         path = Path(path)
@@ -442,15 +642,27 @@ class MainWindow(QMainWindow):
         job = self.runner.submit(
             "loading a segmentation",
             lambda ctx: prepare_segmentation(path, image),
-            on_done=lambda vols: (
-                self.state.active_volume is image
-                and add_segmentation(self.state, vols, path.name)
-            ),
+            on_done=lambda vols: self._on_segmentation_loaded(vols, image, path),
             on_error=lambda exc: self._show_error("Segmentation", exc),
             progress_widget=self.progress,
             text=f"Loading {path.name}…",
         )
         return job
+
+    def _on_segmentation_loaded(self, volumes: list[Volume], image: Volume, path: Path) -> None:
+        """Add a loaded segmentation on ``image`` (if still active) and list its warnings
+        (e.g. a damaged label description) in the Problems dock."""
+        from interval.ui.layers_panel import add_segmentation
+
+        if self.state.active_volume is not image:
+            return
+        add_segmentation(self.state, volumes, path.name)
+        warnings = list(dict.fromkeys(w for v in volumes for w in v.metadata.warnings))
+        for warning in warnings:
+            self.problems.add_message(path.name, warning)
+        if warnings:
+            self.problems.show()
+            self._set_message(f"{path.name}: {warnings[0]}")
 
     # --- opening ------------------------------------------------------------------------
     def _ask_open_folder(self) -> None:
@@ -512,7 +724,7 @@ class MainWindow(QMainWindow):
     def _on_indexed(self, result: IndexResult) -> None:
         self.index_result = result
         index = result.index
-        self.browser.set_index(index, result.irregular)
+        self.browser.set_index(index, result.irregular, result.unloadable)
         self.problems.add_skipped(index.skipped, index.root)
         for warning in index.warnings:
             self.problems.add_message("Folder", warning)
@@ -563,14 +775,23 @@ class MainWindow(QMainWindow):
         return self._start_load(load_stack_job(stack, policy), self._stack_title(stack_uid), stack_uid)
 
     def _start_load(self, fn, title: str, key: str) -> Job:
+        from interval.ui.progressive_load import ProgressiveLoad
+
         if self.load_job is not None:
             self.load_job.cancel()
+        # the series is shown as it loads (middle slice first); see progressive_load
+        shown = ProgressiveLoad(self.state, self.views, title, self)
+        older = getattr(self, "_progressive", None)
+        if older is not None and not (self.load_job is not None and self.load_job.state == "finished"):
+            shown.take_over(older)  # its partial volume goes; what it replaced comes back
+        self._progressive = shown
         job = self.runner.submit(
             "loading",
             fn,
-            on_done=lambda volume, k=key, t=title: self._on_loaded(volume, k, t),
-            on_error=lambda exc, k=key, t=title: self._on_load_failed(exc, k, t),
-            on_cancel=lambda t=title: self._set_message(f"Loading {t} cancelled."),
+            on_done=lambda volume, k=key, t=title, p=shown: self._on_loaded(volume, k, t, p),
+            on_error=lambda exc, k=key, t=title, p=shown: self._on_load_failed(exc, k, t, p),
+            on_cancel=lambda t=title, p=shown: self._on_load_cancelled(t, p),
+            on_partial=shown.on_partial,
             progress_widget=self.progress,
             text=f"Loading {title}…",
         )
@@ -578,11 +799,19 @@ class MainWindow(QMainWindow):
         self._set_message(f"Loading {title}…")
         return job
 
-    def _on_loaded(self, volume: Volume, key: str, title: str) -> None:
-        with self.state.events.batch():
-            for vid in list(self.state.volumes):
-                self.state.remove_volume(vid)
-            self.state.add_volume(volume, name=title)
+    def _on_loaded(self, volume: Volume, key: str, title: str, shown=None) -> None:
+        current = shown is None or shown is getattr(self, "_progressive", None)
+        if not current and shown.closed:
+            return  # a newer load took over the views before this one ended
+        if shown is None or not shown.finish(volume):
+            if not current:
+                return  # a newer load already shows its own slices
+            with self.state.events.batch():
+                for vid in list(self.state.volumes):
+                    self.state.remove_volume(vid)
+                self.state.add_volume(volume, name=title)
+        if current:
+            self._progressive = None
         self.loaded_stack_uid = key
         self.problems.remove_series_problem(key)
         for warning in volume.metadata.warnings:
@@ -593,7 +822,10 @@ class MainWindow(QMainWindow):
         self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
         self._sync_invert_action()
 
-    def _on_load_failed(self, exc: IntervalError, key: str, title: str) -> None:
+    def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
+        if shown is not None and shown is getattr(self, "_progressive", None):
+            shown.abandon()  # the slices shown so far go; what was shown before comes back
+            self._progressive = None
         if isinstance(exc, IrregularGeometry):
             self.problems.add_series_problem(
                 key, title, exc.problems or [str(exc)], irregular=True, policy=self._policy
@@ -604,6 +836,19 @@ class MainWindow(QMainWindow):
             self._set_message(f"{title}: {exc}")
         self.problems.show()
         self.problems.raise_()
+
+    def _on_load_cancelled(self, title: str, shown=None) -> None:
+        if shown is not None and shown is not getattr(self, "_progressive", None):
+            return  # replaced by a newer load, which now owns the views
+        self._progressive = None
+        had_partial = shown is not None and shown.volume is not None and shown.showing
+        restored = shown.abandon() if shown is not None else False
+        if restored:
+            self._set_message(f"Loading {title} cancelled; the previous series is shown again.")
+        elif had_partial:
+            self._set_message(f"Loading {title} cancelled; its partly loaded slices were closed.")
+        else:
+            self._set_message(f"Loading {title} cancelled.")
 
     def _stack_title(self, stack_uid: str) -> str:
         index = self.index_result.index if self.index_result else self.browser.index
@@ -649,7 +894,10 @@ class MainWindow(QMainWindow):
         layer = self._active_image_layer()
         if layer is not None:
             self.state.set_window(layer.id, center, width, name)
-            self._set_message(f"Window {name or ''} W {width:g} L {center:g}".replace("  ", " "))
+            from interval.ui.status_info import window_text
+
+            text = window_text(self.state.volume(layer.volume_id), width, center)
+            self._set_message(f"Window {name} {text}" if name else f"Window {text}")
 
     def _ask_save_preset(self) -> None:
         layer = self._active_image_layer()
@@ -733,7 +981,10 @@ class MainWindow(QMainWindow):
         return save_layout(self, path)
 
     def _ask_screenshot(self, which: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Save screenshot of {which}", "", "PNG (*.png)")
+        start = save_dir(self.settings) / f"interval-{which}.png"
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Save screenshot of {which}", str(start), "PNG (*.png)"
+        )
         if not path:
             return
         try:
@@ -741,7 +992,16 @@ class MainWindow(QMainWindow):
         except IntervalError as exc:
             self._show_error("Screenshot", exc)
         else:
-            self._set_message(f"Saved {saved}")
+            self._on_saved(str(saved))
+
+    def _on_saved(self, path: str) -> None:
+        """A file was saved (CSV, screenshot): say so, and start the next save dialog in
+        its folder (kept in the settings)."""
+        self._set_message(f"Saved {path}")
+        self.settings.last_save_dir = str(Path(path).resolve().parent)
+        if self.measurements_panel is not None:
+            self.measurements_panel.save_dir = self.settings.last_save_dir
+        self._save_settings()
 
     def _ask_screenshot_view(self) -> None:
         self._ask_screenshot("view")
@@ -810,6 +1070,8 @@ class MainWindow(QMainWindow):
         ev = self.state.events
         for sig in (ev.volumes, ev.layers, ev.layer, ev.active_volume, ev.crosshair, ev.view):
             sig.disconnect(self.refresh_cursor_info)
+        if self.ai_panel is not None:
+            self.ai_panel.shutdown()
         self.runner.shutdown()
         if self.cine is not None:
             self.cine.timer.stop()

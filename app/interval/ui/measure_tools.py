@@ -8,8 +8,11 @@ One :class:`MeasureTool` serves every MPR view it is attached to::
     tool.set_mode("ruler")                   # "ellipse", "rectangle", None (off)
 
 While a mode is on, the LEFT button draws (drag from one point to the other, or click
-the two points); every other button and the wheel keep their usual meaning, and Escape
-cancels a half-drawn shape.  The shapes are measured on the active volume with
+the two points); every other button and the wheel keep their usual meaning (right-drag
+zoom, middle-drag pan, wheel slices).  Escape cancels a half-drawn shape and turns the
+tool off (back to navigation).  After one finished measurement the tool turns itself
+off too, as in OHIF, unless it is locked (``tool.set_sticky(True)``); the views show a
+cross cursor while a tool is on.  The shapes are measured on the active volume with
 :mod:`interval.core.measurements` (all geometry lives there) and stored per series in
 the book; each attached view draws the measurements lying on its current plane as
 VTK lines in patient space (so they follow zoom and pan) with a text label.
@@ -95,6 +98,7 @@ class MeasureTool(QObject):
         self.state = state
         self.book = book
         self._mode: str | None = None
+        self._sticky = False
         self._gesture: _Gesture | None = None
         self._overlays: dict[str, _ViewOverlay] = {}
         book.changed.connect(self._on_book)
@@ -115,7 +119,29 @@ class MeasureTool(QObject):
         self.cancel()
         if mode != self._mode:
             self._mode = mode
+            self._apply_cursor()
             self.mode_changed.emit(mode)
+
+    @property
+    def sticky(self) -> bool:
+        """True: the tool stays on after a measurement (locked); False: back to navigation."""
+        return self._sticky
+
+    def set_sticky(self, sticky: bool) -> None:
+        if bool(sticky) != self._sticky:
+            self._sticky = bool(sticky)
+            self.mode_changed.emit(self._mode)  # listeners show "locked"
+
+    def _apply_cursor(self) -> None:
+        shape = Qt.CursorShape.CrossCursor if self._mode else None
+        for overlay in self._overlays.values():
+            host = overlay.host
+            if host is None:
+                continue
+            if shape is None:
+                host.vtk.unsetCursor()  # type: ignore[attr-defined]
+            else:
+                host.vtk.setCursor(shape)  # type: ignore[attr-defined]
 
     def cancel(self) -> None:
         """Drop a half-drawn shape."""
@@ -134,6 +160,7 @@ class MeasureTool(QObject):
         self._overlays[view.view_id] = overlay
         view.vtk.installEventFilter(self)
         overlay.refresh()
+        self._apply_cursor()
 
     def detach(self, view_id: str) -> None:
         overlay = self._overlays.pop(view_id, None)
@@ -197,6 +224,8 @@ class MeasureTool(QObject):
             plane = self.state.plane(view_id)
             m = lst.add_roi(volume, roi_from_drag(self._mode, plane, a, b))
         self.measurement_added.emit(m)
+        if not self._sticky:
+            self.set_mode(None)  # one measurement, then back to navigation (unless locked)
         return m
 
     def _shape(self, a: np.ndarray, b: np.ndarray):  # noqa: ANN202
@@ -221,7 +250,7 @@ class MeasureTool(QObject):
             return False
         t = event.type()
         if t == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:  # type: ignore[attr-defined]
-            self.cancel()
+            self.set_mode(None)  # cancels a half-drawn shape too
             return True
         if t not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
                      QEvent.Type.MouseMove, QEvent.Type.MouseButtonDblClick):

@@ -67,6 +67,8 @@ class MeasurementsPanel(QDockWidget):
         self.tree.itemDoubleClicked.connect(self._go_to)
         self.tree.itemChanged.connect(self._on_item_changed)
         self._updating = False
+        # the folder the export dialog starts in (the window keeps it in the settings)
+        self.save_dir: str | Path | None = None
         book.changed.connect(self._on_changed)
         state.events.volumes.connect(self._on_changed)
         self.refresh()
@@ -95,11 +97,14 @@ class MeasurementsPanel(QDockWidget):
                 continue
             top = QTreeWidgetItem([self._series_title(lst.series_uid), "", f"{len(lst)} item(s)"])
             top.setData(0, _KEY_ROLE, (lst.series_uid, None))
+            top.setToolTip(0, top.text(0))
             top.setFirstColumnSpanned(False)
             units = self._units(lst.series_uid)
             for m in lst:
                 child = QTreeWidgetItem([str(m.id), m.kind, describe(m, units), m.label])
                 child.setData(0, _KEY_ROLE, (lst.series_uid, m.id))
+                for col in range(3):  # long values (ROI statistics) stay readable
+                    child.setToolTip(col, child.text(col))
                 child.setFlags(child.flags() | Qt.ItemFlag.ItemIsEditable)
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
@@ -147,8 +152,10 @@ class MeasurementsPanel(QDockWidget):
                 lst.remove(mid)
 
     def _ask_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export measurements", "measurements.csv",
-                                              "CSV (*.csv)")
+        start = Path(self.save_dir) if self.save_dir else Path.home()
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export measurements", str(start / "measurements.csv"), "CSV (*.csv)"
+        )
         if path:
             self.export_csv(path)
 

@@ -28,8 +28,10 @@ from interval.core.viewer_state import (
     LabelLayer,
     ViewerState,
 )
+from interval.core.volume import Volume
 from interval.ui.interaction import ViewInteraction, active_image_layer
 from interval.ui.slice_view import ORIENTATIONS, SliceView
+from interval.ui.status_info import window_text
 from interval.ui.vtk_widget import VtkWidget
 
 VIEW_COLOURS: dict[str, tuple[float, float, float]] = {
@@ -39,8 +41,26 @@ VIEW_COLOURS: dict[str, tuple[float, float, float]] = {
 }
 MARKER_COLOUR = (1.0, 0.85, 0.3)
 TEXT_COLOUR = (0.9, 0.9, 0.9)
+WARNING_COLOUR = (1.0, 0.45, 0.1)
 _LINE_HALF_LENGTH_MM = 5000.0
 _LINE_LIFT_MM = 1.0  # crosshair lines sit this far in front of the image plane
+
+
+def image_warning(volume: Volume) -> str:
+    """A short warning to draw on the image, from what the loader wrote in
+    ``volume.metadata.warnings`` (irregular slices loaded as-is, resampled, a nominal
+    placement); "" when the volume is regular."""
+    lines: list[str] = []
+    for w in volume.metadata.warnings:
+        if w.startswith("Loaded as-is") and "sheared" in w:
+            lines.append("Gantry tilt, loaded as-is:\nsheared voxel grid")
+        elif w.startswith("Loaded as-is"):
+            lines.append("Irregular slice spacing:\ndistances across slices\nare approximate")
+        elif w.startswith("Resampled onto a regular grid"):
+            lines.append("Resampled (irregular slices):\nvalues between slices\nare interpolated")
+        elif "nominal placement" in w:
+            lines.append("No patient position:\norientation not anatomical")
+    return "\n".join(dict.fromkeys(lines))
 
 
 class _EventWidget(VtkWidget):
@@ -133,6 +153,7 @@ class MprView(QWidget):
         self._axes = (None, None)
         self._fit_size = (0, 0)
         self._crosshair_visible = True
+        self._annotations_visible = True
         self._build_overlays()
         self._update_markers()
         self._camera_observer = self.renderer.AddObserver("StartEvent", self._on_start_render)
@@ -177,7 +198,11 @@ class MprView(QWidget):
         }
         self._corner = _text_actor(0.01, 0.99, "Left", "Top", 12, TEXT_COLOUR)
         self._corner.GetTextProperty().BoldOff()
-        for actor in (*self._markers.values(), self._corner):
+        # below the corner text (blank lines keep its place): the image's own warning
+        self._warning = _text_actor(0.01, 0.99, "Left", "Top", 12, WARNING_COLOUR)
+        self._warning.GetTextProperty().BoldOff()
+        self._warning.VisibilityOff()
+        for actor in (*self._markers.values(), self._corner, self._warning):
             self.renderer.AddViewProp(actor)
 
     def _update_markers(self) -> None:
@@ -204,22 +229,54 @@ class MprView(QWidget):
             actor.GetProperty().SetColor(*VIEW_COLOURS[kind])
             actor.SetVisibility(self._crosshair_visible and sv.volume is not None)
 
+    def slice_counter(self) -> tuple[int, int, str | None]:
+        """``(n, N, axis)``: the slice shown as 1-based ``n`` of ``N``.
+
+        ``n`` counts along the volume's voxel axis nearest the view normal, in the
+        direction of that voxel index (so it always runs with the ``voxel (i, j, k)`` of
+        the status bar: ``n - 1`` is that index when the plane lies on the voxel grid,
+        and ``axis`` names it, "i", "j" or "k"; None for an oblique cut).
+        """
+        vol = self.state.active_volume
+        idx = self.state.slice_index(self.view_id)
+        total = self.state.slice_count(self.view_id)
+        if vol is None:
+            return idx + 1, total, None
+        normal = self.state.plane(self.view_id).normal
+        cosines = np.asarray(vol.direction, dtype=np.float64).T @ normal  # per voxel axis
+        axis = int(np.argmax(np.abs(cosines)))
+        if cosines[axis] < 0:  # the lattice runs against the voxel index: count backwards
+            idx = total - 1 - idx
+        aligned = abs(abs(float(cosines[axis])) - 1.0) < 1e-4 and total == vol.size_ijk[axis]
+        return idx + 1, total, ("ijk"[axis] if aligned else None)
+
     def corner_text(self) -> str:
-        """The corner annotation: view name, slice n/N, W/L."""
+        """The corner annotation: view name, slice n/N (with its voxel index), W/L."""
         if self.state.active_volume is None:
             return self.kind.capitalize()
-        n = self.state.slice_index(self.view_id) + 1
-        total = self.state.slice_count(self.view_id)
+        n, total, axis = self.slice_counter()
         text = f"{self.kind.capitalize()}  {n}/{total}"
+        if axis is not None:
+            text += f"  ({axis} {n - 1})"
         layer = active_image_layer(self.state)
         if layer is not None:
-            text += f"\nW/L {layer.window.width:g}/{layer.window.center:g}"
+            text += "\n" + window_text(self.state.active_volume, layer.window.width,
+                                       layer.window.center)
             if layer.invert:
                 text += "  inv"
         return text
 
+    def warning_text(self) -> str:
+        """The warning drawn on the image for as long as its volume is shown ("" if none)."""
+        vol = self.state.active_volume
+        return "" if vol is None else image_warning(vol)
+
     def _update_corner(self) -> None:
-        self._corner.SetInput(self.corner_text())
+        corner = self.corner_text()
+        self._corner.SetInput(corner)
+        warning = self.warning_text()
+        self._warning.SetInput("\n" * (corner.count("\n") + 1) + warning if warning else "")
+        self._warning.SetVisibility(bool(warning) and self._annotations_visible)
 
     def markers(self) -> dict[str, str]:
         """The letters shown on the ``left``, ``right``, ``top`` and ``bottom`` edges."""
@@ -232,8 +289,10 @@ class MprView(QWidget):
 
     def set_annotations_visible(self, visible: bool) -> None:
         """Show or hide the orientation letters and the corner text."""
+        self._annotations_visible = bool(visible)
         for actor in (*self._markers.values(), self._corner):
             actor.SetVisibility(bool(visible))
+        self._update_corner()
         self._schedule_render()
 
     # --- state -> view ------------------------------------------------------------------
@@ -254,7 +313,7 @@ class MprView(QWidget):
             sv.set_visible(True)
         self._sync_image_layer()
         self._sync_label_layer()
-        self._on_crosshair(None)
+        self._on_crosshair(None)  # also the corner and warning texts
         self._apply_camera()
 
     def _apply_axes(self, force: bool = False) -> None:
@@ -270,7 +329,10 @@ class MprView(QWidget):
         else:
             sv.orientation = self.kind
         if self._volume_id is not None:
-            sv.set_volume(self.state.volume(self._volume_id))  # overlays follow the new axes
+            layer = next((la for la in self.state.layers if la.id == self._volume_id), None)
+            window = layer.window if isinstance(layer, ImageLayer) else None
+            # the layer's window: no min/max scan of the whole volume per view
+            sv.set_volume(self.state.volume(self._volume_id), window)  # overlays follow the axes
             self._sync_image_layer()
             self._sync_label_layer()
 

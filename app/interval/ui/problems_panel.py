@@ -27,6 +27,7 @@ from interval.io.dicom.records import SkippedFile
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+REASON_ROLE = Qt.ItemDataRole.UserRole + 2  # a series entry's whole reason text
 EXPAND_AT_MOST = 20  # longer lists of skipped files start collapsed
 
 
@@ -76,6 +77,7 @@ class ProblemsPanel(QDockWidget):
             item.setToolTip(0, entry.path)
             item.setToolTip(1, entry.reason)
         self._skipped_root.setText(0, f"Skipped files ({self._skipped_root.childCount()})")
+        self._skipped_root.setToolTip(0, self._skipped_root.text(0))
         self._skipped_root.setExpanded(self._skipped_root.childCount() <= EXPAND_AT_MOST)
         self._update_summary()
 
@@ -83,6 +85,7 @@ class ProblemsPanel(QDockWidget):
         """A line with a title and a sentence (an index warning, a load error...)."""
         item = QTreeWidgetItem(self.tree, [title, message])
         item.setData(0, KIND_ROLE, kind)
+        item.setToolTip(0, title)
         item.setToolTip(1, message)
         self._update_summary()
         return item
@@ -103,15 +106,22 @@ class ProblemsPanel(QDockWidget):
             for key in [k for k in self.action_buttons if k[0] == stack_uid]:
                 del self.action_buttons[key]
         reason = "; ".join(reasons) if reasons else "cannot be loaded"
-        item = QTreeWidgetItem(self.tree, [title, reason])
+        # one reason: on the entry's own line; several: a count there, one line each below
+        shown = reason if len(reasons) <= 1 else f"{len(reasons)} problems (listed below)"
+        item = QTreeWidgetItem(self.tree, [title, shown])
         item.setData(0, KIND_ROLE, "irregular" if irregular else "refused")
         item.setData(0, KEY_ROLE, stack_uid)
+        item.setData(0, REASON_ROLE, reason)
+        item.setToolTip(0, title)
         item.setToolTip(1, reason)
-        for r in reasons:
-            child = QTreeWidgetItem(item, ["", r])
-            child.setData(0, KIND_ROLE, "reason")
+        if len(reasons) > 1:
+            for r in reasons:
+                child = QTreeWidgetItem(item, ["", r])
+                child.setData(0, KIND_ROLE, "reason")
+                child.setToolTip(1, r)
+        actions = None
         if irregular:
-            actions = QTreeWidgetItem(item, ["", ""])
+            actions = QTreeWidgetItem(item, ["Load it anyway:", ""])
             actions.setData(0, KIND_ROLE, "actions")
             box = QWidget()
             row = QHBoxLayout(box)
@@ -135,7 +145,40 @@ class ProblemsPanel(QDockWidget):
         item.setExpanded(True)
         self._series[stack_uid] = item
         self._update_summary()
+        self._select(item, actions)
         return item
+
+    def focus_series(self, stack_uid: str) -> bool:
+        """Show and raise the dock with the series' entry selected and scrolled to (its
+        reload buttons visible); False when the series has no entry."""
+        item = self._series.get(stack_uid)
+        if item is None:
+            return False
+        self.show()
+        self.raise_()
+        actions = next(
+            (item.child(i) for i in range(item.childCount())
+             if item.child(i).data(0, KIND_ROLE) == "actions"),
+            None,
+        )
+        self._select(item, actions)
+        return True
+
+    def selected_series(self) -> str | None:
+        """The stack uid of the selected series entry, if one is selected."""
+        item = self.tree.currentItem()
+        while item is not None and item.parent() is not None:
+            item = item.parent()
+        if item is None or item.data(0, KIND_ROLE) not in ("irregular", "refused"):
+            return None
+        return item.data(0, KEY_ROLE)
+
+    def _select(self, item: QTreeWidgetItem, actions: QTreeWidgetItem | None) -> None:
+        item.setExpanded(True)
+        self.tree.setCurrentItem(item)
+        if actions is not None:  # the buttons below the entry, then the entry itself
+            self.tree.scrollToItem(actions)
+        self.tree.scrollToItem(item)
 
     def remove_series_problem(self, stack_uid: str) -> None:
         """Drop a series' entry (it loaded after all)."""
@@ -154,7 +197,8 @@ class ProblemsPanel(QDockWidget):
         def walk(item: QTreeWidgetItem) -> None:
             kind = item.data(0, KIND_ROLE) or ""
             if kind not in ("skipped-group", "reason", "actions"):
-                out.append((kind, item.text(0), item.text(1)))
+                reason = item.data(0, REASON_ROLE) or item.text(1)
+                out.append((kind, item.text(0), reason))
             for i in range(item.childCount()):
                 walk(item.child(i))
 
@@ -164,7 +208,7 @@ class ProblemsPanel(QDockWidget):
 
     def series_problems(self) -> dict[str, str]:
         """stack uid -> reason text of every series entry."""
-        return {uid: item.text(1) for uid, item in self._series.items()}
+        return {uid: item.data(0, REASON_ROLE) for uid, item in self._series.items()}
 
     def count(self) -> int:
         return len(self.entries())

@@ -1,4 +1,5 @@
-"""Viewer settings (layout, recent folders, window presets) persisted as JSON.
+"""Viewer settings (layout, recent folders, window presets, last save folder) persisted
+as JSON.
 
 The file lives in ``platformdirs.user_config_path("interval")`` (or the folder named
 by ``INTERVAL_CONFIG_DIR``, which tests use).  It is written atomically (temporary
@@ -42,6 +43,8 @@ class Settings:
     layout: str = "1x3"
     recent_folders: list[str] = field(default_factory=list)
     window_presets: list[WindowPreset] = field(default_factory=list)
+    # the folder the user last saved a measurement CSV or a screenshot into ("" = none yet)
+    last_save_dir: str = ""
 
     def add_recent(self, folder: str | Path) -> None:
         """Put ``folder`` first in the recent list (no duplicates, at most MAX_RECENT)."""
@@ -64,6 +67,9 @@ class Settings:
             s.recent_folders = list(dict.fromkeys(p for p in recent if isinstance(p, str) and p))[
                 :MAX_RECENT
             ]
+        last = data.get("last_save_dir")
+        if isinstance(last, str):
+            s.last_save_dir = last
         presets = data.get("window_presets")
         if isinstance(presets, list):
             for p in presets:
@@ -74,6 +80,16 @@ class Settings:
                 if wp.width > 0:
                     s.window_presets.append(wp)
         return s
+
+
+def save_dir(settings: Settings) -> Path:
+    """Where a save dialog starts: the last folder saved into when it still exists, else
+    the user's home (never the folder the images were read from)."""
+    if settings.last_save_dir:
+        folder = Path(settings.last_save_dir)
+        if folder.is_dir():
+            return folder
+    return Path.home()
 
 
 def config_dir() -> Path:

@@ -30,16 +30,27 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("C", "Start / stop cine in the focused view", "View", "cine"),
     Shortcut("Ctrl+R", "Reset zoom, pan and window of every view", "View", "reset"),
     Shortcut("F1", "Show these shortcuts", "Help", "shortcuts"),
+    # Tools (the toolbar's exclusive group; the active one is checked and named in the
+    # status bar).  A tool turns itself off after one measurement unless it is locked.
+    Shortcut("N", "Navigate: left-drag window / level, click the crosshair", "Tools", "tool_none"),
+    Shortcut("M", "Ruler: distance in mm (drag, or click both ends)", "Tools", "tool_ruler"),
+    Shortcut("E", "Ellipse ROI: mean, SD, min, max, area", "Tools", "tool_ellipse"),
+    Shortcut("B", "Rectangle (box) ROI: mean, SD, min, max, area", "Tools", "tool_rectangle"),
+    Shortcut("L", "Lock the tool: keep it on after each measurement", "Tools", "tool_lock"),
+    Shortcut("Esc", "Cancel the measurement being drawn and go back to Navigate", "Tools"),
+    Shortcut("Double-click a tool button", "Select that tool locked", "Tools"),
+    Shortcut("Left drag (tool on)", "Draw the measurement; right / middle drag and the wheel "
+             "still zoom, pan and scroll", "Tools"),
     # Views (handled inside the slice views)
     Shortcut("Wheel / Up / Down", "Previous / next slice", "Views"),
     Shortcut("Page Up / Page Down", "A tenth of the slices back / forward", "Views"),
     Shortcut("Home / End", "First / last slice", "Views"),
     Shortcut("R", "Reset this view", "Views"),
     Shortcut("I", "Invert grey levels", "Views"),
-    Shortcut("Left drag", "Window / level", "Views"),
-    Shortcut("Right drag", "Zoom", "Views"),
-    Shortcut("Middle drag", "Pan", "Views"),
-    Shortcut("Click", "Set the crosshair (all views follow)", "Views"),
+    Shortcut("Left drag", "Window / level (Navigate tool)", "Views"),
+    Shortcut("Right drag", "Zoom (with any tool)", "Views"),
+    Shortcut("Middle drag", "Pan (with any tool)", "Views"),
+    Shortcut("Click", "Set the crosshair, all views follow (Navigate tool)", "Views"),
     Shortcut("Double-click", "Maximise / restore a view", "Views"),
 )
 

@@ -22,6 +22,31 @@ def voxel_index(
     return int(ijk[0]), int(ijk[1]), int(ijk[2])
 
 
+def _is_ct(volume: Volume | None) -> bool:
+    if volume is None:
+        return False
+    md = volume.metadata
+    return md.units == "HU" or md.modality.upper() == "CT"
+
+
+def format_window_value(value: float, ct: bool) -> str:
+    """A window width or level for reading: a whole number for CT (HU), three
+    significant digits otherwise (whole numbers from 100 up, never an exponent)."""
+    v = float(value)
+    if ct or abs(v) >= 100:
+        return str(int(round(v)))
+    text = f"{v:.3g}"
+    if "e" in text:  # tiny values: plain decimals
+        text = f"{v:.6f}".rstrip("0").rstrip(".")
+    return text
+
+
+def window_text(volume: Volume | None, width: float, center: float) -> str:
+    """``"W/L 400/40"``: the window in the style of :func:`format_window_value`."""
+    ct = _is_ct(volume)
+    return f"W/L {format_window_value(width, ct)}/{format_window_value(center, ct)}"
+
+
 def _format_value(volume: Volume, ijk: tuple[int, int, int]) -> str:
     v = volume.array[ijk[2], ijk[1], ijk[0]]
     md = volume.metadata
@@ -74,7 +99,7 @@ def status_text(
         (lay for lay in state.layers if isinstance(lay, ImageLayer) and lay.volume_id == vid), None
     )
     if layer is not None:
-        parts.append(f"W/L {layer.window.width:g}/{layer.window.center:g}")
+        parts.append(window_text(state.volume(vid), layer.window.width, layer.window.center))
     if view_id != "3d":
         parts.append(f"zoom {state.view(view_id).zoom * 100:.0f}%")
     return " | ".join(parts)

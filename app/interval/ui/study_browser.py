@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -23,6 +23,10 @@ from interval.io.dicom.records import DicomIndex, ImageStack, PatientRecord, Ser
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
+NAME_ROLE = Qt.ItemDataRole.UserRole + 3  # the row's name without a flag
+PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 4  # "irregular" / "refused"
+IRREGULAR_FLAG = "⚠"
+REFUSED_FLAG = "⛔"
 COLUMNS = ("Name", "Date / modality", "Description", "Images")
 ICON_SIZE = 48
 
@@ -61,14 +65,22 @@ class StudyBrowser(QDockWidget):
         self._items.clear()
         self.status.setText(message)
 
-    def set_index(self, index: DicomIndex, irregular: dict[str, list[str]] | None = None) -> None:
-        """Show ``index``; stacks listed in ``irregular`` are marked with their problems."""
+    def set_index(
+        self,
+        index: DicomIndex,
+        irregular: dict[str, list[str]] | None = None,
+        unloadable: dict[str, str] | None = None,
+    ) -> None:
+        """Show ``index``; stacks listed in ``irregular`` (or ``unloadable``) are flagged
+        with their problems."""
         self.clear()
         self.index = index
         irregular = irregular or {}
+        unloadable = unloadable or {}
         for patient in index.patients:
             p_item = QTreeWidgetItem(self.tree, [_patient_label(patient), _sex_birth(patient), "", ""])
             p_item.setData(0, KIND_ROLE, "patient")
+            _tooltips(p_item)
             for study in patient.studies:
                 date = study.study_date.isoformat() if study.study_date else "(no date)"
                 n_images = sum(s.n_frames for se in study.series for s in se.stacks)
@@ -79,7 +91,8 @@ class StudyBrowser(QDockWidget):
                 s_item.setData(0, KIND_ROLE, "study")
                 s_item.setData(0, UID_ROLE, study.study_instance_uid)
                 for series in study.series:
-                    self._add_series(s_item, series, irregular)
+                    self._add_series(s_item, series, irregular, unloadable)
+                _tooltips(s_item)
                 s_item.setExpanded(True)
             p_item.setExpanded(True)
         n_series = sum(1 for _ in index.iter_series())
@@ -91,7 +104,10 @@ class StudyBrowser(QDockWidget):
         for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
 
-    def _add_series(self, parent: QTreeWidgetItem, series: SeriesRecord, irregular) -> None:
+    def _add_series(
+        self, parent: QTreeWidgetItem, series: SeriesRecord, irregular, unloadable=None
+    ) -> None:
+        unloadable = unloadable or {}
         number = f"#{series.series_number} " if series.series_number is not None else ""
         n_images = sum(s.n_frames for s in series.stacks)
         label = f"{number}{series.series_description or series.modality or 'Series'}"
@@ -122,11 +138,38 @@ class StudyBrowser(QDockWidget):
             self._items[stack.uid] = target
             problems = irregular.get(stack.uid)
             if problems:
-                target.setToolTip(0, "Irregular slices: " + "; ".join(problems))
-                target.setText(2, (target.text(2) + "  ⚠ irregular").strip())
+                self.mark_problem(stack.uid, problems, irregular=True)
+            elif stack.uid in unloadable:
+                self.mark_problem(stack.uid, [unloadable[stack.uid]], irregular=False)
         if series.attached:
             names = ", ".join(sorted({o.kind.upper() for o in series.attached}))
             item.setToolTip(2, f"Attached: {names}")
+        _tooltips(item)
+
+    def mark_problem(self, stack_uid: str, reasons: list[str], *, irregular: bool) -> None:
+        """Flag a stack's row in its FIRST column (visible at any dock width): a warning
+        sign, a warning colour and the reasons as the tooltip of every column."""
+        item = self._items.get(stack_uid)
+        if item is None:
+            return
+        flag = IRREGULAR_FLAG if irregular else REFUSED_FLAG
+        name = item.data(0, NAME_ROLE) or item.text(0)
+        item.setData(0, NAME_ROLE, name)
+        item.setText(0, f"{flag} {name}")
+        item.setData(0, PROBLEM_ROLE, "irregular" if irregular else "refused")
+        head = "Irregular slices" if irregular else "Cannot be loaded"
+        hint = (" — double-click, then choose Load as-is or Resample in Problems"
+                if irregular else "")
+        tip = f"{head}: " + "; ".join(reasons) + hint
+        colour = QColor(200, 110, 0) if irregular else QColor(190, 40, 40)
+        for col in range(len(COLUMNS)):
+            item.setToolTip(col, tip)
+            item.setForeground(col, colour)
+
+    def problem_of(self, stack_uid: str) -> str | None:
+        """"irregular", "refused" or None (no flag) for a stack's row."""
+        item = self._items.get(stack_uid)
+        return None if item is None else item.data(0, PROBLEM_ROLE)
 
     def set_thumbnail(self, stack_uid: str, pixels: np.ndarray) -> None:
         """Show a (h, w) uint8 picture as the icon of the stack's row."""
@@ -168,6 +211,15 @@ class StudyBrowser(QDockWidget):
         uid = item.data(0, UID_ROLE)
         if item.data(0, KIND_ROLE) in ("series", "stack") and uid in self._stacks:
             self.stack_activated.emit(uid)
+
+
+def _tooltips(item: QTreeWidgetItem) -> None:
+    """Every column without a tooltip gets its own text (cut-off texts stay readable)."""
+    for col in range(item.columnCount()):
+        if not item.toolTip(col) and item.text(col):
+            item.setToolTip(col, item.text(col))
+    for i in range(item.childCount()):
+        _tooltips(item.child(i))
 
 
 def _patient_label(p: PatientRecord) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,9 @@ class Job(QRunnable):
             self.state = "finished"
             self.signals.finished.emit(result)
         finally:
+            # PySide keeps a QRunnable handed to QThreadPool.start alive: drop what the
+            # function captured (volumes...) so it can be freed now
+            self.fn = None
             self.done.set()
             self.signals.ended.emit()
 
@@ -161,7 +165,8 @@ class JobRunner(QObject):
             job.signals.partial.connect(self._guard(on_partial))
         if on_progress is not None:
             job.signals.progress.connect(self._guard(on_progress))
-        job.signals.ended.connect(lambda j=job: self._jobs.discard(j))
+        ref = weakref.ref(job)  # no cycle job -> signals -> lambda -> job
+        job.signals.ended.connect(lambda: self._jobs.discard(ref()))
         if progress_widget is not None:  # connected before the job can report anything
             progress_widget.track(job, text or f"{name.capitalize()}…")
         self._jobs.add(job)
@@ -213,7 +218,8 @@ class JobProgress(QWidget):
         self.bar.setRange(0, 0)  # busy until the first report
         self.cancel_button.setEnabled(True)
         job.signals.progress.connect(lambda d, t: isValid(self) and self._progress(d, t))
-        job.signals.ended.connect(lambda j=job: isValid(self) and self._ended(j))
+        ref = weakref.ref(job)
+        job.signals.ended.connect(lambda: isValid(self) and self._ended(ref()))
         self.setVisible(True)
 
     def _progress(self, done: int, total: int) -> None:
@@ -290,15 +296,64 @@ def survey_geometry(result: IndexResult, policy: DicomReadPolicy, cancel=None) -
             result.irregular[stack.uid] = list(geom.problems)
 
 
-def load_stack_job(stack: ImageStack, policy: DicomReadPolicy = DEFAULT_POLICY):
-    """A job function loading one stack into a Volume."""
+@dataclass(frozen=True)
+class PartialVolume:
+    """A volume still being loaded: ``filled[k]`` is True for slices with final values.
+
+    ``volume`` is the object the finished job returns (same array), so the UI can
+    show it at once and only refresh it as more slices arrive.
+    """
+
+    volume: Any  # interval.core.volume.Volume (not imported here: keeps start-up light)
+    filled: np.ndarray
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.filled.all())
+
+
+def load_stack_job(
+    stack: ImageStack, policy: DicomReadPolicy = DEFAULT_POLICY, *, progressive: bool = True
+):
+    """A job function loading one stack into a Volume.
+
+    ``progressive``: the volume is emitted (``ctx.emit``) as a :class:`PartialVolume`
+    as soon as its middle slice is read, then again each time the loader reports more
+    slices (at most ~20 a second plus one per 8 files read; never dropped, so a stalled
+    read still shows everything read so far; the UI redraws at its own pace);
+    stacks the loader cannot fill progressively (mosaics, resampled) emit nothing.
+    """
 
     def run(ctx: JobContext):
-        from interval.io.dicom.load import load_stack
+        from interval.io.dicom import load
 
-        return load_stack(stack, policy, progress=ctx.progress, cancel=ctx.cancelled)
+        loader = load.load_stack
+        options: dict[str, Any] = {}
+        if progressive and _accepts(loader, "on_partial"):
+            options["on_partial"] = _emit_partial(ctx)
+        return loader(stack, policy, progress=ctx.progress, cancel=ctx.cancelled, **options)
 
     return run
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` takes the keyword ``name`` (a replaced loader may not)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _emit_partial(ctx: JobContext) -> Callable[[Any, np.ndarray], None]:
+    """``on_partial`` for load_stack: each report goes to the UI thread as a PartialVolume."""
+
+    def on_partial(volume: Any, filled: np.ndarray) -> None:
+        ctx.emit(PartialVolume(volume, filled))
+
+    return on_partial
 
 
 def read_image_job(path: str | Path):

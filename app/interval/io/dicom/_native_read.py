@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import numpy as np
@@ -166,13 +166,16 @@ def read_native(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
     total: int,
+    on_filled: Callable[[Sequence[int]], None] | None = None,
 ) -> int:
     """Read every native file of ``jobs`` into ``out``; return how many files were read.
 
     Progress and cancellation are handled in the calling thread: ``progress``
     is called as files complete (``done`` increases up to ``len(jobs)``, the
     counts continue from 0 within ``total``), ``cancel`` is polled and stops
-    the worker threads before their next file.
+    the worker threads before their next file.  ``on_filled(indices)`` (also
+    in the calling thread) gets the output indices of completed jobs; with it
+    the first job is read alone before the others start, so it comes first.
     """
     threads = _thread_count()
     if threads == 1 or len(jobs) < PARALLEL_MIN_FILES:
@@ -181,11 +184,25 @@ def read_native(
             check_cancel(cancel)
             reader.read_file(header, fmt, targets)
             report(progress, done, total)
+            if on_filled is not None:
+                on_filled([t[0] for t in targets])
         return len(jobs)
 
     stop = threading.Event()
     counter = [0]
     lock = threading.Lock()
+    finished_idx: list[int] = []
+    reported = 0
+    if on_filled is not None:  # the frame the user sees first: alone, right now
+        check_cancel(cancel)
+        header, fmt, targets = jobs[0]
+        NativeReader(out).read_file(header, fmt, targets)
+        counter[0] = reported = 1
+        report(progress, 1, total)
+        on_filled([t[0] for t in targets])
+        rest = jobs[1:]
+    else:
+        rest = jobs
 
     def work(chunk: Sequence[NativeJob]) -> None:
         reader = NativeReader(out)
@@ -195,9 +212,10 @@ def read_native(
             reader.read_file(header, fmt, targets)
             with lock:
                 counter[0] += 1
+                if on_filled is not None:
+                    finished_idx.extend(t[0] for t in targets)
 
-    chunks = [jobs[i : i + _CHUNK_FILES] for i in range(0, len(jobs), _CHUNK_FILES)]
-    reported = 0
+    chunks = [rest[i : i + _CHUNK_FILES] for i in range(0, len(rest), _CHUNK_FILES)]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dicom-read") as pool:
         pending = {pool.submit(work, chunk) for chunk in chunks}
         try:
@@ -208,9 +226,13 @@ def read_native(
                 check_cancel(cancel)
                 with lock:
                     now = counter[0]
+                    filled = finished_idx[:]
+                    finished_idx.clear()
                 if now != reported:
                     reported = now
                     report(progress, now, total)
+                if filled and on_filled is not None:
+                    on_filled(filled)
         except BaseException:
             stop.set()
             for fut in pending:

@@ -12,7 +12,7 @@ from :func:`interval.io.dicom.pixels.read_pixels` with their final values.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +38,30 @@ from interval.io.dicom.volume_metadata import volume_metadata
 
 _COLOUR = ("RGB", "YBR", "PALETTE")
 
+PartialFn = Callable[[Volume, np.ndarray], None]
+"""``on_partial(volume, filled)``: ``volume`` is being filled; ``filled[k]`` says slice ``k``
+already holds its final values (a fresh ``bool`` array per call)."""
+
+
+class _PartialReport:
+    """Turns read_pixels' ``on_filled(array, indices)`` into ``on_partial(volume, filled)``."""
+
+    def __init__(self, on_partial: PartialFn, make_volume: Callable[[np.ndarray], Volume]) -> None:
+        self.on_partial = on_partial
+        self.make_volume = make_volume
+        self.volume: Volume | None = None
+        self.filled = np.zeros(0, dtype=bool)
+
+    def __call__(self, array: np.ndarray, indices: Sequence[int]) -> None:
+        if array.ndim != 3:
+            return  # colour: refused after the read
+        if self.volume is None or self.volume.array is not array:
+            # first report, or the read restarted into a wider type: a new volume
+            self.volume = self.make_volume(array)
+            self.filled = np.zeros(array.shape[0], dtype=bool)
+        self.filled[np.asarray(indices, dtype=np.intp)] = True
+        self.on_partial(self.volume, self.filled.copy())
+
 
 def load_stack(
     stack: ImageStack,
@@ -45,8 +69,22 @@ def load_stack(
     *,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    on_partial: PartialFn | None = None,
 ) -> Volume:
     """Read ``stack`` into a Volume in patient space (LPS).
+
+    ``on_partial(volume, filled)`` makes the load progressive: as soon as the
+    array is allocated and its middle slice (``(n - 1) // 2``, where a viewer's
+    crosshair starts) holds final values, it is called with the Volume being
+    filled -- final geometry and metadata, not-yet-read slices zero -- then
+    again (same Volume) each time more slices are final, nearest to the middle
+    first; ``filled`` is a ``bool`` per slice.  It runs in the thread calling
+    ``load_stack``, after every check that can refuse the series (geometry,
+    size), never for a refused one.  The Volume returned is the same object.
+    In the rare fallback to a wider type the read starts again and a NEW
+    Volume is reported.  Mosaics and stacks resampled onto a regular grid are
+    not progressive (``on_partial`` is never called); a compressed multi-frame
+    file arrives whole.
 
     Raises :class:`IrregularGeometry` for irregular slices when
     ``policy.irregular == "refuse"``, :class:`UnsupportedData` for frames
@@ -84,13 +122,21 @@ def load_stack(
         else:
             warnings.append(_as_is_warning(geom))
     _check_memory(need, policy, stack)
-    array = _read_pixels(ordered, policy, progress, cancel)
-    check_cancel(cancel)
     extra: dict[str, object] = {
         "stack_uid": stack.uid,
         "stack_label": stack.label,
         "frame_numbers": tuple(f.frame + 1 for f in ordered),
     }
+    partial = None
+    if on_partial is not None and grid is None:
+        meta = volume_metadata(ordered, warnings=warnings, extra=extra)
+        partial = _PartialReport(
+            on_partial, lambda a: Volume(a, geom.spacing, geom.origin, geom.direction, meta)
+        )
+    array = _read_pixels(ordered, policy, progress, cancel, partial)
+    check_cancel(cancel)
+    if partial is not None and partial.volume is not None and partial.volume.array is array:
+        return partial.volume
     if grid is not None:
         array = regularize(array, grid, cancel=cancel)
         warnings.append(
@@ -112,12 +158,14 @@ def load_dicom(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     series_or_stack_uid: str | None = None,
+    on_partial: PartialFn | None = None,
 ) -> Volume:
     """Index ``path`` (a folder or one file) and load one of its stacks.
 
     ``uid`` (or ``series_or_stack_uid``) picks a stack by its uid or a series
     by its SeriesInstanceUID.  Without it the path must hold exactly one
-    stack; otherwise an :class:`IntervalError` lists the choices.
+    stack; otherwise an :class:`IntervalError` lists the choices.  ``on_partial``: as
+    :func:`load_stack`.
     """
     path = Path(path)
     uid = uid or series_or_stack_uid
@@ -130,7 +178,7 @@ def load_dicom(
     else:
         index = index_files([path], root=path.parent, policy=policy, progress=progress, cancel=cancel)
     stack = choose_stack(index, uid, path)
-    return load_stack(stack, policy, progress=progress, cancel=cancel)
+    return load_stack(stack, policy, progress=progress, cancel=cancel, on_partial=on_partial)
 
 
 def choose_stack(index: DicomIndex, uid: str | None, path: str | Path) -> ImageStack:
@@ -205,9 +253,14 @@ def _read_pixels(
     policy: DicomReadPolicy,
     progress: ProgressFn | None,
     cancel: CancelFn | None,
+    on_filled: pixels.FilledFn | None = None,
 ) -> np.ndarray:
     array = pixels.read_pixels(
-        frames, progress=progress, cancel=cancel, max_bytes=policy.max_voxel_bytes
+        frames,
+        progress=progress,
+        cancel=cancel,
+        max_bytes=policy.max_voxel_bytes,
+        on_filled=on_filled,
     )
     if array.ndim != 3:
         raise UnsupportedData("Colour images cannot be shown as a volume yet.")

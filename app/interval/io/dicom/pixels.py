@@ -30,11 +30,20 @@ allocated and filled file by file: native files are read straight into it
 (``_codec_read``).  ``cancel`` is checked between files, ``progress(done,
 total)`` is called after each file (after a fallback the count goes on
 growing and ``total`` grows by the number of files read again).
+
+Progressive reading (``on_filled``): the array is allocated zeroed, the
+frame ``first`` is read before any other and the rest follow outwards from
+it (nearest first); ``on_filled(array, indices)`` is called in the calling
+thread with the output indices whose values have just become final (the
+conversion runs per frame, so a reported frame never changes again).  After
+a fallback to the wider type a NEW array is reported from the start again.
+Big native multi-frame files are read in pieces so that they fill
+progressively too; compressed multi-frame files arrive whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -56,6 +65,9 @@ from interval.io.dicom.records import DicomHeader, FrameRef
 __all__ = ["expected_dtype", "output_dtype", "output_shape", "read_pixels"]
 
 Target = tuple[int, int, float, float]  # out index, frame in file, slope, intercept
+FilledFn = Callable[[np.ndarray, Sequence[int]], None]
+"""``on_filled(array, indices)``: these output indices of ``array`` now hold final values."""
+_PIECE_FRAMES = 8  # frames per piece of a big native multi-frame file (progressive reads)
 
 
 def output_dtype(frames: Sequence[FrameRef]) -> np.dtype:
@@ -136,8 +148,15 @@ def read_pixels(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     max_bytes: int | None = None,
+    on_filled: FilledFn | None = None,
+    first: int | None = None,
 ) -> np.ndarray:
     """Pixels of ``frames`` as one array of final values, in the given order.
+
+    With ``on_filled`` the read is progressive (see the module docstring):
+    output index ``first`` (default: the middle one, ``(n - 1) // 2``) is read
+    first, then the others outwards, and ``on_filled(array, indices)`` reports
+    each batch of final frames from the calling thread.
 
     The array has type :func:`expected_dtype`, or :func:`output_dtype` when
     some actual value does not fit the former (the files are then read again).
@@ -166,18 +185,51 @@ def read_pixels(
             _codec_read.check_plausible(header, fmt)
     native = [(h, formats[h.path], t) for h, t in groups if direct[h.path]]
     coded = [(h, formats[h.path], t) for h, t in groups if not direct[h.path]]
+    if on_filled is not None and frames:
+        centre = (len(frames) - 1) // 2 if first is None else min(max(first, 0), len(frames) - 1)
+        native = _outwards(_pieces(native, centre), centre)
+        coded = _outwards(coded, centre)
 
-    counted = _Progress(progress, len(groups))
+    counted = _Progress(progress, len(native) + len(coded))
     if dtype != worst:
         try:
-            return _read_all(shape, dtype, native, coded, counted, cancel)
+            return _read_all(shape, dtype, native, coded, counted, cancel, on_filled)
         except ValuesDoNotFit as exc:
             # its traceback holds the reading frames (and, from a worker thread, a cycle
             # through the failed future): drop it so the narrow array is freed right away
             exc.__traceback__ = None
         check_size(shape, worst, max_bytes)
         counted.restart()
-    return _read_all(shape, worst, native, coded, counted, cancel)
+    return _read_all(shape, worst, native, coded, counted, cancel, on_filled)
+
+
+Job = tuple[DicomHeader, PixelFormat, list[Target]]
+
+
+def _distance(targets: Sequence[Target], centre: int) -> tuple[int, int]:
+    nearest = min(targets, key=lambda t: (abs(t[0] - centre), t[0]))[0]
+    return abs(nearest - centre), nearest
+
+
+def _outwards(jobs: list[Job], centre: int) -> list[Job]:
+    """Jobs ordered by how near their nearest output index lies to ``centre``."""
+    return sorted(jobs, key=lambda job: _distance(job[2], centre))
+
+
+def _pieces(jobs: list[Job], centre: int) -> list[Job]:
+    """Split files of many frames into pieces (nearest frames first; the first alone)."""
+    out: list[Job] = []
+    for header, fmt, targets in jobs:
+        if len(targets) <= _PIECE_FRAMES:
+            out.append((header, fmt, targets))
+            continue
+        ordered = sorted(targets, key=lambda t: (abs(t[0] - centre), t[0]))
+        out.append((header, fmt, ordered[:1]))
+        rest = ordered[1:]
+        out.extend(
+            (header, fmt, rest[i : i + _PIECE_FRAMES]) for i in range(0, len(rest), _PIECE_FRAMES)
+        )
+    return out
 
 
 class _Progress:
@@ -197,9 +249,11 @@ class _Progress:
         self.offset = self.last
 
 
-def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _allocate(shape: tuple[int, ...], dtype: np.dtype, zeroed: bool = False) -> np.ndarray:
     try:
-        return np.empty(shape, dtype=dtype)
+        # zeroed (calloc: pages are zeroed lazily, no extra pass) when frames are shown
+        # before the whole array is read, so unread frames look empty, not random
+        return np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)
     except MemoryError as exc:
         need = _human_bytes(float(np.prod(shape, dtype=np.float64)) * dtype.itemsize)
         raise TooLarge(
@@ -215,13 +269,14 @@ def _read_all(
     coded: list[tuple[DicomHeader, PixelFormat, list[Target]]],
     progress: _Progress,
     cancel: CancelFn | None,
+    on_filled: FilledFn | None = None,
 ) -> np.ndarray:
     """Fill one new array of ``dtype`` (raises ValuesDoNotFit from an optimistic type)."""
     holder: list[np.ndarray] = []
 
     def out_slice(i: int) -> np.ndarray:
         if not holder:
-            holder.append(_allocate(shape, dtype))
+            holder.append(_allocate(shape, dtype, zeroed=on_filled is not None))
         return holder[0][i]
 
     total = len(native) + len(coded)
@@ -229,10 +284,13 @@ def _read_all(
     done = 0
     if native:
         out_slice(0)  # everything about the native files was checked: allocate now
-        done = read_native(holder[0], native, progress, cancel, total)
+        filled = None if on_filled is None else (lambda idx: on_filled(holder[0], idx))
+        done = read_native(holder[0], native, progress, cancel, total, filled)
     for header, fmt, targets in coded:
         check_cancel(cancel)
         _codec_read.read_file(header, fmt, targets, out_slice)
         done += 1
         report(progress, done, total)
+        if on_filled is not None and holder:
+            on_filled(holder[0], [t[0] for t in targets])
     return holder[0]

@@ -8,7 +8,9 @@
       ground_truth/
         lesions.json                lesions per timepoint, poses and shifts, label table
         tp1_labels.nii.gz           organ + lesion labels on the CT grid (see phantom.LABELS)
+        tp1_labels.labels.json      their names and colours (interval.io.label_tables)
         tp1_lesion_ids.nii.gz       lesion ids on the CT grid
+        tp1_lesion_ids.labels.json  "lesion N (organ)" for the lesions present in the scan
         ...
 
 Everything is determined by the seed (UIDs too), so the same seed gives the
@@ -27,8 +29,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from interval.core.atomic import atomic_path
 from interval.core.errors import IntervalError, UnreadableFile
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
+from interval.core.labels import LabelTable
+from interval.io.label_tables import json_sidecar_path, write_label_json
 from interval.io.synthetic.dicom_writer import SeriesTags, make_uid, write_ct_series
 from interval.io.synthetic.grid import Grid
 from interval.io.synthetic.lesions import Trajectory
@@ -43,7 +48,7 @@ from interval.io.synthetic.phantom import (
     sample_patient,
 )
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: label maps have .labels.json sidecars
 MANIFEST = "synthetic_patient.json"
 MARKER = ".interval-synthetic"  # written first: this folder is ours to rewrite
 SERIES_NUMBER = 2
@@ -141,12 +146,15 @@ def _prepare_folder(root: Path) -> None:
     (root / MARKER).write_text("A synthetic patient written by Interval; safe to delete.\n")
 
 
-def _write_label_image(array: np.ndarray, grid: Grid, path: Path) -> None:
+def _write_label_image(array: np.ndarray, grid: Grid, path: Path, table: LabelTable) -> None:
+    """The label map (atomically) and its ``.labels.json`` sidecar of names and colours."""
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(grid.spacing)
     image.SetOrigin(grid.origin)
     image.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    sitk.WriteImage(image, str(path), useCompression=True)
+    with atomic_path(path, suffix=".nii.gz") as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
+    write_label_json(table, json_sidecar_path(path))
 
 
 def generate_patient(
@@ -225,8 +233,11 @@ def _write(root: Path, model: PatientModel, grid: Grid, ground_truth: bool, keep
         if ground_truth:
             labels_path = gt_dir / f"tp{tp + 1}_labels.nii.gz"
             lesion_ids_path = gt_dir / f"tp{tp + 1}_lesion_ids.nii.gz"
-            _write_label_image(phantom.labels, grid, labels_path)
-            _write_label_image(phantom.lesion_ids, grid, lesion_ids_path)
+            _write_label_image(phantom.labels, grid, labels_path, label_table())
+            present = {t.id for t in phantom.present_lesions()}
+            lesion_table = LabelTable(
+                [i for i in phantom.lesion_id_volume().labels or [] if i.value in present])
+            _write_label_image(phantom.lesion_ids, grid, lesion_ids_path, lesion_table)
         pose = model.poses[tp]
         records.append(TimepointRecord(
             index=tp, study_date=study_date, day=model.days[tp], study_instance_uid=study_uid,
@@ -392,6 +403,8 @@ def is_complete(root: str | Path, *, seed: int | None = None,
                 return False
             for key in ("labels", "lesion_ids"):
                 if t[key] and not (Path(root) / t[key]).is_file():
+                    return False
+                if t[key] and not json_sidecar_path(Path(root) / t[key]).is_file():
                     return False
         return m.get("ground_truth") is None or (Path(root) / m["ground_truth"]).is_file()
     except (KeyError, TypeError, OSError):
