@@ -143,6 +143,27 @@ def test_view_interaction_on_state() -> None:
     assert screen.maximised == 1
 
 
+def test_double_click_maximises_without_moving_the_crosshair() -> None:
+    """Qt sends press, release (a click: the crosshair moves), double-click: the
+    double-click puts the crosshair back, so maximising does not change the other views."""
+    state, _ = _state()
+    screen = _Screen()
+    it = ViewInteraction(state, "axial", screen)
+    before = state.crosshair
+    it.press(Qt.MouseButton.LeftButton, 3, 4)
+    it.release(Qt.MouseButton.LeftButton, 3, 4)
+    assert state.crosshair != before
+    it.double_click(Qt.MouseButton.LeftButton)
+    assert state.crosshair == before and screen.maximised == 1
+    # a single click long ago is not undone by a later double-click
+    it.press(Qt.MouseButton.LeftButton, 3, 4)
+    it.release(Qt.MouseButton.LeftButton, 3, 4)
+    moved = state.crosshair
+    it._before_click = (it._before_click[0], it._before_click[1] - 10)
+    it.double_click(Qt.MouseButton.LeftButton)
+    assert state.crosshair == moved and screen.maximised == 2
+
+
 def test_click_outside_the_image_keeps_the_crosshair_on_the_volume() -> None:
     state, _ = _state()  # 16 x 16 x 30 voxels of 1 x 1 x 2 mm at the origin
     it = ViewInteraction(state, "axial", _Screen())

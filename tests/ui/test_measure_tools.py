@@ -144,6 +144,8 @@ def test_roi_stats_equal_numpy_on_the_known_region(setup, kind) -> None:
     assert s.area_mm2 == pytest.approx(n * SPACING[0] * SPACING[1])
     text = tool.overlay(host.view_id).texts()[0]
     assert f"mean {mean:.1f} HU" in text and f"area {s.area_mm2:.1f}" in text
+    # three short lines on the image (mean/SD, min/max, area), not one running off the view
+    assert [line.split()[0] for line in text.splitlines()] == ["#1", "min", "area"]
 
 
 def test_measurements_show_only_on_their_slice(setup) -> None:

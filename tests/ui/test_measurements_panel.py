@@ -63,7 +63,7 @@ def test_lists_per_series_with_numpy_equal_statistics(scene) -> None:
     assert f"mean {region.mean():.1f} HU SD {region.std():.1f}" in rows[0][3]
     assert rows[1][3] == "5.0 mm" and rows[2][3:] == ("10.0 mm", "=cmd")
     titles = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
-    assert titles == ["CT CT series", "MR MR series"]
+    assert titles == ["CT CT series: 2 item(s)", "MR MR series: 1 item(s)"]
 
 
 def test_delete_selected_rows_and_whole_series(scene) -> None:
@@ -80,6 +80,20 @@ def test_delete_selected_rows_and_whole_series(scene) -> None:
     assert len(book.for_series(MR_UID)) == 0 and panel.tree.topLevelItemCount() == 1
 
 
+def test_delete_key_in_the_list_deletes_the_selection(scene, qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    state, ct, mr, book, panel = scene
+    book.for_series(CT_UID).add_ruler((0, 0, 0), (1, 0, 0))
+    book.for_series(CT_UID).add_ruler((0, 0, 0), (2, 0, 0))
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.tree.setFocus()
+    panel.tree.setCurrentItem(panel.item_for(CT_UID, 2))
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Delete)
+    assert [m.id for m in book.for_series(CT_UID)] == [1]
+
+
 def test_export_csv_writes_all_rows_atomically(scene, tmp_path: Path, monkeypatch) -> None:
     state, ct, mr, book, panel = scene
     book.for_series(CT_UID).add_roi(ct, _rect(state, ct))
@@ -93,6 +107,12 @@ def test_export_csv_writes_all_rows_atomically(scene, tmp_path: Path, monkeypatc
     assert [(r["series_uid"], r["kind"]) for r in rows] == [(CT_UID, "rectangle"), (MR_UID, "ruler")]
     assert float(rows[0]["mean"]) == pytest.approx(book.for_series(CT_UID)[1].stats.mean, abs=1e-4)
     assert rows[1]["length_mm"] == "10.0000" and rows[1]["label"] == "'=evil"
+    # readable without the viewer: the series' name and the units of the statistics
+    assert [(r["series"], r["units"]) for r in rows] == [
+        ("CT CT series", "HU"), ("MR MR series", "")]
+    with target.open(newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    assert header[:5] == ["id", "series_uid", "series", "units", "kind"]
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]  # no temporary file left
 
     # a failing write keeps the previous file whole and reports in words
@@ -125,6 +145,37 @@ def test_double_click_moves_the_crosshair_to_the_measurement(scene) -> None:
     item = panel.item_for(CT_UID, 1)
     panel.tree.itemDoubleClicked.emit(item, 0)
     assert state.crosshair == pytest.approx((14.0, 26.0, 33.0))
+
+
+def test_closed_series_keep_their_name_units_and_are_not_placed_on_another(scene) -> None:
+    """After its series is closed, a measurement is still listed under the series' name
+    (not its UID) with its units; double-clicking it does not move the crosshair onto
+    the series shown now (another scan's coordinates) but says which series it is."""
+    from dataclasses import replace
+    from datetime import date
+
+    state, _ct, mr, book, panel = scene
+    state.remove_volume("ct")
+    base = _volume(CT_UID, "CT", 1)
+    meta = replace(base.metadata, series_number=7, study_date=date(2024, 2, 29))
+    ct = Volume(base.array, base.spacing, base.origin, base.direction, meta)
+    state.add_volume(ct, "ct")
+    state.set_active_volume("ct")
+    book.for_series(CT_UID).add_roi(ct, _rect(state, ct))
+    book.for_series(CT_UID).add_ruler((12.0, 24.0, 33.0), (16.0, 28.0, 33.0))
+    before = panel.rows()
+    state.remove_volume("ct")  # the MR is shown now
+    assert state.active_volume is mr
+    top = panel.tree.topLevelItem(0)
+    assert top.text(0) == "CT #7 CT series (2024-02-29): 2 item(s)"
+    assert CT_UID not in top.text(0) and "not shown" in top.toolTip(0)
+    assert panel.rows() == before and " HU SD " in panel.rows()[0][3]
+    notes: list[str] = []
+    panel.message.connect(notes.append)
+    crosshair = state.crosshair
+    panel.tree.itemDoubleClicked.emit(panel.item_for(CT_UID, 2), 0)
+    assert state.crosshair == crosshair
+    assert notes and "CT #7 CT series (2024-02-29)" in notes[0] and "open that series" in notes[0]
 
 
 class panelbot_signal:  # noqa: N801  (a tiny context manager collecting `exported`)

@@ -564,3 +564,24 @@ def test_as_is_warning_is_drawn_on_the_image_while_the_volume_is_shown(qtbot) ->
     state.add_volume(regular)
     assert _orange(view.capture()) == 0
     view.close_view()
+
+
+def test_top_letter_moves_below_the_corner_text_in_a_narrow_view(qtbot) -> None:
+    """In a wide view the top orientation letter is at the top edge; in a narrow one the
+    corner text (view, slice number, W/L) reaches the middle, and the letter goes just
+    below it instead of being drawn over the slice number."""
+    state = ViewerState()
+    state.add_volume(_ramp_volume())
+    wide = make_view(qtbot, state, "coronal", size=400)
+    wide.capture()
+    assert wide.top_marker_position()[1] == pytest.approx(0.99)
+    narrow = make_view(qtbot, state, "coronal", size=150)
+    frame = narrow.capture()
+    x, y = narrow.top_marker_position()
+    box = [0.0] * 4
+    narrow._corner.GetBoundingBox(narrow.renderer, box)  # relative to its anchor
+    ax, ay = narrow._corner.GetPositionCoordinate().GetComputedDisplayValue(narrow.renderer)
+    assert ax + box[1] > 150 / 2 - 10  # the corner text does reach the middle
+    assert y * 150 <= ay + box[2]  # the letter's top is at or below the text's bottom
+    assert narrow.markers()["top"] == "S" and y > 0.3  # still near the top
+    assert frame.shape[0] == 150

@@ -289,3 +289,50 @@ def test_new_load_replaces_a_partial_one(qtbot, window, two_series, monkeypatch)
     assert int(volumes[0].array[MID, 20, 20]) == -300 + MID
     assert "base -300" in window.message.text()
     gate.release.set()
+
+
+def test_nothing_reads_placeholder_slices_while_loading(qtbot, window, tmp_path, monkeypatch):
+    """While the series loads, a voxel on a slice not read yet is "not loaded yet" in the
+    status bar (not the placeholder 0 HU), an ROI is refused (its statistics would be
+    computed on placeholders and never updated) and the AI dock waits; a ruler (geometry
+    only) works.  Once loaded, all of them read the real values."""
+    folder = tmp_path / "one"
+    _write(folder, 300)
+    gate = Gate(monkeypatch)
+    window.open_path(folder)
+    qtbot.waitUntil(lambda: window.state.active_volume is not None, timeout=TIMEOUT_MS)
+    job = window.load_job
+    volume = window.state.active_volume
+    read = window.slices_still_loading()
+    assert read is not None and read[MID] and not read[5]
+
+    def lps(ijk: tuple[int, int, int]) -> np.ndarray:
+        return volume.index_to_lps(np.asarray(ijk, dtype=np.float64))
+
+    window._show_cursor_info("coronal", lps((17, MID, 5)))
+    assert "not loaded yet" in window.cursor_info.text()
+    assert " HU" not in window.cursor_info.text().split("|")[2]
+    window._show_cursor_info("axial", lps((17, 17, MID)))
+    assert f"{300 + MID} HU" in window.cursor_info.text()
+
+    tool = window.measure_tool
+    a, b = lps((14, 14, MID)), lps((33, 33, MID))
+    window.select_tool("ellipse")
+    assert tool.finish("axial", a, b) is None
+    assert len(window.book) == 0 and "still loading" in window.message.text()
+    assert tool.mode == "ellipse"  # still on: draw it again once loaded
+    window.select_tool("ruler")
+    ruler = tool.finish("axial", a, b)
+    assert ruler is not None and ruler.shape.length_mm == pytest.approx(19 * 0.5 * 2**0.5)
+    assert not window.ai_panel.widget().isEnabled()
+
+    gate.release.set()
+    qtbot.waitUntil(lambda: job.state == "finished", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window._progressive is None, timeout=TIMEOUT_MS)
+    assert window.slices_still_loading() is None
+    assert window.ai_panel.widget().isEnabled()
+    window._show_cursor_info("coronal", lps((17, MID, 5)))
+    assert f"{300 + 5} HU" in window.cursor_info.text()
+    window.select_tool("ellipse")
+    roi = tool.finish("axial", a, b)
+    assert roi is not None and roi.stats.mean == pytest.approx(300 + MID)

@@ -429,3 +429,55 @@ def test_refresh_volume_after_an_in_place_change(qtbot, view, state, monkeypatch
     ct.array[:] = -1000
     view.refresh_volume()
     assert not view.busy and _foreground(_frame(qtbot, view)).sum() == 0
+
+
+def test_ct_presets_are_not_applied_to_an_mr(qtbot, view, state) -> None:
+    """A CT table (HU) on an MR would render nonsense: the MR gets the grey ramp over its
+    window and the box shows Auto with the CT entries disabled; the CT choice comes back
+    on the next CT.  An image that does not say what it is (NIfTI) keeps them."""
+    from dataclasses import replace
+
+    from interval.core.metadata import VolumeMetadata
+
+    ct = _ct(_sphere())
+    ct = Volume(ct.array, ct.spacing, ct.origin, ct.direction, VolumeMetadata(modality="CT"))
+    cid = state.add_volume(ct)
+    view.set_preset("CT lung")
+    assert view.preset.name == "CT lung" and view.preset_box.currentData() == "CT lung"
+    state.remove_volume(cid)
+    mr = Volume(ct.array.copy(), ct.spacing, ct.origin, ct.direction,
+                replace(ct.metadata, modality="MR", units=""))
+    mid = state.add_volume(mr)
+    assert view.preset.name == "Grey ramp" and view.preset_box.currentIndex() == 0
+    model = view.preset_box.model()
+    assert not any(model.item(i).isEnabled() for i in range(1, view.preset_box.count()))
+    state.set_window(mid, 500.0, 200.0)
+    assert view.preset.opacity_at(400.0) == 0.0 and view.preset.opacity_at(600.0) > 0.5
+    state.remove_volume(mid)
+    state.add_volume(_ct(_sphere()))  # no modality (e.g. NIfTI): CT presets allowed
+    assert view.preset.name == "CT lung" and view.preset_box.currentData() == "CT lung"
+    assert model.item(1).isEnabled()
+
+
+def test_volume_button_shows_a_lesion_hidden_inside_the_body(qtbot, view, state) -> None:
+    """A small labelled structure inside a rendered body is hidden by the volume
+    rendering; the Volume button turns the rendering off so its surface shows."""
+    body = _sphere()
+    lesion = ((np.mgrid[:N, :N, :N] - N / 2) ** 2).sum(axis=0) < (RADIUS / 3) ** 2
+    state.add_volume(_ct(body))
+    view.set_preset("CT bone")
+    table = LabelTable([LabelInfo(1, "lesion", (255, 0, 0))])
+    state.add_volume(_ct(body).with_array(lesion.astype(np.uint8), labels=table))
+    qtbot.waitUntil(view.is_ready, timeout=30_000)
+
+    def red_at_centre(frame: np.ndarray) -> bool:
+        r, g, b = (int(c) for c in _centre(frame))
+        return r > 120 and g < 40 and b < 40
+
+    assert not red_at_centre(_frame(qtbot, view))  # inside the bright body
+    view.volume_button.click()
+    assert not view.volume_rendering_on
+    assert red_at_centre(_frame(qtbot, view))
+    view.set_volume_rendering(True)
+    assert view.volume_button.isChecked()
+    assert not red_at_centre(_frame(qtbot, view))

@@ -6,7 +6,8 @@ Familiar bindings (3D Slicer / OHIF):
   Home/End: first/last slice;
 * left-drag: window/level (horizontal = width, vertical = level); left click: crosshair;
 * right-drag: zoom (up = in); middle-drag: pan;
-* double-click: maximise/restore the view; R: reset zoom and pan; I: invert.
+* double-click: maximise/restore the view (the crosshair stays where it was: the
+  double-click's first click does not move it); R: reset zoom and pan; I: invert.
 
 While a measuring tool is on (:mod:`interval.ui.measure_tools`, toolbar / N M E B keys)
 the tool takes the LEFT button (drawing) and Escape; the other bindings stay as above.
@@ -18,6 +19,7 @@ adapts Qt events to them for one view.
 from __future__ import annotations
 
 import math
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -167,6 +169,9 @@ class _Drag:
     moved: bool = False
 
 
+DOUBLE_CLICK_S = 1.0  # a click this recent is the first half of a double-click
+
+
 class ViewInteraction:
     """Qt mouse/key events of one view -> :class:`ViewerState` changes."""
 
@@ -175,6 +180,8 @@ class ViewInteraction:
         self.view_id = view_id
         self.screen = screen
         self._drag: _Drag | None = None
+        # the crosshair before the last click, and when: a double-click puts it back
+        self._before_click: tuple[tuple[float, float, float], float] | None = None
 
     # --- handlers taking plain values (used by the Qt adapters and tests) ---------------
     def wheel(self, delta_y: float) -> None:
@@ -227,11 +234,15 @@ class ViewInteraction:
     def click(self, x: float, row: float) -> None:
         """Move the crosshair to the patient point under the screen position."""
         if self.state.active_volume is not None:
+            self._before_click = (tuple(self.state.crosshair), time.monotonic())
             self.state.set_crosshair(self.screen.display_to_lps(x, row))
 
     def double_click(self, button: Qt.MouseButton) -> None:
         self._drag = None
         if button == Qt.MouseButton.LeftButton:
+            before, self._before_click = self._before_click, None
+            if before is not None and time.monotonic() - before[1] < DOUBLE_CLICK_S:
+                self.state.set_crosshair(before[0])  # maximising is not pointing
             self.screen.request_maximise()
 
     # --- Qt adapters ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -185,6 +185,7 @@ class MainWindow(QMainWindow):
         self.loaded_stack_uid: str | None = None
         self._policy: DicomReadPolicy = DEFAULT_POLICY
         self._focus_file: Path | None = None  # a DICOM file opened alone: show its series
+        self._last_open_dir: Path | None = None  # where File > Open… last found a file
 
         self.views = make_central(self.state)
         self.setCentralWidget(self.views)
@@ -212,8 +213,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self.state.events.layout.connect(self._on_layout_changed)
+        self.state.events.active_volume.connect(self._sync_presets)
+        self.state.events.volumes.connect(self._sync_presets)
         self.state.events.cine.connect(self._on_cine_changed)
         self._help_dialog: QDialog | None = None
+        self.restore_window_layout()
         if self.ai_panel is not None:  # plugins are looked for once the window is up
             QTimer.singleShot(0, self._discover_plugins)
 
@@ -423,6 +427,12 @@ class MainWindow(QMainWindow):
 
     def _rebuild_presets_menu(self) -> None:
         self.presets_menu.clear()
+        default = self.presets_menu.addAction("Series default (DICOM window, or automatic)")
+        default.setObjectName("preset-default")
+        default.triggered.connect(self.apply_default_window)
+        self._default_preset_action = default
+        self.presets_menu.addSeparator()
+        self._ct_preset_actions: list[QAction] = []
         for n, wl in enumerate(CT_PRESETS):
             action = self.presets_menu.addAction(f"{wl.name}  (W {wl.width:g} L {wl.center:g})")
             if n < len(shortcuts.PRESET_KEYS):
@@ -430,6 +440,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(
                 lambda _=False, w=wl: self.apply_window(w.center, w.width, w.name)
             )
+            self._ct_preset_actions.append(action)
+        self._sync_presets()
         if self.settings.window_presets:
             self.presets_menu.addSeparator()
             for wp in self.settings.window_presets:
@@ -465,6 +477,10 @@ class MainWindow(QMainWindow):
             self.layers_panel = layers.LayersPanel(self.state, self)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.layers_panel)
             self.layers_panel.error.connect(lambda m: self._show_text_problem("Layers", m))
+            # its button does what File > Open segmentation does: in the background (the
+            # panel's own loader reads on the UI thread) with warnings in Problems
+            self.layers_panel.open_button.clicked.disconnect()
+            self.layers_panel.open_button.clicked.connect(self._ask_open_segmentation)
         panel = _optional("interval.ui.measurements_panel")
         tools = _optional("interval.ui.measure_tools")
         if panel is not None:
@@ -477,9 +493,12 @@ class MainWindow(QMainWindow):
                 lambda m: self._show_text_problem("Measurements", m)
             )
             self.measurements_panel.exported.connect(self._on_saved)
+            self.measurements_panel.message.connect(self._set_message)
             self.measurements_panel.save_dir = save_dir(self.settings)
             if tools is not None:
                 self.measure_tool = tools.MeasureTool(self.state, self.book, self)
+                self.measure_tool.still_loading = self._is_still_loading
+                self.measure_tool.refused.connect(self._set_message)
                 for view in mpr_views.values():
                     self.measure_tool.attach(view)
         if self.layers_panel is not None and self.measurements_panel is not None:
@@ -611,7 +630,45 @@ class MainWindow(QMainWindow):
     def _show_cursor_info(self, view_id: str, lps: object) -> None:
         from interval.ui.status_info import status_text
 
-        self.cursor_info.setText(status_text(self.state, view_id, lps))
+        self.cursor_info.setText(
+            status_text(self.state, view_id, lps, slices_read=self.slices_still_loading())
+        )
+
+    # --- a series still loading ---------------------------------------------------------
+    def slices_still_loading(self, volume: Volume | None = None) -> np.ndarray | None:
+        """While ``volume`` (default: the active image) is shown before it is completely
+        read, which of its slices (k) have been read; None once every slice is final."""
+        shown = getattr(self, "_progressive", None)
+        vol = self.state.active_volume if volume is None else volume
+        if shown is None or shown.closed or vol is None or shown.volume is not vol:
+            return None
+        if not shown.showing or shown.mask.size == 0 or bool(shown.mask.all()):
+            return None
+        return shown.mask
+
+    def _is_still_loading(self, volume: Volume) -> bool:
+        return self.slices_still_loading(volume) is not None
+
+    def _on_partial(self, shown, partial: object) -> None:  # noqa: ANN001
+        shown.on_partial(partial)
+        self._sync_loading_ui()
+
+    def _sync_loading_ui(self) -> None:
+        """What must wait for the whole series: running a model (it would segment the
+        placeholder slices) -- the AI dock is disabled until the load ends; the status
+        bar's value under the cursor says "not loaded yet" on slices not read."""
+        loading = self.slices_still_loading() is not None
+        panel = self.ai_panel
+        if panel is not None:
+            body = panel.widget()
+            running = bool(getattr(panel, "running", False))
+            if body is not None:
+                body.setEnabled(not loading or running)
+                body.setToolTip(
+                    "The series is still loading; models can run once it has loaded."
+                    if loading else ""
+                )
+        self.refresh_cursor_info()
 
     def _mpr_view(self, view_id: str):  # noqa: ANN202
         return (getattr(self.views, "views", None) or {}).get(view_id)
@@ -621,12 +678,21 @@ class MainWindow(QMainWindow):
         self.problems.show()
         self._set_message(message)
 
+    def _open_dialog_start(self) -> str:
+        """Where an Open dialog starts: the folder a file was last opened from, else the
+        folder being read, else home (never the program's working directory)."""
+        for folder in (getattr(self, "_last_open_dir", None), self.current_folder):
+            if folder is not None and Path(folder).is_dir():
+                return str(folder)
+        return str(Path.home())
+
     def _ask_open_segmentation(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open a segmentation", "",
+            self, "Open a segmentation", self._open_dialog_start(),
             "Segmentations (*.nii *.nii.gz *.nrrd *.seg.nrrd *.mha *.dcm);;All files (*)",
         )
         if path:
+            self._last_open_dir = Path(path).parent
             self.open_segmentation(path)
 
     def open_segmentation(self, path: str | Path) -> Job | None:
@@ -663,6 +729,9 @@ class MainWindow(QMainWindow):
         if warnings:
             self.problems.show()
             self._set_message(f"{path.name}: {warnings[0]}")
+        else:
+            n = sum(len(v.labels) for v in volumes if v.labels is not None)
+            self._set_message(f"Opened {path.name}: {n} label(s) on this series.")
 
     # --- opening ------------------------------------------------------------------------
     def _ask_open_folder(self) -> None:
@@ -672,10 +741,11 @@ class MainWindow(QMainWindow):
 
     def _ask_open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open a file", "",
+            self, "Open a file", self._open_dialog_start(),
             "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)",
         )
         if path:
+            self._last_open_dir = Path(path).parent
             self.open_path(path)
 
     def open_path(self, path: str | Path, policy: DicomReadPolicy = DEFAULT_POLICY) -> Job | None:
@@ -734,9 +804,9 @@ class MainWindow(QMainWindow):
             )
         for uid, reason in result.unloadable.items():
             self.problems.add_series_problem(uid, self._stack_title(uid), [reason], irregular=False)
-        if self.problems.count():
-            self.problems.show()
         stacks = self.browser.stacks()
+        if self.problems.count() and _worth_showing(result, bool(stacks)):
+            self.problems.show()
         self._set_message(self.browser.status.text())
         if stacks:
             self.thumb_job = self.runner.submit(
@@ -791,7 +861,7 @@ class MainWindow(QMainWindow):
             on_done=lambda volume, k=key, t=title, p=shown: self._on_loaded(volume, k, t, p),
             on_error=lambda exc, k=key, t=title, p=shown: self._on_load_failed(exc, k, t, p),
             on_cancel=lambda t=title, p=shown: self._on_load_cancelled(t, p),
-            on_partial=shown.on_partial,
+            on_partial=lambda partial, p=shown: self._on_partial(p, partial),
             progress_widget=self.progress,
             text=f"Loading {title}…",
         )
@@ -821,11 +891,13 @@ class MainWindow(QMainWindow):
         nz, ny, nx = volume.array.shape[:3]
         self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
         self._sync_invert_action()
+        self._sync_loading_ui()
 
     def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
         if shown is not None and shown is getattr(self, "_progressive", None):
             shown.abandon()  # the slices shown so far go; what was shown before comes back
             self._progressive = None
+        self._sync_loading_ui()
         if isinstance(exc, IrregularGeometry):
             self.problems.add_series_problem(
                 key, title, exc.problems or [str(exc)], irregular=True, policy=self._policy
@@ -843,6 +915,7 @@ class MainWindow(QMainWindow):
         self._progressive = None
         had_partial = shown is not None and shown.volume is not None and shown.showing
         restored = shown.abandon() if shown is not None else False
+        self._sync_loading_ui()
         if restored:
             self._set_message(f"Loading {title} cancelled; the previous series is shown again.")
         elif had_partial:
@@ -889,6 +962,28 @@ class MainWindow(QMainWindow):
             if isinstance(layer, ImageLayer) and layer.volume_id == vid:
                 return layer
         return None
+
+    def _sync_presets(self, _event: object = None) -> None:
+        """The CT presets are in Hounsfield units: offered for a CT (or an image that does
+        not say what it is, e.g. a NIfTI file), not for MR or PET, where they would give a
+        meaningless near-black or white image."""
+        from interval.ui.status_info import may_be_hu
+
+        volume = self.state.active_volume
+        hu = may_be_hu(volume)
+        for action in getattr(self, "_ct_preset_actions", []):
+            action.setEnabled(hu)
+            action.setToolTip("" if hu or volume is None else "CT presets need an image in HU.")
+        default = getattr(self, "_default_preset_action", None)
+        if default is not None:
+            default.setEnabled(volume is not None)
+
+    def apply_default_window(self) -> None:
+        """Back to the series' own window: its DICOM default, else the automatic one."""
+        layer = self._active_image_layer()
+        if layer is not None:
+            wl = initial_window(self.state.volume(layer.volume_id))
+            self.apply_window(wl.center, wl.width, wl.name or "default")
 
     def apply_window(self, center: float, width: float, name: str = "") -> None:
         layer = self._active_image_layer()
@@ -1062,7 +1157,22 @@ class MainWindow(QMainWindow):
     # --- closing ------------------------------------------------------------------------
     def _save_settings(self) -> None:
         self.settings.layout = self.state.layout
+        self.settings.window_geometry = _b64(self.saveGeometry())
+        self.settings.window_state = _b64(self.saveState(WINDOW_STATE_VERSION))
         save_settings(self.settings, self._settings_path)
+
+    def restore_window_layout(self) -> bool:
+        """Put the window, its docks and toolbar back where the user left them (settings);
+        True when a saved arrangement was applied.  The Problems dock still opens hidden:
+        it appears when there is something to say."""
+        restored = False
+        if self.settings.window_geometry:
+            restored = bool(self.restoreGeometry(_unb64(self.settings.window_geometry)))
+        if self.settings.window_state:
+            state = _unb64(self.settings.window_state)
+            restored = bool(self.restoreState(state, WINDOW_STATE_VERSION)) or restored
+        self.problems.hide()
+        return restored
 
     def shutdown(self) -> None:
         """Cancel background work and wait for it; save the settings."""
@@ -1070,6 +1180,8 @@ class MainWindow(QMainWindow):
         ev = self.state.events
         for sig in (ev.volumes, ev.layers, ev.layer, ev.active_volume, ev.crosshair, ev.view):
             sig.disconnect(self.refresh_cursor_info)
+        for sig in (ev.active_volume, ev.volumes):
+            sig.disconnect(self._sync_presets)
         if self.ai_panel is not None:
             self.ai_panel.shutdown()
         self.runner.shutdown()
@@ -1079,6 +1191,28 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()
         super().closeEvent(event)
+
+
+def _worth_showing(result: IndexResult, found_images: bool) -> bool:
+    """Whether an indexing result should open the Problems dock by itself: not when the
+    only things skipped were files that are not DICOM at all (README, LICENSE, NIfTI
+    beside the series) and images were found -- the browser's status line still counts
+    them, and View > Problems lists them."""
+    index = result.index
+    if result.irregular or result.unloadable or index.warnings or not found_images:
+        return True
+    return any(s.reason.strip() != "not a DICOM file" for s in index.skipped)
+
+
+WINDOW_STATE_VERSION = 1  # bump when docks or toolbars are renamed or removed
+
+
+def _b64(data: QByteArray) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
+
+
+def _unb64(text: str) -> QByteArray:
+    return QByteArray.fromBase64(QByteArray(text.encode("ascii")))
 
 
 def _optional(name: str):

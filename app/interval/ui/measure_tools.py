@@ -21,6 +21,7 @@ VTK lines in patient space (so they follow zoom and pan) with a text label.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +47,7 @@ from interval.core.measurements import (
     roi_from_drag,
 )
 from interval.core.viewer_state import ViewerState
+from interval.core.volume import Volume
 
 MODES = ("ruler", "ellipse", "rectangle")
 CLICK_TOLERANCE_PX = 3.0
@@ -91,6 +93,11 @@ class MeasureTool(QObject):
 
     mode_changed = Signal(object)  # str | None
     measurement_added = Signal(object)  # Measurement
+    refused = Signal(str)  # a measurement that could not be made, in words
+
+    #: Set by the window: True while ``volume`` is still being read (its voxels are not
+    #: all final), so an ROI's statistics would be computed on placeholder values.
+    still_loading: Callable[[Volume], bool] | None = None
 
     def __init__(self, state: ViewerState, book: MeasurementBook,
                  parent: QObject | None = None) -> None:
@@ -218,6 +225,13 @@ class MeasureTool(QObject):
             return None
         if np.allclose(a, b):
             return None
+        if self._mode != "ruler" and self.still_loading is not None and self.still_loading(volume):
+            # statistics on slices not read yet would be wrong and would never be updated
+            self.refused.emit(
+                "The series is still loading: draw the ROI again once it has loaded "
+                "(its statistics need every slice)."
+            )
+            return None
         if self._mode == "ruler":
             m = lst.add_ruler(a, b)
         else:
@@ -315,6 +329,15 @@ def _set_lines(poly: vtkPolyData, lines: list[np.ndarray]) -> None:
     poly.Modified()
 
 
+def _on_image_text(m: Measurement, units: str) -> str:
+    """The label drawn beside a measurement: one line for a ruler; for an ROI three short
+    lines (mean/SD, min/max, area), so it does not run off the edge of the view."""
+    text = f"#{m.id} {describe(m, units)}"
+    if m.kind == "ruler":
+        return text
+    return text.replace(" min ", "\nmin ").replace(" area ", "\narea ")
+
+
 class _ViewOverlay:
     """The VTK actors drawing one view's measurements (and the shape being drawn)."""
 
@@ -354,7 +377,7 @@ class _ViewOverlay:
         units = tool.state.active_volume.metadata.units if tool.state.active_volume else ""
         for m in self.shown:
             actor = vtkTextActor()
-            actor.SetInput(f"#{m.id} {describe(m, units)}")
+            actor.SetInput(_on_image_text(m, units))
             coord = actor.GetPositionCoordinate()
             coord.SetCoordinateSystemToWorld()
             anchor = outline_lps(m.shape)[1 if m.kind == "ruler" else 0] + lift

@@ -9,15 +9,17 @@ crosshair to the measurement, so every view shows it.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from interval.core.atomic import atomic_open
 from interval.core.measurements import Measurement, MeasurementBook, Ruler, describe, outline_lps
 from interval.core.viewer_state import ViewerState
 from interval.ui.measure_tools import series_key
@@ -37,6 +40,7 @@ class MeasurementsPanel(QDockWidget):
 
     error = Signal(str)  # a message in words (export failed)
     exported = Signal(str)  # the path written
+    message = Signal(str)  # a note for the status bar
 
     def __init__(self, state: ViewerState, book: MeasurementBook,
                  parent: QWidget | None = None) -> None:
@@ -50,8 +54,12 @@ class MeasurementsPanel(QDockWidget):
         self.tree = QTreeWidget(body)
         self.tree.setObjectName("measurement-tree")
         self.tree.setHeaderLabels(["#", "Kind", "Value", "Label"])
-        self.tree.setColumnWidth(0, 70)
-        self.tree.setColumnWidth(1, 70)
+        self.tree.setColumnWidth(0, 60)  # series rows span every column (full name)
+        self.tree.setColumnWidth(1, 64)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # the statistics
+        self.tree.setColumnWidth(3, 90)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         box.addWidget(self.tree, 1)
         row = QHBoxLayout()
@@ -63,10 +71,16 @@ class MeasurementsPanel(QDockWidget):
         box.addLayout(row)
         self.setWidget(body)
         self.delete_button.clicked.connect(self.delete_selected)
+        # the Delete (and Backspace) key in the list deletes the selection, as in OHIF/Horos
+        self.tree.installEventFilter(self)
+        self.delete_button.setToolTip("Delete the selected measurements (Delete key)")
         self.export_button.clicked.connect(self._ask_export)
         self.tree.itemDoubleClicked.connect(self._go_to)
         self.tree.itemChanged.connect(self._on_item_changed)
         self._updating = False
+        # series key -> (title, units), remembered while the series is open so that its
+        # measurements stay named (and in the right units) after it is closed
+        self._known: dict[str, tuple[str, str]] = {}
         # the folder the export dialog starts in (the window keeps it in the settings)
         self.save_dir: str | Path | None = None
         book.changed.connect(self._on_changed)
@@ -74,13 +88,27 @@ class MeasurementsPanel(QDockWidget):
         self.refresh()
 
     # --- book -> widgets ------------------------------------------------------------------
-    def _series_title(self, key: str) -> str:
+    def _remember_open_series(self) -> None:
         for vid, vol in self.state.volumes.items():
-            if series_key(self.state, vid) == key and vol.labels is None:
-                meta = vol.metadata
-                text = meta.series_description or vid
-                return f"{meta.modality} {text}".strip()
-        return key
+            if vol.labels is not None:
+                continue
+            key = series_key(self.state, vid)
+            if key is None:
+                continue
+            meta = vol.metadata
+            number = f"#{meta.series_number} " if meta.series_number is not None else ""
+            text = meta.series_description or ("" if number else vid)
+            when = meta.series_date or meta.study_date
+            date = f" ({when.isoformat()})" if when else ""
+            title = f"{meta.modality} {number}{text}".strip() + date
+            self._known[key] = (title, meta.units)
+
+    def _series_title(self, key: str) -> str:
+        known = self._known.get(key)
+        return known[0] if known else key
+
+    def _shown_key(self) -> str | None:
+        return series_key(self.state) if self.state.active_volume is not None else None
 
     def refresh(self) -> None:
         """Rebuild the tree: one branch per series with measurements."""
@@ -91,14 +119,22 @@ class MeasurementsPanel(QDockWidget):
             self._updating = False
 
     def _rebuild(self) -> None:
+        self._remember_open_series()
         self.tree.clear()
+        shown = self._shown_key()
         for lst in self.book:
             if not len(lst):
                 continue
-            top = QTreeWidgetItem([self._series_title(lst.series_uid), "", f"{len(lst)} item(s)"])
+            top = QTreeWidgetItem(
+                [f"{self._series_title(lst.series_uid)}: {len(lst)} item(s)", "", ""]
+            )
             top.setData(0, _KEY_ROLE, (lst.series_uid, None))
-            top.setToolTip(0, top.text(0))
-            top.setFirstColumnSpanned(False)
+            note = "" if lst.series_uid == shown else "  (not shown now)"
+            top.setToolTip(0, top.text(0) + note)
+            if lst.series_uid != shown:  # another series: in italics, not read as this one
+                font = top.font(0)
+                font.setItalic(True)
+                top.setFont(0, font)
             units = self._units(lst.series_uid)
             for m in lst:
                 child = QTreeWidgetItem([str(m.id), m.kind, describe(m, units), m.label])
@@ -108,15 +144,14 @@ class MeasurementsPanel(QDockWidget):
                 child.setFlags(child.flags() | Qt.ItemFlag.ItemIsEditable)
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)  # the series' name in full, not "CT A…"
             top.setExpanded(True)
         self.delete_button.setEnabled(len(self.book) > 0)
         self.export_button.setEnabled(len(self.book) > 0)
 
     def _units(self, key: str) -> str:
-        for vid, vol in self.state.volumes.items():
-            if series_key(self.state, vid) == key:
-                return vol.metadata.units
-        return ""
+        known = self._known.get(key)
+        return known[1] if known else ""
 
     def _on_changed(self, _event: object) -> None:
         self.refresh()
@@ -141,6 +176,19 @@ class MeasurementsPanel(QDockWidget):
         raise KeyError((series, measurement_id))
 
     # --- widgets -> book ------------------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802  (Qt name)
+        """Delete / Backspace in the list (not while a label is being edited) deletes."""
+        if (
+            obj is self.tree
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+            and self.tree.state() != QAbstractItemView.State.EditingState
+            and self.tree.selectedItems()
+        ):
+            self.delete_selected()
+            return True
+        return super().eventFilter(obj, event)
+
     def delete_selected(self) -> None:
         """Delete the selected measurements (a series row deletes the whole series' list)."""
         targets = [item.data(0, _KEY_ROLE) for item in self.tree.selectedItems()]
@@ -159,10 +207,28 @@ class MeasurementsPanel(QDockWidget):
         if path:
             self.export_csv(path)
 
+    def csv_rows(self) -> tuple[list[str], list[dict[str, str]]]:
+        """The CSV columns and rows: the book's, plus the series' name (with its date) and
+        the units of the statistics (HU for CT), so a row can be read without the viewer."""
+        self._remember_open_series()
+        rows = self.book.rows()
+        columns = list(rows[0]) if rows else ["id", "series_uid"]
+        at = columns.index("series_uid") + 1 if "series_uid" in columns else len(columns)
+        columns[at:at] = ["series", "units"]
+        for row in rows:
+            title, units = self._known.get(row.get("series_uid", ""), ("", ""))
+            row["series"], row["units"] = _safe_text(title), _safe_text(units)
+        return columns, rows
+
     def export_csv(self, path: str | Path) -> Path | None:
         """Write every measurement to ``path`` (atomically); errors go to :attr:`error`."""
         try:
-            written = self.book.to_csv(path)
+            columns, rows = self.csv_rows()
+            written = Path(path)
+            with atomic_open(written, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
         except OSError as exc:
             self.error.emit(f"The measurements could not be saved to {Path(path).name}: "
                             f"{exc.strerror or exc}")
@@ -180,11 +246,28 @@ class MeasurementsPanel(QDockWidget):
     def _go_to(self, item: QTreeWidgetItem, column: int) -> None:
         key, mid = item.data(0, _KEY_ROLE)
         if mid is not None and column != 3:  # column 3 is edited in place
-            self.go_to(self.book.for_series(key)[mid])
+            self.go_to(self.book.for_series(key)[mid], key)
 
-    def go_to(self, m: Measurement) -> None:
-        """Move the crosshair to the centre of a measurement."""
+    def go_to(self, m: Measurement, series: str | None = None) -> bool:
+        """Move the crosshair to the centre of a measurement of ``series`` (default: the
+        series shown).  A measurement of a series that is not shown is not placed on the
+        one that is (its coordinates belong to another scan): the user is told to open
+        it instead.  True when the crosshair moved."""
+        shown = self._shown_key()
+        if shown is None:
+            return False
+        if series is not None and series != shown:
+            self.message.emit(
+                f"Measurement {m.id} belongs to {self._series_title(series)}: "
+                "open that series to see it."
+            )
+            return False
         pts = outline_lps(m.shape)
         centre = pts.mean(axis=0) if isinstance(m.shape, Ruler) else pts[:-1].mean(axis=0)
-        if self.state.active_volume is not None:
-            self.state.set_crosshair(np.asarray(centre))
+        self.state.set_crosshair(np.asarray(centre))
+        return True
+
+
+def _safe_text(text: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in free text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -111,6 +111,9 @@ class _EventWidget(VtkWidget):
         ev.ignore()
 
 
+MARKER_HALF_WIDTH_PX = 10  # half an orientation letter at font size 16, and a margin
+
+
 def _text_actor(x: float, y: float, h: str, v: str, size: int, colour: tuple) -> vtkTextActor:
     actor = vtkTextActor()
     coord = actor.GetPositionCoordinate()
@@ -407,6 +410,35 @@ class MprView(QWidget):
     def _on_start_render(self, *_: object) -> None:
         if tuple(self.renderer.GetSize()) != self._fit_size:
             self._apply_camera()
+        self._place_top_marker()
+
+    def _place_top_marker(self) -> None:
+        """The top letter sits in the middle of the top edge, or just below the corner
+        text when that text reaches the middle (a narrow view), so that neither the slice
+        number nor the orientation letter hides the other."""
+        marker = self._markers["top"]
+        w, h = (int(v) for v in self.renderer.GetSize())
+        y = 0.99
+        if w > 0 and h > 0 and self._corner.GetVisibility() and self._corner.GetInput():
+            bottom, right = float(h), 0.0
+            for actor in (self._corner, self._warning):
+                if actor.GetVisibility() and actor.GetInput():
+                    box = [0.0, 0.0, 0.0, 0.0]  # x min, x max, y min, y max: pixels
+                    actor.GetBoundingBox(self.renderer, box)  # from the anchor point
+                    ax, ay = actor.GetPositionCoordinate().GetComputedDisplayValue(self.renderer)
+                    if box[1] > box[0]:
+                        right = max(right, ax + box[1])
+                        bottom = min(bottom, ay + box[2])
+            if right >= w / 2.0 - MARKER_HALF_WIDTH_PX and bottom < h:
+                y = max(bottom - 2.0, 0.0) / h
+        coord = marker.GetPositionCoordinate()
+        if abs(coord.GetValue()[1] - y) > 1e-9:
+            coord.SetValue(0.5, y)
+
+    def top_marker_position(self) -> tuple[float, float]:
+        """Where the top letter is anchored (normalised viewport, its top edge)."""
+        x, y, _ = self._markers["top"].GetPositionCoordinate().GetValue()
+        return float(x), float(y)
 
     def _schedule_render(self) -> None:
         self.vtk.update()

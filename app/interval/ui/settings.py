@@ -1,5 +1,5 @@
-"""Viewer settings (layout, recent folders, window presets, last save folder) persisted
-as JSON.
+"""Viewer settings (layout, recent folders, window presets, last save folder, the main
+window's geometry and dock arrangement) persisted as JSON.
 
 The file lives in ``platformdirs.user_config_path("interval")`` (or the folder named
 by ``INTERVAL_CONFIG_DIR``, which tests use).  It is written atomically (temporary
@@ -9,6 +9,7 @@ field of the wrong type, gives the defaults for what could not be read.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -45,6 +46,10 @@ class Settings:
     window_presets: list[WindowPreset] = field(default_factory=list)
     # the folder the user last saved a measurement CSV or a screenshot into ("" = none yet)
     last_save_dir: str = ""
+    # the main window's size/position and its docks' and toolbars' places and visibility
+    # (QMainWindow.saveGeometry / saveState, base64 text; "" = the built-in arrangement)
+    window_geometry: str = ""
+    window_state: str = ""
 
     def add_recent(self, folder: str | Path) -> None:
         """Put ``folder`` first in the recent list (no duplicates, at most MAX_RECENT)."""
@@ -70,6 +75,10 @@ class Settings:
         last = data.get("last_save_dir")
         if isinstance(last, str):
             s.last_save_dir = last
+        for name in ("window_geometry", "window_state"):
+            value = data.get(name)
+            if isinstance(value, str) and _is_base64(value):
+                setattr(s, name, value)
         presets = data.get("window_presets")
         if isinstance(presets, list):
             for p in presets:
@@ -80,6 +89,14 @@ class Settings:
                 if wp.width > 0:
                     s.window_presets.append(wp)
         return s
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
 
 
 def save_dir(settings: Settings) -> Path:

@@ -39,6 +39,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("L", "Lock the tool: keep it on after each measurement", "Tools", "tool_lock"),
     Shortcut("Esc", "Cancel the measurement being drawn and go back to Navigate", "Tools"),
     Shortcut("Double-click a tool button", "Select that tool locked", "Tools"),
+    Shortcut("Delete / Backspace", "Delete the measurements selected in the Measurements list",
+             "Tools"),
     Shortcut("Left drag (tool on)", "Draw the measurement; right / middle drag and the wheel "
              "still zoom, pan and scroll", "Tools"),
     # Views (handled inside the slice views)
@@ -51,7 +53,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("Right drag", "Zoom (with any tool)", "Views"),
     Shortcut("Middle drag", "Pan (with any tool)", "Views"),
     Shortcut("Click", "Set the crosshair, all views follow (Navigate tool)", "Views"),
-    Shortcut("Double-click", "Maximise / restore a view", "Views"),
+    Shortcut("Double-click", "Maximise / restore a view (the crosshair stays)", "Views"),
 )
 
 # The W/L presets of core.window_presets get F2, F3, ... in their order.

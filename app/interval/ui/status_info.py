@@ -22,11 +22,21 @@ def voxel_index(
     return int(ijk[0]), int(ijk[1]), int(ijk[2])
 
 
-def _is_ct(volume: Volume | None) -> bool:
+def is_ct(volume: Volume | None) -> bool:
+    """Whether the values are Hounsfield units (a CT, or units given as HU)."""
     if volume is None:
         return False
     md = volume.metadata
     return md.units == "HU" or md.modality.upper() == "CT"
+
+
+def may_be_hu(volume: Volume | None) -> bool:
+    """Whether Hounsfield-unit presets make sense: a CT (or units HU), or an image that
+    does not say what it is (a NIfTI/NRRD file has no modality); False for MR, PET..."""
+    if volume is None:
+        return False
+    md = volume.metadata
+    return is_ct(volume) or (not md.modality.strip() and not md.units.strip())
 
 
 def format_window_value(value: float, ct: bool) -> str:
@@ -43,7 +53,7 @@ def format_window_value(value: float, ct: bool) -> str:
 
 def window_text(volume: Volume | None, width: float, center: float) -> str:
     """``"W/L 400/40"``: the window in the style of :func:`format_window_value`."""
-    ct = _is_ct(volume)
+    ct = is_ct(volume)
     return f"W/L {format_window_value(width, ct)}/{format_window_value(center, ct)}"
 
 
@@ -53,6 +63,14 @@ def _format_value(volume: Volume, ijk: tuple[int, int, int]) -> str:
     unit = "HU" if md.units == "HU" or md.modality.upper() == "CT" else md.units
     text = f"{int(v)}" if np.issubdtype(volume.dtype, np.integer) else f"{float(v):.4g}"
     return f"{text} {unit}".rstrip()
+
+
+def _unread(slices_read: np.ndarray | None, k: int) -> bool:
+    """Whether slice ``k`` is known not to have been read yet."""
+    if slices_read is None:
+        return False
+    mask = np.asarray(slices_read, dtype=bool).reshape(-1)
+    return 0 <= k < mask.size and not bool(mask[k])
 
 
 def _label_under(state: ViewerState, lps: np.ndarray) -> str:
@@ -74,11 +92,16 @@ def status_text(
     state: ViewerState,
     view_id: str,
     lps: np.ndarray | tuple[float, float, float] | None,
+    *,
+    slices_read: np.ndarray | None = None,
 ) -> str:
     """One line for the status bar, e.g.
     ``"LPS (12.5, -40.0, 103.0) mm | voxel (40, 21, 7) | 45 HU | W/L 400/40 | zoom 100%"``.
 
     ``lps`` None (cursor outside any view) gives only the window and zoom.
+    ``slices_read``: while the active volume is still loading, which of its slices (k)
+    have been read; a voxel on a slice not read yet shows "not loaded yet" instead of
+    the placeholder value in memory (which would read as a real 0 HU).
     """
     parts: list[str] = []
     vol = state.active_volume
@@ -90,7 +113,10 @@ def status_text(
             parts.append("outside the image")
         else:
             parts.append(f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})")
-            parts.append(_format_value(vol, ijk))
+            if _unread(slices_read, ijk[2]):
+                parts.append("not loaded yet")
+            else:
+                parts.append(_format_value(vol, ijk))
             label = _label_under(state, p)
             if label:
                 parts.append(label)

@@ -83,6 +83,7 @@ from interval.core.viewer_state import (
     VolumeEvent,
 )
 from interval.core.volume import Volume
+from interval.ui.status_info import may_be_hu
 from interval.ui.view_3d_prep import (
     LABEL_BUDGET,
     VOLUME_BUDGET,
@@ -363,6 +364,7 @@ class View3D(QWidget):
         self._prop.SetProperty(self._property)
         self._prop.VisibilityOff()
         self.renderer.AddVolume(self._prop)
+        self._volume_on = True
 
         self._volume_id: str | None = None
         self._shown: Volume | None = None  # the volume (maybe reduced) given to the mapper
@@ -401,7 +403,11 @@ class View3D(QWidget):
         row = QHBoxLayout(bar)
         row.setContentsMargins(4, 2, 4, 2)
         row.setSpacing(4)
-        row.addWidget(QLabel("3-D", bar))
+        title = QLabel("3-D", bar)
+        # in a narrow 2x2 cell the controls need the room more than the title: it goes first
+        title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        title.setMinimumWidth(0)
+        row.addWidget(title)
         self.preset_box = QComboBox(bar)
         self.preset_box.setToolTip("Volume rendering preset (Auto: CT bone for CT, else grey)")
         self.preset_box.setSizeAdjustPolicy(
@@ -426,6 +432,15 @@ class View3D(QWidget):
             lambda i: self.set_quality(self.quality_box.itemData(i))
         )
         row.addWidget(self.quality_box)
+        self.volume_button = QToolButton(bar)
+        self.volume_button.setText("Volume")
+        self.volume_button.setCheckable(True)
+        self.volume_button.setChecked(True)
+        self.volume_button.setToolTip(
+            "Show the volume rendering; off: label surfaces alone (e.g. lesions inside organs)"
+        )
+        self.volume_button.toggled.connect(self.set_volume_rendering)
+        row.addWidget(self.volume_button)
         reset = QToolButton(bar)
         reset.setText("Reset")
         reset.setToolTip("Reset the 3-D camera (front view)")
@@ -610,9 +625,10 @@ class View3D(QWidget):
                 surfaces.update(layer)
         elif isinstance(layer, ImageLayer) and layer.volume_id == self._volume_id:
             if event.what == "visible":
-                self._prop.SetVisibility(bool(layer.visible) and self._shown is not None)
-            elif event.what == "window" and self._preset_name is None:
-                self._apply_preset()
+                self._sync_volume_visibility()
+            elif event.what == "window" and (self._preset is None
+                                             or self._preset.name not in CT_PRESETS):
+                self._apply_preset()  # the grey ramp follows the window
         self.request_render()
 
     def _image_layer(self, volume_id: str) -> ImageLayer | None:
@@ -717,8 +733,28 @@ class View3D(QWidget):
         self._mapper.SetInputData(self._image)
         self._configure_sampling()
         self._prop.SetUserMatrix(placement_matrix(shown))
+        self._sync_volume_visibility()
+
+    @property
+    def volume_rendering_on(self) -> bool:
+        """Whether the image is volume-rendered (off: label surfaces alone, so small
+        structures such as lesions are not hidden inside the rendered body)."""
+        return self._volume_on
+
+    def set_volume_rendering(self, on: bool) -> None:
+        """Show or hide the volume rendering (the label surfaces stay)."""
+        self._volume_on = bool(on)
+        if self.volume_button.isChecked() != self._volume_on:
+            self.volume_button.blockSignals(True)
+            self.volume_button.setChecked(self._volume_on)
+            self.volume_button.blockSignals(False)
+        self._sync_volume_visibility()
+        self.request_render()
+
+    def _sync_volume_visibility(self) -> None:
         layer = self._image_layer(self._volume_id) if self._volume_id else None
-        self._prop.SetVisibility(layer is None or layer.visible)
+        visible = self._volume_on and self._shown is not None and (layer is None or layer.visible)
+        self._prop.SetVisibility(bool(visible))
 
     def _new_mapper(self) -> None:
         """A fresh volume mapper (the old one's textures and input copies are released)."""
@@ -766,9 +802,9 @@ class View3D(QWidget):
     def _current_preset(self) -> VolumePreset | None:
         if self._volume_id is None or self._volume_id not in self.state.volumes:
             return None
-        if self._preset_name is not None:
-            return ct_preset(self._preset_name)
         volume = self.state.volume(self._volume_id)
+        if self._preset_name is not None and may_be_hu(volume):
+            return ct_preset(self._preset_name)  # (never a CT table on an MR: see below)
         if volume.metadata.modality.upper() == "CT":
             return ct_preset(DEFAULT_CT_PRESET)
         layer = self._image_layer(self._volume_id)
@@ -778,7 +814,26 @@ class View3D(QWidget):
             return ramp_preset(initial_window(volume))
         return ramp_preset(layer.window)
 
+    def _sync_preset_box(self) -> None:
+        """CT presets (HU) are offered for images that may be in HU; on an MR or PET the box
+        shows Auto (a grey ramp over its window), the CT choice is kept for the next CT."""
+        volume = None
+        if self._volume_id is not None:
+            volume = self.state.volumes.get(self._volume_id)
+        hu = volume is None or may_be_hu(volume)
+        model = self.preset_box.model()
+        for i in range(1, self.preset_box.count()):
+            item = model.item(i) if hasattr(model, "item") else None
+            if item is not None:
+                item.setEnabled(hu)
+        want = self.preset_box.findData(self._preset_name) if (hu and self._preset_name) else 0
+        if want >= 0 and want != self.preset_box.currentIndex():
+            self.preset_box.blockSignals(True)
+            self.preset_box.setCurrentIndex(want)
+            self.preset_box.blockSignals(False)
+
     def _apply_preset(self) -> None:
+        self._sync_preset_box()
         preset = self._current_preset()
         self._preset = preset
         if preset is None:
