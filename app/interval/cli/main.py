@@ -9,6 +9,7 @@ shows the traceback); 130 cancelled (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -44,11 +45,16 @@ def _common_options() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS,
         help="show tracebacks and debug logging",
     )
+    common.add_argument(
+        "--plugins-dir", metavar="DIR", action="append", default=argparse.SUPPRESS,
+        help="also load plugins from DIR (a plugin folder or a folder of plugin folders); "
+        "repeatable",
+    )
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (subcommands info, convert, view, demo)."""
+    """The full argument parser (subcommands info, convert, view, demo, plugins, ...)."""
     from interval.cli import convert, info, view
 
     common = _common_options()
@@ -70,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(sub, [common])
     convert.add_parser(sub, [common])
     view.add_parser(sub, [common])
+    # --- subcommands in their own modules: each has add_parser(sub, [common]) ---------------
+    # (a new one, e.g. `segment`, adds its module to this tuple, in the order of --help)
+    for module_name in ("interval.cli.plugins", "interval.cli.segment"):
+        importlib.import_module(module_name).add_parser(sub, [common])
     demo = sub.add_parser(
         "demo", parents=[common],
         help="write a synthetic patient (real DICOM files) and run the demo on it",
@@ -138,6 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_code(exc.code)
     debug = bool(getattr(args, "debug", False))
     _configure_logging(debug)
+    plugin_dirs = getattr(args, "plugins_dir", None) or []
+    if plugin_dirs:  # every plugin discovery while this command runs (the viewer too)
+        from interval.plugins.discovery import set_session_plugin_dirs
+
+        set_session_plugin_dirs(plugin_dirs)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
@@ -159,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - nothing unexpected reaches the user as a traceback
         _report_internal(f"unexpected error: {type(exc).__name__}: {exc}", exc, debug)
         return EXIT_INTERNAL
+    finally:
+        if plugin_dirs:
+            set_session_plugin_dirs([])
 
 
 def _exit_code(code: Any) -> int:

@@ -506,7 +506,10 @@ class MainWindow(QMainWindow):
             self.layers_panel.raise_()
         ai = _optional("interval.ui.ai_panel")
         if ai is not None:
-            self.ai_panel = ai.AiPanel(self.state, parent=self, sources_for=self._dicom_sources)
+            self.ai_panel = ai.AiPanel(
+                self.state, parent=self, sources_for=self._dicom_sources,
+                image_ready=lambda v: not self._is_still_loading(v),
+            )
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ai_panel)
             self.ai_panel.problem.connect(self._show_text_problem)
             self.ai_panel.warning.connect(self._show_warning)

@@ -1,0 +1,51 @@
+"""The engine's entry point inside the model's child process (called by the runner).
+
+``run_in_child("interval.ai.engine_child:segment_arrays", {"image": array}, kwargs)``
+with plain JSON-able ``kwargs`` (see :func:`interval.ai.engine_bridge.child_kwargs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from interval.core.jobs import CancelFn, ProgressFn
+from interval.core.metadata import VolumeMetadata
+from interval.core.volume import Volume
+
+
+def segment_arrays(
+    arrays: dict[str, np.ndarray],
+    *,
+    model_dir: str,
+    spacing: Sequence[float],
+    origin: Sequence[float],
+    direction: Sequence[float] | Sequence[Sequence[float]],
+    modality: str = "",
+    options: dict[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Segment ``arrays["image"]`` (z, y, x) on the given grid with the package ``model_dir``.
+
+    Returns ``({"labels": labels}, {"timings": {...}, "device": str, "warnings": [...]})``;
+    ``labels`` has the image's shape (uint8 or uint16).
+    """
+    from interval.ai.engine import segment
+    from interval.ai.model_package import load_model_spec
+    from interval.ai.options import InferenceOptions
+
+    image = arrays["image"]
+    volume = Volume(
+        image, tuple(spacing), tuple(origin),  # type: ignore[arg-type]
+        np.asarray(direction, dtype=np.float64).reshape(3, 3),
+        VolumeMetadata(modality=modality or ""),
+    )
+    spec = load_model_spec(model_dir)
+    result = segment(volume, spec, InferenceOptions.from_dict(options), progress=progress,
+                     cancel=cancel)
+    info = {"timings": dict(result.timings), "device": result.device,
+            "warnings": list(result.warnings)}
+    return {"labels": result.labels.array}, info

@@ -1,0 +1,355 @@
+"""``interval segment PATH --model NAME -o seg.nii.gz [--dicom-seg seg.dcm]``: run a model.
+
+Loads one series (as ``interval convert`` does), runs the segmentation model in a
+separate process (a crash, hang or out-of-memory there cannot take this command
+down with a traceback), and writes the label map as NIfTI/NRRD/MetaImage with its
+label names beside it (``<stem>.labels.json``) and, for DICOM input, as a DICOM SEG
+referencing the source series.  Prints where the time went.  Outputs are written
+atomically and never over an input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interval.cli.progress import ProgressBar, progress_wanted
+from interval.core.errors import IntervalError
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# engine timing keys, in pipeline order, and how the table names them
+_STAGES = (
+    ("find_model", "find model"),
+    ("read", "read"),
+    ("load_model", "load model"),
+    ("reorient", "reorient"),
+    ("resample", "resample"),
+    ("normalise", "normalise"),
+    ("normalize", "normalise"),
+    ("pad", "pad"),
+    ("network", "network"),
+    ("stitch", "stitch"),
+    ("argmax", "argmax"),
+    ("resample_back", "resample back"),
+    ("postprocess", "postprocess"),
+    ("engine_other", "engine, other"),
+    ("process", "model process"),
+    ("write", "write"),
+    ("write_seg", "write SEG"),
+    ("other", "other"),
+)
+
+
+def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """Register the ``segment`` subcommand."""
+    p = subparsers.add_parser(
+        "segment",
+        parents=parents,
+        help="segment a series with an AI model and save the label map (NIfTI, DICOM SEG)",
+        description=(
+            "Load one image stack from PATH (DICOM folder or file, or an image file), run the "
+            "segmentation model NAME on it in a separate process, and save the label map to OUT "
+            "(format from the extension) with its label names in OUT's .labels.json. With "
+            "--dicom-seg (DICOM input only) also save a DICOM SEG that references the source "
+            "series. 'interval plugins' lists the models."
+        ),
+    )
+    p.add_argument("path", metavar="PATH", help="DICOM folder, DICOM file, or NIfTI/NRRD/MHA file")
+    p.add_argument("--model", metavar="NAME", required=True,
+                   help="model name (or plugin_id:name) from 'interval plugins', or the path "
+                   "of a model package folder (holding model.json)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="label map to write: .nii.gz, .nii, .nrrd or .mha")
+    p.add_argument("--dicom-seg", metavar="SEG", default=None,
+                   help="also write a DICOM SEG file referencing the source series")
+    p.add_argument("--series", metavar="UID", default=None,
+                   help="stack uid, series instance UID or series number (needed when PATH "
+                   "holds several)")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--overlap", type=float, default=None, metavar="F",
+                   help="sliding-window overlap, 0 <= F < 1 (default: the model's)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="mirror test-time augmentation (slower; default: the model's setting)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="stop the model after S seconds")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the model in this process (for debugging; a crash then ends the "
+                   "command)")
+    p.add_argument("--force", action="store_true", help="replace output files that exist")
+    p.set_defaults(func=run_segment)
+
+
+@dataclass
+class _Model:
+    """The model to run: its package folder, parsed spec, and where it came from."""
+
+    folder: Path
+    spec: Any
+    plugin_id: str = ""
+    code_path: Path | None = None
+    label: str = ""
+
+
+@dataclass
+class _Timer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.stages[name] = self.stages.get(name, 0.0) + float(seconds)
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Load, segment (in a child process), write; 0 on success."""
+    from interval.cli.convert import _check_target
+    from interval.io.image_files import SUPPORTED_TEXT, image_extension
+
+    src = Path(args.path)
+    out = Path(args.output)
+    seg_out = Path(args.dicom_seg) if args.dicom_seg else None
+    _check_options(args)
+    if image_extension(out) is None:
+        raise IntervalError(f"cannot tell the output format of {out.name}; use {SUPPORTED_TEXT}")
+    if seg_out is not None and _same_path(seg_out, out):
+        raise IntervalError("the label map and the DICOM SEG need different file names")
+    if seg_out is not None and image_extension(src) is not None:
+        raise IntervalError("--dicom-seg needs DICOM input (the SEG references the source images)")
+    sidecar = _sidecar_path(out)
+    for target in (out, seg_out, sidecar):
+        if target is not None:
+            _check_target(target, {src}, force=args.force)
+    t_start = time.perf_counter()
+    timer = _Timer()
+    show = progress_wanted(getattr(args, "progress", False))
+    process = None
+    if not args.in_process:  # the child imports torch and the engine while we read
+        from interval.ai.runner import start_segmentation_process
+
+        process = start_segmentation_process()
+    try:
+        t0 = time.perf_counter()
+        model = find_model(args)
+        timer.add("find_model", time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        volume, sources = _load(src, args.series, show)
+        timer.add("read", time.perf_counter() - t0)
+        for target in (out, seg_out, sidecar):
+            if target is not None:
+                _check_target(target, set(sources) | {src}, force=args.force)
+        if seg_out is not None and not sources:
+            raise IntervalError(
+                "--dicom-seg needs DICOM input (the SEG references the source images)")
+        _check_modality(model, volume)
+        t_run = time.perf_counter()
+        result = _segment(volume, model, args, show, process)
+        engine_total = time.perf_counter() - t_run
+    finally:
+        if process is not None:
+            process.close()
+    timings = {k: float(v) for k, v in (getattr(result, "timings", None) or {}).items()
+               if k != "total"}
+    for key, seconds in timings.items():
+        timer.add(key, seconds)
+    timer.add("process", max(engine_total - sum(timings.values()), 0.0))
+
+    labels = result.labels
+    written = write_outputs(labels, out, sidecar, seg_out, sources, model, timer)
+
+    for warning in getattr(result, "warnings", None) or ():
+        sys.stderr.write(f"warning: {warning}\n")
+    text = summary(labels, model, getattr(result, "device", ""))
+    timer.add("other", max(time.perf_counter() - t_start - sum(timer.stages.values()), 0.0))
+    sys.stdout.write(text)
+    sys.stdout.write(timing_table(timer.stages))
+    for path in written:
+        sys.stdout.write(f"Wrote {path}\n")
+    return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if not _DEVICE.match(str(args.device).strip().lower()):
+        raise IntervalError(f"unknown device {args.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    if args.overlap is not None and not 0.0 <= args.overlap < 1.0:
+        raise IntervalError("--overlap must be at least 0 and below 1 (e.g. 0.5)")
+    if args.timeout is not None and args.timeout <= 0:
+        raise IntervalError("--timeout must be a positive number of seconds")
+
+
+def find_model(args: argparse.Namespace) -> _Model:
+    """The model named by ``--model``: a model package folder, or a registered model."""
+    name = str(args.model)
+    folder = Path(name).expanduser()
+    if (folder / "model.json").is_file():
+        from interval.ai.model_package import load_model_spec
+
+        spec = load_model_spec(folder)
+        return _Model(folder, spec, code_path=_code_path_for(folder),
+                      label=f"{spec.name} {spec.version} ({folder})")
+    if folder.is_dir():
+        raise IntervalError(f"{folder} is a folder without a model.json; it is not a model package")
+    from interval.plugins.discovery import plugin_dirs_from_args, session_plugin_dirs
+    from interval.plugins.registry import discover_plugins
+
+    extra = [d for d in plugin_dirs_from_args(args) if d not in session_plugin_dirs()]
+    entry = discover_plugins(extra).find_segmentation_model(name)
+    spec = entry.spec
+    if not hasattr(spec, "network"):  # the registry's torch-free summary: parse it fully
+        from interval.ai.model_package import load_model_spec
+
+        spec = load_model_spec(entry.folder)
+    return _Model(Path(entry.folder), spec, entry.plugin_id, entry.code_path,
+                  label=f"{spec.name} {spec.version} from {entry.plugin_id}")
+
+
+def _code_path_for(folder: Path) -> Path | None:
+    """The code folder of the plugin holding a model folder (None when not in a plugin)."""
+    try:
+        from interval.plugins.manifest import code_path_for_model
+    except ImportError:  # pragma: no cover - plugin support not installed
+        return None
+    try:
+        return code_path_for_model(folder)
+    except IntervalError:  # a broken manifest above the folder: run the model without it
+        return None
+
+
+def _load(src: Path, key: str | None, show: bool) -> tuple[Any, list[Path]]:
+    """The volume, and its source DICOM files (empty for an image file)."""
+    from interval.io.dicom.load import load_stack
+    from interval.io.dicom.policy import DEFAULT_POLICY
+    from interval.io.image_files import read_image
+    from interval.io.open_path import (
+        SeriesNotFound,
+        classify_path,
+        index_path,
+        select_stack,
+        stack_files,
+    )
+
+    if classify_path(src) == "image-file":
+        if key is not None:
+            raise SeriesNotFound(f"{src.name} holds a single image; drop --series")
+        return read_image(src), []
+    with ProgressBar("Indexing", enabled=show) as bar:
+        index = index_path(src, DEFAULT_POLICY, progress=bar)
+    stack = select_stack(index, key)
+    with ProgressBar("Loading", enabled=show) as bar:
+        volume = load_stack(stack, DEFAULT_POLICY, progress=bar)
+    return volume, sorted(stack_files(stack))
+
+
+def _check_modality(model: _Model, volume: Any) -> None:
+    modality = volume.metadata.modality
+    accepts = getattr(model.spec, "accepts_modality", None)
+    if modality and accepts is not None and not accepts(modality):
+        wanted = ", ".join(model.spec.modality)
+        raise IntervalError(
+            f"the model {model.spec.name} is made for {wanted} images; this series is {modality}"
+        )
+
+
+def _segment(volume: Any, model: _Model, args: argparse.Namespace, show: bool,
+             process: Any = None) -> Any:
+    options = {
+        "device": str(args.device).strip().lower(),
+        "overlap": args.overlap,
+        "mirror_tta": args.tta,
+    }
+    with ProgressBar("Segmenting", enabled=show) as bar:
+        if args.in_process:
+            from interval.ai.engine import segment
+            from interval.ai.options import InferenceOptions
+
+            if model.code_path is not None and str(model.code_path) not in sys.path:
+                sys.path.insert(0, str(model.code_path))
+            return segment(volume, model.spec, InferenceOptions(**options), progress=bar)
+        from interval.ai.runner import run_segmentation
+
+        return run_segmentation(volume, model.folder, options, progress=bar,
+                                timeout=args.timeout, code_path=model.code_path,
+                                process=process)
+
+
+def write_outputs(labels: Any, out: Path, sidecar: Path | None, seg_out: Path | None,
+                  sources: list[Path], model: _Model, timer: _Timer | None = None) -> list[Path]:
+    """Write the DICOM SEG (first: it checks the geometry), the label map and its names."""
+    from interval.io.image_files import write_image
+
+    timer = timer or _Timer()
+    written = []
+    if seg_out is not None:
+        from interval.io.seg_writer import AlgorithmInfo, write_dicom_seg
+
+        t0 = time.perf_counter()
+        algorithm = AlgorithmInfo(model.spec.name, model.spec.version, model.plugin_id)
+        write_dicom_seg(labels, seg_out, sources, algorithm=algorithm,
+                        series_description=f"{model.spec.name} segmentation")
+        timer.add("write_seg", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    written.append(write_image(labels, out))
+    if sidecar is not None and labels.labels is not None:
+        from interval.io.label_tables import write_label_json
+
+        written.append(write_label_json(labels.labels, sidecar))
+    timer.add("write", time.perf_counter() - t0)
+    if seg_out is not None:
+        written.append(seg_out)
+    return written
+
+
+def _sidecar_path(out: Path) -> Path | None:
+    try:
+        from interval.io.label_tables import json_sidecar_path
+    except ImportError:  # pragma: no cover - label tables not available
+        return None
+    return json_sidecar_path(out)
+
+
+def summary(labels: Any, model: _Model, device: str) -> str:
+    """``Model ... on cpu`` and one line per label: voxels and volume in mL."""
+    import numpy as np
+
+    array = labels.array
+    top = int(array.max()) if array.size else 0
+    counts = np.zeros(top + 1, np.int64)
+    for plane in array:  # slice by slice: no full-size int64 copy
+        counts += np.bincount(plane.ravel(), minlength=top + 1)
+    voxel_ml = labels.voxel_volume_mm3() / 1000.0
+    lines = [f"Model {model.label}" + (f" on {device}" if device else "")]
+    for info in labels.labels or ():
+        n = int(counts[info.value]) if info.value < counts.size else 0
+        lines.append(f"  {info.value:>3}  {info.name:<24} {n:>10} voxels  {n * voxel_ml:10.2f} mL")
+    return "\n".join(lines) + "\n"
+
+
+def timing_table(stages: dict[str, float]) -> str:
+    """Where the time went: one line per stage with seconds and share of the total."""
+    merged: dict[str, float] = {}
+    known = dict(_STAGES)
+    order = [label for _k, label in _STAGES]
+    for key, seconds in stages.items():
+        if key == "total":
+            continue
+        label = known.get(key, key.replace("_", " "))
+        merged[label] = merged.get(label, 0.0) + seconds
+    total = sum(merged.values())
+    rows = sorted(merged.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
+                  else len(order) - 1)
+    lines = ["Time:"]
+    for label, seconds in rows:
+        share = seconds / total if total > 0 else 0.0
+        lines.append(f"  {label:<15} {seconds:8.2f} s  {share:6.1%}")
+    lines.append(f"  {'total':<15} {total:8.2f} s")
+    return "\n".join(lines) + "\n"
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a.absolute() == b.absolute()

@@ -1,0 +1,58 @@
+"""Interval plugins: the public API (:mod:`interval.plugins.api`), discovery and registry.
+
+Importing this package is cheap and never imports torch or any plugin code.
+"""
+
+from __future__ import annotations
+
+from interval.plugins.api import (
+    API_VERSION,
+    ENTRY_POINT_GROUP,
+    MANIFEST_NAME,
+    AnalyzerDeclaration,
+    LongitudinalAnalyzer,
+    LongitudinalAnalyzerEntry,
+    LongitudinalResult,
+    PluginError,
+    PluginManifest,
+    SegmentationModelEntry,
+    Timepoint,
+)
+from interval.plugins.discovery import (
+    plugin_dirs_from_args,
+    registry_from_args,
+    set_session_plugin_dirs,
+    user_plugin_dir,
+)
+from interval.plugins.manifest import InvalidManifest, code_path_for_model, read_manifest
+from interval.plugins.registry import (
+    LoadedPlugin,
+    PluginRegistry,
+    RefusedPlugin,
+    discover_plugins,
+)
+
+__all__ = [
+    "API_VERSION",
+    "ENTRY_POINT_GROUP",
+    "MANIFEST_NAME",
+    "AnalyzerDeclaration",
+    "InvalidManifest",
+    "LoadedPlugin",
+    "LongitudinalAnalyzer",
+    "LongitudinalAnalyzerEntry",
+    "LongitudinalResult",
+    "PluginError",
+    "PluginManifest",
+    "PluginRegistry",
+    "RefusedPlugin",
+    "SegmentationModelEntry",
+    "Timepoint",
+    "code_path_for_model",
+    "discover_plugins",
+    "plugin_dirs_from_args",
+    "read_manifest",
+    "registry_from_args",
+    "set_session_plugin_dirs",
+    "user_plugin_dir",
+]

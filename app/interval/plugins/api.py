@@ -1,0 +1,204 @@
+"""The public, versioned plugin API of Interval (``API_VERSION``).
+
+A plugin imports only what this module (and ``interval.core``) offers.  The
+API is deliberately small:
+
+* :class:`PluginManifest` - what ``interval-plugin.json`` declares, validated
+  by :mod:`interval.plugins.manifest` before any plugin code is imported;
+* :class:`SegmentationModelEntry` - a model package (``model.json`` +
+  weights) contributed by a plugin;
+* :class:`LongitudinalAnalyzer` - the protocol of a longitudinal analyzer,
+  with the data it receives (:class:`Timepoint`) and returns
+  (:class:`LongitudinalResult`).
+
+Versioning: ``API_VERSION`` is ``MAJOR.MINOR``.  A minor release only adds
+(optional fields, new contribution kinds, new helpers); a major release may
+remove or change something.  A plugin states the versions it supports with a
+PEP 440 specifier in its manifest, e.g. ``">=1.0,<2"``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from interval.core.errors import IntervalError
+from interval.core.jobs import CancelFn, ProgressFn
+from interval.core.volume import Volume
+
+API_VERSION = "1.0"
+"""The plugin API version this build of Interval implements."""
+
+MANIFEST_NAME = "interval-plugin.json"
+"""File name of a plugin manifest (in a plugin folder or inside an installed package)."""
+
+ENTRY_POINT_GROUP = "interval.plugins"
+"""Entry-point group of pip-installed plugins; the value is the package's import name."""
+
+__all__ = [
+    "API_VERSION",
+    "ENTRY_POINT_GROUP",
+    "MANIFEST_NAME",
+    "AnalyzerDeclaration",
+    "LongitudinalAnalyzer",
+    "LongitudinalAnalyzerEntry",
+    "LongitudinalResult",
+    "PluginError",
+    "PluginManifest",
+    "SegmentationModelEntry",
+    "Timepoint",
+]
+
+
+class PluginError(IntervalError):
+    """A plugin cannot be used; the message says why in words."""
+
+
+# --- manifest ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnalyzerDeclaration:
+    """One ``contributes.longitudinal_analyzers`` item of a manifest."""
+
+    id: str
+    name: str
+    entry: str  # "package.module:Attribute" (a class or a factory returning an analyzer)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PluginManifest:
+    """A validated ``interval-plugin.json``.
+
+    ``folder`` is the folder holding the manifest; contribution paths are
+    relative to it.  ``code_path`` is the folder that must be on ``sys.path``
+    for the plugin's Python code (``None`` when it brings none).
+    """
+
+    id: str
+    name: str
+    version: str
+    interval_api: str
+    manifest_path: Path
+    description: str = ""
+    author: str = ""
+    license: str = ""
+    homepage: str = ""
+    segmentation_models: tuple[str, ...] = ()
+    longitudinal_analyzers: tuple[AnalyzerDeclaration, ...] = ()
+    python_module: str | None = None
+    code_path: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The folder holding the manifest."""
+        return self.manifest_path.parent
+
+
+# --- contributions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentationModelEntry:
+    """A segmentation model contributed by a plugin.
+
+    ``spec`` is the parsed ``model.json`` (``interval.ai.model_package.ModelSpec``);
+    ``model_id`` is the model's ``name``; ``folder`` is the model package folder;
+    ``code_path`` is the folder to put on ``sys.path`` (in the process that runs
+    the model) before importing a ``"plugin"`` network's code.
+    """
+
+    plugin_id: str
+    model_id: str
+    spec: Any
+    folder: Path
+    code_path: Path | None = None
+
+    @property
+    def qualified_id(self) -> str:
+        """``plugin_id:model_id``, unique across plugins."""
+        return f"{self.plugin_id}:{self.model_id}"
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Accepted DICOM modalities (empty = any)."""
+        value = getattr(self.spec, "modality", ())
+        if isinstance(value, str):
+            return () if value.lower() == "any" else (value.upper(),)
+        return tuple(str(m).upper() for m in value or () if str(m).lower() != "any")
+
+    def accepts_modality(self, modality: str | None) -> bool:
+        """Whether the model accepts a series of ``modality`` (unknown modality: yes)."""
+        mods = self.modalities
+        return not mods or not modality or modality.upper() in mods
+
+
+@dataclass(frozen=True)
+class Timepoint:
+    """One examination of a patient given to a longitudinal analyzer.
+
+    ``volume`` is the image; ``labels`` an optional label map on the same grid
+    (e.g. a segmentation), ``label`` a short text for reports (e.g. "baseline").
+    """
+
+    date: datetime.date
+    volume: Volume
+    labels: Volume | None = None
+    label: str = ""
+
+
+@dataclass
+class LongitudinalResult:
+    """What a longitudinal analyzer returns.
+
+    ``table`` holds one row per finding and timepoint (plain JSON-able values,
+    e.g. ``{"lesion": 1, "date": "2024-01-02", "volume_ml": 3.2}``);
+    ``label_maps`` (optional) one label Volume per timepoint with consistent
+    values across time (tracked lesions); ``summary`` a sentence or paragraph for
+    a report; ``warnings`` things the reader must know.
+    """
+
+    summary: str = ""
+    table: list[dict[str, Any]] = field(default_factory=list)
+    label_maps: list[Volume | None] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class LongitudinalAnalyzer(Protocol):
+    """What a ``longitudinal_analyzers`` entry resolves to (an instance)."""
+
+    def analyze(
+        self,
+        timepoints: Sequence[Timepoint],
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+    ) -> LongitudinalResult:
+        """Analyse the timepoints (sorted by date, oldest first)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LongitudinalAnalyzerEntry:
+    """A longitudinal analyzer declared by a loaded plugin; its code is imported on use.
+
+    Resolve it with :meth:`interval.plugins.registry.PluginRegistry.load_longitudinal_analyzer`,
+    which turns any import problem into a refusal message instead of an exception.
+    """
+
+    plugin_id: str
+    analyzer_id: str
+    name: str
+    entry: str
+    description: str = ""
+    code_path: Path | None = None
+
+    @property
+    def qualified_id(self) -> str:
+        """``plugin_id:analyzer_id``, unique across plugins."""
+        return f"{self.plugin_id}:{self.analyzer_id}"

@@ -1,0 +1,242 @@
+"""The engine end to end with tiny networks whose right answer is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from interval.ai.engine import argmax_channels, logits_to_labels, segment
+from interval.ai.engine_bridge import child_kwargs, result_from_child
+from interval.ai.engine_child import segment_arrays
+from interval.ai.model_package import load_model_spec
+from interval.ai.options import InferenceOptions
+from interval.core.errors import Cancelled
+from interval.core.metadata import VolumeMetadata
+from interval.core.volume import Volume
+from tests.ai import _nets
+from tests.ai._packages import base_json, write_package
+
+# i -> S, j -> R, k -> A (axes permuted and flipped relative to LPS)
+DIRECTION = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+
+
+def _volume(shape=(20, 24, 28), spacing=(0.9, 3.0, 0.8), direction=DIRECTION,
+            seed: int = 0) -> Volume:
+    arr = (np.random.default_rng(seed).random(shape) > 0.5).astype(np.int16) * 100
+    return Volume(arr, spacing, (10.0, 20.0, 30.0), direction, VolumeMetadata(modality="CT"))
+
+
+@pytest.mark.parametrize("target", [
+    None,  # native spacing
+    [3.0, 0.8, 0.9],  # the reoriented spacing itself: resampling is the identity
+    [1.0, 0.8, 0.3],  # odd-integer upsampling (x3 along x and z)
+])
+def test_threshold_model_gives_the_thresholded_input(tmp_path: Path, target) -> None:
+    spec = load_model_spec(write_package(
+        tmp_path / "p", base_json(orientation="RAS", target_spacing=target)))
+    vol = _volume()
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    lab = res.labels
+    assert lab.same_grid(vol) and lab.array.dtype == np.uint8
+    assert np.array_equal(lab.array, (vol.array > 50).astype(np.uint8))
+    assert lab.labels is not None and lab.labels[1].name == "bright"
+    for phase in ("reorient", "resample", "normalise", "network", "stitch", "resample_back"):
+        assert phase in res.timings and res.timings[phase] >= 0
+    assert res.device == "cpu" and res.warnings == []
+
+
+def test_downsampled_model_labels_follow_the_anatomy(tmp_path: Path) -> None:
+    # a ball of radius 12 mm; model at 2.5 mm, input at 0.7 x 0.7 x 1.5 mm, oblique-free
+    shape = (32, 64, 64)
+    spacing = (0.7, 0.7, 1.5)
+    z, y, x = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing[::-1], strict=True)],
+                          indexing="ij")
+    c = [n * s / 2 for n, s in zip(shape, spacing[::-1], strict=True)]
+    ball = (z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= 12.0**2
+    vol = Volume(np.where(ball, 100, 0).astype(np.int16), spacing)
+    spec = load_model_spec(write_package(tmp_path / "p", base_json(target_spacing=[2.5] * 3)))
+    lab = segment(vol, spec, InferenceOptions(device="cpu")).labels.array
+    dice = 2 * np.sum((lab == 1) & ball) / (np.sum(lab == 1) + np.sum(ball))
+    assert dice > 0.9  # 0.92 measured: a 24 mm ball is ~10 model voxels across
+    shift = np.argwhere(lab == 1).mean(axis=0) - np.argwhere(ball).mean(axis=0)
+    assert np.all(np.abs(shift) < 0.5), "no systematic shift between the grids"
+    centre = tuple(int(v) for v in np.argwhere(ball).mean(axis=0).round())
+    assert lab[centre] == 1 and lab[0, 0, 0] == 0
+
+
+def test_sigmoid_band_and_unknown_channels(tmp_path: Path) -> None:
+    vol = _volume(direction=np.eye(3))
+    data = base_json(output={"activation": "sigmoid", "channels": 1})
+    data["network"]["entry"] = "tests.ai._nets:build_sigmoid"
+    spec = load_model_spec(write_package(tmp_path / "s", data))
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    assert np.array_equal(res.labels.array, (vol.array > 50).astype(np.uint8))
+
+    # three softmax channels, only label 2 declared: channel 1 becomes background
+    band = base_json(output={"activation": "softmax", "channels": 3},
+                     labels=[{"value": 2, "name": "high"}])
+    band["network"] = {"type": "plugin", "entry": "tests.ai._nets:build_band",
+                       "params": {"low": 20.0, "high": 60.0}, "weights": "weights.safetensors"}
+    spec = load_model_spec(write_package(tmp_path / "b", band, module=_nets.BandNet()))
+    arr = np.full((18, 18, 18), 40, np.int16)
+    arr[:6] = 0  # band 1 (undeclared) -> 0
+    arr[12:] = 100  # band 2
+    res = segment(Volume(arr), spec, InferenceOptions(device="cpu"))
+    expect = np.zeros_like(arr, dtype=np.uint8)
+    expect[12:] = 2
+    assert np.array_equal(res.labels.array, expect)
+
+
+def test_normalisation_is_applied_before_the_network(tmp_path: Path) -> None:
+    # CT clip [0, 200], mean 100, std 50: intensity 150 HU -> +1; threshold at 0.5 normalised
+    data = base_json(normalization={"scheme": "ct", "clip": [0, 200], "mean": 100, "std": 50})
+    data["network"]["params"] = {}
+    spec = load_model_spec(write_package(tmp_path / "p", data, module=_nets.ThresholdNet(0.5)))
+    arr = np.array([100, 120, 130, 150, 1000], np.int16)[:, None, None] * np.ones((1, 4, 4),
+                                                                                  np.int16)
+    lab = segment(Volume(arr), spec, InferenceOptions(device="cpu")).labels.array
+    assert lab[:, 0, 0].tolist() == [0, 0, 1, 1, 1]
+
+
+def test_modality_mismatch_is_a_warning(tmp_path: Path) -> None:
+    spec = load_model_spec(write_package(tmp_path / "p"))
+    vol = _volume(direction=np.eye(3)).with_metadata(modality="MR")
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    assert any("expects CT" in w for w in res.warnings)
+
+
+def test_mirror_tta_option_and_postprocess(tmp_path: Path) -> None:
+    arr = np.zeros((20, 30, 30), np.int16)
+    arr[2:12, 2:12, 2:12] = 100  # 1000 voxels
+    arr[15:17, 20:22, 20:22] = 100  # 8 voxels
+    arr[15:19, 2:6, 20:24] = 100  # 64 voxels
+    data = base_json(postprocess={"largest_component": [1]})
+    spec = load_model_spec(write_package(tmp_path / "p", data))
+    vol = Volume(arr, (2.0, 2.0, 2.0))
+    res = segment(vol, spec, InferenceOptions(device="cpu", mirror_tta=True))
+    assert int(res.labels.array.sum()) == 1000 and "postprocess" in res.timings
+    raw = segment(vol, spec, InferenceOptions(device="cpu", cleanup=False))
+    assert int(raw.labels.array.sum()) == 1072
+    islands = base_json(postprocess={"min_island_mm3": {"1": 100.0}})  # 8 mm³ voxels
+    spec = load_model_spec(write_package(tmp_path / "q", islands))
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    assert int(res.labels.array.sum()) == 1064  # the 8-voxel (64 mm³) island is gone
+
+
+def test_cancel_stops_the_run(tmp_path: Path) -> None:
+    spec = load_model_spec(write_package(tmp_path / "p"))
+    calls: list[int] = []
+    with pytest.raises(Cancelled):
+        segment(_volume(), spec, InferenceOptions(device="cpu"),
+                progress=lambda d, t: calls.append(d), cancel=lambda: len(calls) >= 1)
+    assert 1 <= len(calls) <= 2  # batches already running in the worker threads finish
+
+
+def test_child_entry_and_bridge_round_trip(tmp_path: Path) -> None:
+    pkg = write_package(tmp_path / "p", base_json(orientation="RAS"))
+    vol = _volume()
+    arrays, kwargs = child_kwargs(vol, pkg, InferenceOptions(device="cpu", threads=1))
+    import json
+
+    json.dumps(kwargs)  # plain JSON-able values only
+    outputs, info = segment_arrays(arrays, **kwargs)
+    assert set(outputs) == {"labels"} and outputs["labels"].shape == vol.shape
+    assert info["device"] == "cpu" and "network" in info["timings"]
+    res = result_from_child(vol, pkg, outputs, info)
+    assert res.labels.same_grid(vol)
+    assert np.array_equal(res.labels.array, (vol.array > 50).astype(np.uint8))
+
+
+def test_options_from_dict_rejects_unknown() -> None:
+    with pytest.raises(ValueError, match="unknown inference option"):
+        InferenceOptions.from_dict({"device": "cpu", "turbo": True})
+    assert InferenceOptions.from_dict(None) == InferenceOptions()
+
+
+def test_argmax_channels_matches_torch_including_ties() -> None:
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randint(0, 3, (5, 6, 7, 8), generator=g).float()  # many ties
+    assert torch.equal(argmax_channels(logits).long(), torch.argmax(logits, dim=0))
+
+
+def test_multilabel_sigmoid_picks_the_strongest_positive(tmp_path: Path) -> None:
+    import torch
+
+    data = base_json(output={"activation": "sigmoid", "channels": 2},
+                     labels=[{"value": 1, "name": "a"}, {"value": 2, "name": "b"}])
+    spec = load_model_spec(write_package(tmp_path / "p", data))
+    logits = torch.tensor([[-1.0, 2.0, 3.0, 0.0], [-2.0, 1.0, 4.0, 0.0]]).view(2, 1, 1, 4)
+    assert logits_to_labels(logits, spec).ravel().tolist() == [0, 1, 2, 0]
+
+
+def test_pad_value_for_images_smaller_than_the_patch(tmp_path: Path) -> None:
+    # 4 slices of 60 padded to the 16-slice patch; a 3x3x3 mean > 50 labels the first and
+    # last slice only if the padding is bright enough (0 -> mean 40; 100 -> mean 73)
+    arr = np.full((4, 20, 20), 60, np.int16)
+    for pad, edge in ((0.0, 0), (100.0, 1), ("min", 1)):  # "min" is 60 here
+        data = base_json(inference={"pad_value": pad})
+        data["network"]["entry"] = "tests.ai._nets:build_box"
+        spec = load_model_spec(write_package(tmp_path / f"p{pad}", data, module=_nets.BoxNet()))
+        assert spec.inference.pad_value == pad
+        lab = segment(Volume(arr), spec, InferenceOptions(device="cpu")).labels.array
+        assert lab[0, 5, 5] == edge and lab[3, 5, 5] == edge and lab[1, 5, 5] == 1
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_probability_averaging(tmp_path: Path, activation: str) -> None:
+    data = base_json(inference={"average": "probabilities", "mirror_tta": True},
+                     target_spacing=[0.9, 1.0, 0.8])  # x3 upsampling along j
+    if activation == "sigmoid":
+        data["output"] = {"activation": "sigmoid", "channels": 1}
+        data["network"]["entry"] = "tests.ai._nets:build_sigmoid"
+    spec = load_model_spec(write_package(tmp_path / "p", data))
+    assert spec.inference.average == "probabilities"
+    vol = _volume(direction=np.eye(3))
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    assert np.array_equal(res.labels.array, (vol.array > 50).astype(np.uint8))
+
+
+def test_probability_blend_matches_manual_softmax_average() -> None:
+    import torch
+
+    from interval.ai.sliding_window import gaussian_importance_map, sliding_window_inference
+
+    net = _nets.SkewNet().eval()
+    x = torch.randn(1, 24, 16, 16)
+    out = sliding_window_inference(x, net, (16, 16, 16), overlap=0.5, activation="softmax",
+                                   workers=1)
+    w = gaussian_importance_map((16, 16, 16))
+    with torch.no_grad():
+        a = torch.softmax(net(x[None, :, :16]), 1)[0] * w
+        b = torch.softmax(net(x[None, :, 8:]), 1)[0] * w
+    acc = torch.zeros(2, 24, 16, 16)
+    ws = torch.zeros(24, 16, 16)
+    acc[:, :16] += a
+    acc[:, 8:] += b
+    ws[:16] += w
+    ws[8:] += w
+    assert torch.allclose(out, acc / ws, atol=1e-5)
+
+
+def test_network_output_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> None:
+    from interval.ai.errors import InvalidModelPackage
+
+    data = base_json(output={"activation": "softmax", "channels": 3},
+                     labels=[{"value": 1, "name": "a"}])
+    spec = load_model_spec(write_package(tmp_path / "p", data))  # the net gives 2 channels
+    with pytest.raises(InvalidModelPackage, match="gives 2 output channel"):
+        segment(_volume(direction=np.eye(3)), spec, InferenceOptions(device="cpu"))
+
+    def half_size(x):
+        import torch
+
+        return torch.zeros((x.shape[0], 2, *(n // 2 for n in x.shape[2:])))
+
+    spec = load_model_spec(write_package(tmp_path / "q"))
+    with pytest.raises(InvalidModelPackage, match="must return"):
+        segment(_volume(direction=np.eye(3)), spec, InferenceOptions(device="cpu"),
+                network=half_size)

@@ -1,0 +1,61 @@
+"""CPU inference rewrites: same outputs as the original network, original untouched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from interval.ai.optimize import FastInstanceNorm3d, prepare_network, uses_channels_last
+
+CL = torch.channels_last_3d
+
+
+@pytest.mark.parametrize("affine", [False, True])
+@pytest.mark.parametrize("channels", [3, 80])  # Gram path and the reduction path
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_fast_instance_norm_matches(affine: bool, channels: int, layout: str) -> None:
+    torch.manual_seed(0)
+    ref = nn.InstanceNorm3d(channels, affine=affine, eps=1e-5).eval()
+    if affine:
+        with torch.no_grad():
+            ref.weight.uniform_(0.5, 2.0)
+            ref.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(2, channels, 6, 7, 8) * 3 + 2
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=CL)
+    fast = FastInstanceNorm3d(ref).eval()
+    with torch.inference_mode():
+        assert torch.allclose(fast(x), ref(x), atol=2e-5)
+
+
+def test_fast_instance_norm_large_mean_uses_exact_statistics() -> None:
+    ref = nn.InstanceNorm3d(4).eval()
+    x = (torch.randn(1, 4, 10, 10, 10) * 0.01 + 1000.0).contiguous(memory_format=CL)
+    with torch.inference_mode():
+        assert torch.allclose(FastInstanceNorm3d(ref)(x), ref(x), atol=1e-3)
+
+
+def test_running_stats_fall_back_to_the_original() -> None:
+    ref = nn.InstanceNorm3d(2, track_running_stats=True).eval()
+    ref.running_mean.fill_(1.0)
+    ref.running_var.fill_(4.0)
+    x = torch.randn(1, 2, 4, 4, 4)
+    with torch.inference_mode():
+        assert torch.allclose(FastInstanceNorm3d(ref)(x), ref(x))
+
+
+def test_prepare_network_copies_and_keeps_outputs() -> None:
+    monai_nets = pytest.importorskip("monai.networks.nets")
+    torch.manual_seed(0)
+    net = monai_nets.UNet(spatial_dims=3, in_channels=1, out_channels=3, channels=(4, 8, 16),
+                          strides=(2, 2), num_res_units=2).eval()
+    fast = prepare_network(net, torch.device("cpu"))
+    assert fast is not net and uses_channels_last(fast) and not uses_channels_last(net)
+    assert not any(isinstance(m, FastInstanceNorm3d) for m in net.modules())
+    x = torch.randn(2, 1, 16, 24, 20)
+    with torch.inference_mode():
+        a = net(x)
+        b = fast(x.contiguous(memory_format=CL))
+    assert torch.allclose(a, b, atol=1e-4)
+    assert prepare_network(net, torch.device("meta")) is net  # other devices: unchanged
