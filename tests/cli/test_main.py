@@ -108,16 +108,20 @@ def test_demo_is_called_with_out_and_seed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[tuple[Path | None, int]] = []
+    seen: list[dict] = []
 
-    def run_demo(out_dir: Path | None, seed: int, echo) -> int:  # type: ignore[no-untyped-def]
+    def run_demo(out_dir: Path | None, seed: int, echo, **options) -> int:  # type: ignore[no-untyped-def]
         calls.append((out_dir, seed))
+        seen.append(options)
         echo("demo ran")
         return 0
 
     fake = types.ModuleType("interval.cli.demo")
     fake.run_demo = run_demo  # type: ignore[attr-defined]
+    fake.options_from_args = lambda args: {"segment": not args.no_segment}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "interval.cli.demo", fake)
-    assert main(["demo", "--out", str(tmp_path / "d"), "--seed", "7"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "d"), "--seed", "7", "--no-segment"]) == 0
+    assert seen[-1] == {"segment": False}
     assert calls == [(tmp_path / "d", 7)]
     assert capsys.readouterr().out == "demo ran\n"
     assert main(["demo"]) == 0
@@ -126,7 +130,8 @@ def test_demo_is_called_with_out_and_seed(
 
 def test_demo_exit_code_is_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = types.ModuleType("interval.cli.demo")
-    fake.run_demo = lambda out_dir, seed, echo: 1  # type: ignore[attr-defined]
+    fake.run_demo = lambda out_dir, seed, echo, **options: 1  # type: ignore[attr-defined]
+    fake.options_from_args = lambda args: {}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "interval.cli.demo", fake)
     assert main(["demo", "--out", "x"]) == 1
 

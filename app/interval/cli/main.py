@@ -95,13 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="afterwards, open the viewer on the generated patient (default: when a display "
         "is available and the command runs in an interactive terminal, not under CI)",
     )
+    demo.add_argument(
+        "--no-segment", action="store_true",
+        help="skip the segmentation (only write, index and load the patient)",
+    )
+    demo.add_argument(
+        "--model", metavar="NAME", default="phantom-unet",
+        help="segmentation model from 'interval plugins' (default: phantom-unet)",
+    )
+    demo.add_argument(
+        "--device", metavar="DEVICE", default="auto",
+        help="auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps",
+    )
     demo.set_defaults(func=_run_demo)
     return parser
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     try:
-        from interval.cli.demo import run_demo
+        from interval.cli.demo import options_from_args, run_demo
     except ModuleNotFoundError as exc:
         if exc.name != "interval.cli.demo":
             raise
@@ -112,7 +124,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     out_dir = Path(args.out) if args.out is not None else None
-    code = int(run_demo(out_dir, args.seed, echo) or 0)
+    code = int(run_demo(out_dir, args.seed, echo, **options_from_args(args)) or 0)
     view = getattr(args, "view", None)
     if view is None:
         view = code == 0 and _interactive_display()
