@@ -63,7 +63,7 @@ def test_demo_view_opens_the_generated_dicom_folder(tmp_path: Path, opened, monk
     patient = generate_patient(tmp_path / "demo", seed=0, n_timepoints=1, shape=(8, 32, 32),
                                ground_truth=False, keep_arrays=False)
     ran: list[Path] = []
-    monkeypatch.setattr(demo, "run_demo", lambda out, seed, echo: ran.append(out) or 0)
+    monkeypatch.setattr(demo, "run_demo", lambda out, seed, echo, **kw: ran.append(out) or 0)
     assert main(["demo", "--out", str(tmp_path / "demo"), "--view"]) == EXIT_OK
     assert ran == [tmp_path / "demo"]
     assert opened == [str(patient.dicom_dir)]
