@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from interval.ai.engine import argmax_channels, logits_to_labels, segment
 from interval.ai.engine_bridge import child_kwargs, result_from_child
@@ -240,3 +241,42 @@ def test_network_output_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> No
     with pytest.raises(InvalidModelPackage, match="must return"):
         segment(_volume(direction=np.eye(3)), spec, InferenceOptions(device="cpu"),
                 network=half_size)
+
+
+class ShapeRecorder(torch.nn.Module):
+    """ThresholdNet that records the shape of every input it is given."""
+
+    shapes: list[tuple[int, ...]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _nets.ThresholdNet(50.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ShapeRecorder.shapes.append(tuple(x.shape))
+        return self.net(x)
+
+
+def build_shape_recorder() -> ShapeRecorder:
+    return ShapeRecorder()
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_whole_mode_runs_the_network_once_on_the_whole_volume(tmp_path: Path,
+                                                               tta: bool) -> None:
+    data = base_json(orientation="RAS", inference={"mode": "whole", "mirror_tta": tta})
+    del data["patch_size"]
+    data["network"] = {"type": "plugin", "entry": "tests.ai.test_engine:build_shape_recorder"}
+    spec = load_model_spec(write_package(tmp_path / "w", data))
+    vol = _volume(shape=(7, 30, 45))  # larger and smaller than the default 16³ patch
+    ShapeRecorder.shapes.clear()
+    done: list[tuple[int, int]] = []
+    res = segment(vol, spec, InferenceOptions(device="cpu", batch_size=4, overlap=0.9),
+                  progress=lambda d, t: done.append((d, t)))
+    # reoriented to RAS (i -> S, j -> R, k -> A): (k, j, i) = (7, 30, 45) -> (45, 7, 30)
+    assert ShapeRecorder.shapes == [(1, 1, 45, 7, 30)] * (8 if tta else 1)
+    assert res.labels.same_grid(vol)
+    assert np.array_equal(res.labels.array, (vol.array > 50).astype(np.uint8))
+    assert done[-1] == (1, 1) and "pad" not in res.timings and "network" in res.timings
+    with pytest.raises(Cancelled):
+        segment(vol, spec, InferenceOptions(device="cpu"), cancel=lambda: True)

@@ -146,3 +146,34 @@ def test_import_interval_ai_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO_ROOT, timeout=60, check=True)
     assert out.stdout.strip() == "0", out.stdout + out.stderr
+
+
+def test_whole_volume_mode_needs_no_patch_size(tmp_path: Path) -> None:
+    data = base_json(inference={"mode": "whole", "mirror_tta": True})
+    del data["patch_size"]
+    spec = load_model_spec(write_package(tmp_path / "w", data))
+    assert spec.inference.mode == "whole" and spec.inference.mirror_tta
+    assert spec.patch_size is None
+    # a patch given anyway is validated, then ignored
+    spec2 = load_model_spec(write_package(tmp_path / "w2", base_json(inference={"mode": "whole"})))
+    assert spec2.patch_size is None
+    assert load_model_spec(write_package(tmp_path / "s", base_json())).inference.mode == \
+        "sliding_window"
+    problems = _problems(tmp_path / "bad", base_json(inference={"mode": "tiles"}))
+    assert any("inference.mode must be one of 'sliding_window', 'whole'" in p for p in problems)
+
+
+def test_plugin_network_weights_are_optional(tmp_path: Path) -> None:
+    data = base_json()
+    del data["network"]["weights"]
+    spec = load_model_spec(write_package(tmp_path / "p", data))
+    assert spec.network.weights is None and spec.weights_path is None
+    builtin = base_json(network={"type": "builtin", "name": "unet3d"})
+    problems = _problems(tmp_path / "b", builtin)
+    assert any("missing required key(s) 'weights'" in p for p in problems), problems
+    missing = base_json()
+    missing["network"]["weights"] = "nowhere.safetensors"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.json").write_text(json.dumps(missing), encoding="utf-8")
+    with pytest.raises(InvalidModelPackage, match="is missing"):
+        load_model_spec(tmp_path / "m")

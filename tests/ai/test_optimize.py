@@ -59,3 +59,32 @@ def test_prepare_network_copies_and_keeps_outputs() -> None:
         b = fast(x.contiguous(memory_format=CL))
     assert torch.allclose(a, b, atol=1e-4)
     assert prepare_network(net, torch.device("meta")) is net  # other devices: unchanged
+
+
+class _WrapsTorchScript(nn.Module):
+    """A plugin-style module: TorchScript inside, a 5-D buffer, nothing to rewrite."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = torch.jit.script(nn.Conv3d(1, 2, 3, padding=1))
+        self.register_buffer("table", torch.zeros(1, 1, 2, 2, 2))
+        self.scale = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * self.scale[0]
+
+
+def test_prepare_network_leaves_modules_without_rewrites_alone() -> None:
+    from interval.ai.optimize import has_rewrites
+
+    cpu = torch.device("cpu")
+    wrapped = _WrapsTorchScript().eval()
+    assert not has_rewrites(wrapped)
+    assert prepare_network(wrapped, cpu) is wrapped  # no deep copy of the TorchScript
+    assert not uses_channels_last(wrapped)
+    plain = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    assert prepare_network(plain, cpu) is plain
+    conv = nn.Sequential(nn.Conv3d(2, 4, 3))  # a 5-D weight: rewritten on a copy
+    assert has_rewrites(conv) and has_rewrites(nn.Sequential(nn.InstanceNorm3d(2)))
+    fast = prepare_network(conv, cpu)
+    assert fast is not conv and uses_channels_last(fast) and not uses_channels_last(conv)

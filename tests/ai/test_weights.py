@@ -137,3 +137,15 @@ def test_onnx_without_onnxruntime_is_a_clear_error(tmp_path: Path) -> None:
     write_package(pkg, base_json(network={"type": "onnx", "file": "model.onnx"}))
     with pytest.raises(InvalidModelPackage, match="needs the onnxruntime package"):
         build_model(load_model_spec(pkg), torch.device("cpu"))
+
+
+def test_plugin_network_without_weights_is_used_as_built(tmp_path: Path) -> None:
+    data = base_json()
+    data["network"]["params"] = {"threshold": 7.0}
+    del data["network"]["weights"]
+    pkg = write_package(tmp_path / "p", data)
+    assert not (pkg / "weights.safetensors").exists()
+    net = build_model(load_model_spec(pkg), torch.device("cpu"))
+    assert isinstance(net, _nets.ThresholdNet) and not net.training
+    x = torch.full((1, 1, 2, 2, 2), 9.0)
+    assert torch.allclose(net(x)[:, 1], torch.full((1, 2, 2, 2), 2.0))  # the builder's 7

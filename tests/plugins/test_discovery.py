@@ -271,3 +271,25 @@ def test_frozen_build_looks_in_meipass_and_beside_the_executable(
     reg = discover_plugins(include_entry_points=False)
     assert [(p.id, p.source.kind) for p in reg.plugins] == [
         ("org.test.bundled", "built-in"), ("org.test.beside", "built-in")]
+
+
+def test_plugin_needing_a_missing_package_is_refused_naming_all_of_them(
+        tmp_path: Path) -> None:
+    import importlib.util
+
+    missing = ["interval_no_such_pkg_a", "interval_no_such_pkg_b"]
+    assert all(importlib.util.find_spec(n) is None for n in missing)
+    write_plugin(tmp_path / "p", "needs",
+                 manifest("org.test.needs", requires=["numpy", *missing]))
+    write_plugin(tmp_path / "p", "needs-one",
+                 manifest("org.test.needs-one", requires=["interval_no_such_pkg_a"]))
+    write_plugin(tmp_path / "p", "has", manifest("org.test.has", requires=["numpy"]))
+    reg = discover_plugins([tmp_path / "p"], **ONLY_FOLDERS)
+    assert [p.id for p in reg.plugins] == ["org.test.has"]
+    assert reg.to_dict()["plugins"][0]["requires"] == ["numpy"]
+    reasons = {r.name: r.reason for r in reg.refused}
+    assert reasons["org.test.needs"] == (
+        "needs the Python packages interval_no_such_pkg_a, interval_no_such_pkg_b: "
+        "pip install interval_no_such_pkg_a interval_no_such_pkg_b")
+    assert reasons["org.test.needs-one"] == (
+        "needs the Python package interval_no_such_pkg_a: pip install interval_no_such_pkg_a")

@@ -181,3 +181,17 @@ def test_code_path_of_a_plain_folder_and_of_a_package(tmp_path: Path) -> None:
     # the engine finds the code path of a model folder from the manifest above it
     assert code_path_for_model(pkg / "models" / "m") == (tmp_path / "dist").resolve()
     assert code_path_for_model(tmp_path / "nowhere") is None
+
+
+def test_requires_lists_top_level_import_names(tmp_path: Path) -> None:
+    path = write_plugin(tmp_path, "r", manifest(requires=["numpy", "deepbet", "numpy"]))
+    assert read_manifest(path / "interval-plugin.json").requires == ("numpy", "deepbet")
+    assert read_manifest(write_plugin(tmp_path, "n", manifest()) /
+                         "interval-plugin.json").requires == ()
+    for bad, needle in [("deepbet", "'requires' must be a list"),
+                        (["deep.bet"], "'requires' item 'deep.bet' is not a top-level import"),
+                        (["pip install x"], "is not a top-level import name"),
+                        ([3], "'requires' item 3")]:
+        folder = write_plugin(tmp_path, f"bad{abs(hash(str(bad)))}", manifest(requires=bad))
+        with pytest.raises(InvalidManifest, match=needle):
+            read_manifest(folder / "interval-plugin.json")

@@ -7,6 +7,11 @@ Pipeline (every phase timed in ``SegmentationResult.timings``)::
     AT MODEL RESOLUTION -> unpad -> nearest-neighbour labels back onto the exact input
     grid (float logits are never resampled) -> reorient back -> post-process
 
+With ``inference.mode == "whole"`` there is no padding and no tiling: the network runs
+once on the whole reoriented, resampled, normalised array (one window of the array's
+size, so timings, progress, cancel, mirror TTA, device and out-of-memory handling are
+the sliding window's).
+
 The result is ``uint8`` (``uint16`` when a label value exceeds 255) on the input grid,
 with model.json's label table.  This module imports torch; the viewer runs it in a
 child process (:mod:`interval.ai.engine_child`).
@@ -149,21 +154,30 @@ def segment(
     check_cancel(cancel)
     with timer.phase("normalise"):
         array = normalize(array, spec.normalization)
-    with timer.phase("pad"):
-        pad_value = spec.inference.pad_value
-        value = float(array.min()) if pad_value == "min" else float(pad_value)
-        pad = PadToPatch(grid, spec.patch_size, value)
-        array = pad.apply(array)
-
     inf = spec.inference
+    whole = inf.mode == "whole"
+    pad: PadToPatch | None = None
+    if whole:  # one window: the whole array, no padding, no blending weights
+        patch: tuple[int, ...] = tuple(int(n) for n in array.shape)
+        overlap, batch_size, blend = 0.0, 1, "constant"
+    else:
+        assert spec.patch_size is not None  # validated by load_model_spec
+        with timer.phase("pad"):
+            pad_value = inf.pad_value
+            value = float(array.min()) if pad_value == "min" else float(pad_value)
+            pad = PadToPatch(grid, spec.patch_size, value)
+            array = pad.apply(array)
+        patch = spec.patch_size
+        overlap = inf.overlap if opts.overlap is None else opts.overlap
+        batch_size = opts.batch_size if opts.batch_size is not None else (
+            None if device.type == "cpu" else inf.batch_size)
+        blend = inf.blend
+
     probabilities = inf.average == "probabilities"
     stats = SlidingWindowStats()
     logits = sliding_window_inference(
-        torch.from_numpy(np.ascontiguousarray(array)), net, spec.patch_size,
-        overlap=inf.overlap if opts.overlap is None else opts.overlap,
-        batch_size=opts.batch_size if opts.batch_size is not None else (
-            None if device.type == "cpu" else inf.batch_size),
-        blend=inf.blend,
+        torch.from_numpy(np.ascontiguousarray(array)), net, patch,
+        overlap=overlap, batch_size=batch_size, blend=blend,
         mirror_tta=inf.mirror_tta if opts.mirror_tta is None else opts.mirror_tta,
         device=device, amp=opts.amp,
         # argmax and the sign of logits do not change with the (positive) weight sum;
@@ -187,7 +201,8 @@ def segment(
         labels = logits_to_labels(logits, spec, 0.5 if probabilities else 0.0)
         del logits
     with timer.phase("resample_back"):
-        labels = pad.invert_labels(labels)
+        if pad is not None:
+            labels = pad.invert_labels(labels)
         if resample is not None:
             labels = resample.invert_labels(labels)
         if reorient is not None:

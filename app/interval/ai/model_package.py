@@ -18,7 +18,7 @@ Fields (``*`` required; unknown keys anywhere are an error)::
     labels*          [{"value": 1.., "name": str, "color": [r, g, b] (optional)}]
     target_spacing   [sx, sy, sz] mm or null (native)
     orientation      "LPS" / "RAS" / any axis code, or null (as stored)
-    patch_size*      [pz, py, px]
+    patch_size*      [pz, py, px]  (optional and ignored with inference.mode "whole")
     normalization    {"scheme": "ct", "clip": [lo, hi], "mean": m, "std": s}
                      {"scheme": "zscore_percentile", "lower": 0.5, "upper": 99.5,
                       "foreground": false}
@@ -28,7 +28,8 @@ Fields (``*`` required; unknown keys anywhere are an error)::
     network*         {"type": "builtin", "name": "unet3d", "params": {}, "weights": file}
                      {"type": "plugin", "entry": "module:function", "params": {},
                       "weights": file}   (called as function(**params); the package
-                                          folder is importable)
+                                          folder is importable; weights optional:
+                                          without them the builder loads what it needs)
                      {"type": "torchscript", "file": "model.pt"}
                      {"type": "onnx", "file": "model.onnx"}   (needs onnxruntime)
                      weights: .safetensors, or a plain .pt/.pth state dict
@@ -36,8 +37,13 @@ Fields (``*`` required; unknown keys anywhere are an error)::
     output*          {"activation": "softmax" | "sigmoid", "channels": N}
                      softmax: label = argmax channel; sigmoid: channel c -> label
                      c + 1 where its logit > 0 (probability > 0.5)
-    inference        {"overlap": 0.5, "batch_size": 4, "mirror_tta": false,
-                      "blend": "gaussian" | "constant", "pad_value": 0 | "min"}
+    inference        {"mode": "sliding_window" | "whole", "overlap": 0.5, "batch_size": 4,
+                      "mirror_tta": false, "blend": "gaussian" | "constant",
+                      "pad_value": 0 | "min"}
+                     (mode "whole": the network runs once on the whole reoriented,
+                      resampled, normalised volume - no windows, no padding to a patch;
+                      patch_size, overlap, batch_size, blend and pad_value are unused;
+                      for networks that must see the whole image, e.g. deepbet)
                      (pad_value: normalised value around images smaller than a patch;
                       0 like MONAI / nnU-Net, "min" = the image's minimum, e.g. air;
                       "average": "logits" (MONAI, default) or "probabilities" (nnU-Net:
@@ -101,8 +107,13 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class InferenceSpec:
-    """Sliding-window defaults of the model (overridable per run)."""
+    """Inference defaults of the model (overridable per run).
 
+    ``mode``: "sliding_window" (patches blended) or "whole" (one forward pass on the
+    whole volume; the window fields are then unused).
+    """
+
+    mode: str = "sliding_window"
     overlap: float = 0.5
     batch_size: int = 4
     mirror_tta: bool = False
@@ -132,7 +143,7 @@ class ModelSpec:
     version: str
     task: str
     labels: tuple[LabelInfo, ...]
-    patch_size: tuple[int, int, int]
+    patch_size: tuple[int, int, int] | None  # None only with inference.mode "whole"
     network: NetworkSpec
     output: OutputSpec
     description: str = ""
@@ -161,7 +172,7 @@ class ModelSpec:
 
     @property
     def weights_path(self) -> Path | None:
-        """The weights / network file, if the network type has one."""
+        """The weights / network file, if the package has one (plugin networks may not)."""
         rel = self.network.weights or self.network.file
         return None if rel is None else self.file_path(rel)
 
@@ -261,7 +272,8 @@ _TOP_KEYS = {
     "target_spacing", "orientation", "patch_size", "normalization", "network", "output",
     "inference", "postprocess",
 }
-_TOP_REQUIRED = {"format", "name", "version", "task", "labels", "patch_size", "network", "output"}
+_TOP_REQUIRED = {"format", "name", "version", "task", "labels", "network", "output"}
+_INFERENCE_MODES = ("sliding_window", "whole")
 
 
 def load_model_spec(folder: str | Path) -> ModelSpec:
@@ -316,11 +328,17 @@ def parse_model_spec(data: Any, folder: str | Path) -> ModelSpec:
     labels = _labels(c, top["labels"]) if "labels" in top else ()
     spacing = _spacing(c, top.get("target_spacing"))
     orientation = _orientation(c, top.get("orientation"))
-    patch = _patch(c, top["patch_size"]) if "patch_size" in top else None
+    inference = _inference(c, top.get("inference", {}))
+    whole = inference.mode == "whole"
+    patch: tuple[int, int, int] | None = None
+    if "patch_size" in top:
+        patch = _patch(c, top["patch_size"])
+    elif not whole:
+        c.add(f"{MODEL_JSON}: missing required key(s) 'patch_size' (or set "
+              '"inference": {"mode": "whole"} for a network that runs on the whole volume)')
     norm = _normalization(c, top.get("normalization", {"scheme": "none"}))
     network = _network(c, top["network"], folder) if "network" in top else None
     output = _output(c, top["output"]) if "output" in top else None
-    inference = _inference(c, top.get("inference", {}))
     post = _postprocess(c, top.get("postprocess", {}), labels)
 
     if output is not None and labels:
@@ -333,10 +351,11 @@ def parse_model_spec(data: Any, folder: str | Path) -> ModelSpec:
                   f"gives value c+1; {output.channels} channel(s))")
     if c.problems:
         _raise(c, folder)
-    assert name and version and task and patch and network and output
+    assert name and version and task and (patch or whole) and network and output
     return ModelSpec(
         folder=folder, name=name, version=version, task=task, labels=labels,
-        patch_size=patch, network=network, output=output, description=description,
+        patch_size=None if whole else patch, network=network, output=output,
+        description=description,
         modality=modality, target_spacing=spacing, orientation=orientation,
         normalization=norm, inference=inference, postprocess=post,
     )
@@ -512,7 +531,8 @@ def _network(c: _Checker, value: Any, folder: Path) -> NetworkSpec | None:
     where = f"network ({kind})"
     if kind in ("builtin", "plugin"):
         key = "name" if kind == "builtin" else "entry"
-        c.keys(obj, where, {"type", key, "params", "weights"}, {"type", key, "weights"})
+        required = {"type", key} if kind == "plugin" else {"type", key, "weights"}
+        c.keys(obj, where, {"type", key, "params", "weights"}, required)
         ident = c.string(obj.get(key), f"network.{key}") if key in obj else None
         if kind == "plugin" and ident is not None:
             mod, sep, func = ident.partition(":")
@@ -526,7 +546,8 @@ def _network(c: _Checker, value: Any, folder: Path) -> NetworkSpec | None:
             params = {}
         weights = (_relative_file(c, obj["weights"], "network.weights", folder, _WEIGHT_SUFFIXES)
                    if "weights" in obj else None)
-        if ident is None or weights is None:
+        if ident is None or (weights is None and "weights" in obj) or (
+                weights is None and kind == "builtin"):
             return None
         return NetworkSpec(kind, name=ident if kind == "builtin" else None,
                            entry=ident if kind == "plugin" else None, params=dict(params),
@@ -557,8 +578,10 @@ def _inference(c: _Checker, value: Any) -> InferenceSpec:
     if obj is None:
         return InferenceSpec()
     c.keys(obj, "inference",
-           {"overlap", "batch_size", "mirror_tta", "blend", "pad_value", "average"}, set())
+           {"mode", "overlap", "batch_size", "mirror_tta", "blend", "pad_value", "average"},
+           set())
     d = InferenceSpec()
+    mode = c.choice(obj.get("mode", d.mode), "inference.mode", _INFERENCE_MODES)
     overlap = c.number(obj.get("overlap", d.overlap), "inference.overlap", lo=0.0, hi=1.0,
                        hi_open=True)
     batch = c.integer(obj.get("batch_size", d.batch_size), "inference.batch_size", lo=1, hi=1024)
@@ -570,6 +593,7 @@ def _inference(c: _Checker, value: Any) -> InferenceSpec:
     average = c.choice(obj.get("average", d.average), "inference.average",
                        ("logits", "probabilities"))
     return InferenceSpec(
+        mode=mode or d.mode,
         pad_value=d.pad_value if pad is None else pad,
         average=average or d.average,
         overlap=d.overlap if overlap is None else overlap,

@@ -84,16 +84,33 @@ def _replace_norms(module: nn.Module) -> int:
     return n
 
 
+def has_rewrites(module: nn.Module) -> bool:
+    """Whether :func:`prepare_network` would change ``module`` on the CPU.
+
+    True when it holds an ``InstanceNorm3d`` or a 5-D parameter (a 3-D convolution)
+    outside TorchScript submodules, which are never rewritten.
+    """
+    if isinstance(module, torch.jit.ScriptModule):
+        return False
+    if isinstance(module, nn.InstanceNorm3d):
+        return True
+    if any(p.dim() == 5 for p in module.parameters(recurse=False)):
+        return True
+    return any(has_rewrites(child) for child in module.children())
+
+
 def prepare_network(network: object, device: torch.device, *, copy_module: bool = True) -> object:
     """The network to run on ``device``: on the CPU a channels-last, fast-norm copy.
 
     Anything that is not a plain ``nn.Module`` (TorchScript, ONNX wrappers, functions)
-    is returned unchanged, as is every network on other devices.  ``copy_module=False``
-    rewrites ``network`` itself (for a module nobody else uses).
+    is returned unchanged, as is every network on other devices and every module with
+    nothing to rewrite (:func:`has_rewrites`; e.g. a plugin wrapping TorchScript
+    networks, which is not deep-copied).  ``copy_module=False`` rewrites ``network``
+    itself (for a module nobody else uses).
     """
     if device.type != "cpu" or not isinstance(network, nn.Module) or isinstance(
         network, torch.jit.ScriptModule
-    ):
+    ) or not has_rewrites(network):
         return network
     net = network
     if copy_module:
@@ -115,4 +132,4 @@ def uses_channels_last(network: object) -> bool:
     )
 
 
-__all__ = ["FastInstanceNorm3d", "prepare_network", "uses_channels_last"]
+__all__ = ["FastInstanceNorm3d", "has_rewrites", "prepare_network", "uses_channels_last"]

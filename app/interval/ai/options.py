@@ -15,6 +15,8 @@ class InferenceOptions:
     ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
     ``amp``: mixed precision on CUDA (never on the CPU).  ``cleanup``: apply
     model.json's post-processing.  ``threads``: CPU threads for torch (None: leave).
+    ``overlap`` and ``batch_size`` do not apply to whole-volume models
+    (``"inference": {"mode": "whole"}``: one forward pass, no windows).
     """
 
     device: str = "auto"

@@ -386,7 +386,8 @@ def sliding_window_inference(
                     else:
                         raise InferenceOutOfMemory(
                             f"The model does not fit in the memory of the {device.type} device "
-                            "even one window at a time. Try a smaller patch size or the CPU."
+                            "even one window (or the whole volume) at a time. Try the CPU, or "
+                            "a smaller patch size for a sliding-window model."
                         ) from None
             report(progress, min((b + 1) * batch_size, total_windows), total_windows)
         assert acc is not None

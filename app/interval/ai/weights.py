@@ -8,7 +8,8 @@
 
 ``builtin`` networks come from :func:`interval.ai.networks.build_network`;
 ``plugin`` networks from ``module:function`` called with ``**params`` (only ever
-inside the model's child process).
+inside the model's child process); a plugin network without ``weights`` in model.json
+is used as its builder returns it (the builder loads what it needs).
 """
 
 from __future__ import annotations
@@ -202,8 +203,8 @@ def build_model(spec: ModelSpec, device: torch.device) -> Network:
         assert path is not None
         return OnnxNetwork(path, device)
     module = _construct(spec)
-    assert path is not None
-    load_weights_into(module, load_state_dict(path), path)
+    if path is not None:  # a plugin network without weights loads what it needs itself
+        load_weights_into(module, load_state_dict(path), path)
     return module.to(device).eval()
 
 

@@ -92,6 +92,7 @@ class PluginManifest:
     longitudinal_analyzers: tuple[AnalyzerDeclaration, ...] = ()
     python_module: str | None = None
     code_path: Path | None = None
+    requires: tuple[str, ...] = ()  # top-level import names the plugin's code needs
 
     @property
     def folder(self) -> Path:

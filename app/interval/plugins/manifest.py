@@ -42,7 +42,7 @@ ENTRY_RE = re.compile(rf"^{_IDENT}(?:\.{_IDENT})*:{_IDENT}(?:\.{_IDENT})*$")
 
 TOP_KEYS = {
     "id", "name", "version", "interval_api", "description", "author", "license", "homepage",
-    "contributes", "python",
+    "contributes", "python", "requires",
 }
 REQUIRED_KEYS = ("id", "name", "version", "interval_api")
 CONTRIBUTES_KEYS = {"segmentation_models", "longitudinal_analyzers"}
@@ -125,13 +125,14 @@ def validate_manifest(data: Any, path: Path) -> tuple[PluginManifest | None, lis
     homepage = _text(data, "homepage", problems)
     models, analyzers = _check_contributes(data.get("contributes", {}), folder, problems)
     module, code_path = _check_python(data.get("python"), folder, problems)
+    requires = _check_requires(data.get("requires", []), problems)
     if problems:
         return None, problems
     manifest = PluginManifest(
         id=pid, name=name, version=version, interval_api=api, manifest_path=path,
         description=description, author=author, license=license_, homepage=homepage,
         segmentation_models=models, longitudinal_analyzers=analyzers,
-        python_module=module, code_path=code_path,
+        python_module=module, code_path=code_path, requires=requires,
     )
     return manifest, []
 
@@ -326,6 +327,44 @@ def _check_analyzers(value: Any, problems: list[str]) -> tuple[AnalyzerDeclarati
         if len(problems) == before:
             out.append(AnalyzerDeclaration(aid, name, str(entry), description))
     return tuple(out)
+
+
+def _check_requires(value: Any, problems: list[str]) -> tuple[str, ...]:
+    """``requires``: top-level import names (e.g. ``["deepbet"]``), each once."""
+    if not isinstance(value, list):
+        problems.append(f"'requires' must be a list of Python package import names, "
+                        f"not {_json_type(value)}")
+        return ()
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not re.fullmatch(_IDENT, item):
+            problems.append(f"'requires' item {item!r} is not a top-level import name "
+                            "(e.g. 'deepbet')")
+        elif item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def missing_requirements(names: tuple[str, ...] | list[str]) -> list[str]:
+    """The names in ``names`` that cannot be imported (checked without importing them)."""
+    import importlib.util
+
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def requirements_reason(missing: list[str]) -> str:
+    """The refusal text for missing packages, naming all of them."""
+    plural = "s" if len(missing) > 1 else ""
+    return (f"needs the Python package{plural} {', '.join(missing)}: "
+            f"pip install {' '.join(missing)}")
 
 
 def _check_python(value: Any, folder: Path, problems: list[str]) -> tuple[str | None, Path]:

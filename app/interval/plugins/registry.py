@@ -29,7 +29,13 @@ from interval.plugins.api import (
     SegmentationModelEntry,
 )
 from interval.plugins.discovery import Candidate, PluginSource, all_candidates
-from interval.plugins.manifest import MODEL_FILE, InvalidManifest, read_manifest
+from interval.plugins.manifest import (
+    MODEL_FILE,
+    InvalidManifest,
+    missing_requirements,
+    read_manifest,
+    requirements_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +188,7 @@ def plugin_to_dict(plugin: LoadedPlugin) -> dict[str, Any]:
         "description": m.description, "author": m.author, "license": m.license,
         "source": plugin.source.kind, "location": plugin.source.location,
         "path": str(m.folder),
+        "requires": list(m.requires),
         "segmentation_models": [model_to_dict(e) for e in plugin.segmentation_models],
         "longitudinal_analyzers": [
             {"id": a.analyzer_id, "name": a.name, "entry": a.entry}
@@ -278,6 +285,13 @@ def _register(registry: PluginRegistry, candidate: Candidate) -> None:
             f"{first.source}) was found first",
             candidate.source, candidate.manifest_path, manifest.id, manifest.version,
             manifest.name,
+        ))
+        return
+    missing = missing_requirements(manifest.requires)
+    if missing:  # checked with importlib.util.find_spec: nothing is imported
+        registry.refused.append(RefusedPlugin(
+            manifest.id, requirements_reason(missing), candidate.source,
+            candidate.manifest_path, manifest.id, manifest.version, manifest.name,
         ))
         return
     try:
