@@ -456,7 +456,10 @@ class AiPanel(QDockWidget):
             f"Modality: {html.escape(mods)}",
             f"Target spacing: {html.escape(_spacing_text(getattr(spec, 'target_spacing', None)))}",
         ]
-        if patch:
+        mode = getattr(getattr(spec, "inference", None), "mode", "sliding_window")
+        if mode == "whole":
+            rows.append("Runs on the whole volume at once")
+        elif patch:
             rows.append("Patch: " + " x ".join(str(p) for p in patch) + " voxels (z, y, x)")
         description = getattr(spec, "description", "")
         if description:
