@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")  # a hard dependency; present in CI
 PLUGIN = REPO_ROOT / "plugins" / "interval_unet"
 MODEL = PLUGIN / "models" / "phantom-ct"
 # Floors well below what the shipped weights score here (see the plugin README).
-LIVER_MIN, LUNG_MIN, LESION_MIN = 0.75, 0.5, 0.15  # measured: 0.88, 0.72, 0.31
+LIVER_MIN, LUNG_MIN, LESION_MIN = 0.85, 0.9, 0.4  # measured: 0.963, 0.989, 0.800 (lesion min over 10 validation patients 0.444)
 
 
 def test_manifest_is_accepted_and_names_the_model() -> None:
@@ -54,14 +54,16 @@ def test_weights_are_small_and_fit_the_network_exactly() -> None:
 
 
 def test_segments_a_held_out_phantom_through_the_engine() -> None:
-    """A small field of view of held-out patient 1000 (lesions in it), at the model's spacing."""
+    """Held-out patient 1000 with the phantom's whole field of view (the one the model was
+    trained and validated on; a narrow crop gives it too little context), at the model's
+    spacing so the test stays fast."""
     from interval.ai.engine import segment
     from interval.ai.model_package import load_model_spec
     from interval.ai.options import InferenceOptions
     from interval.io.synthetic.phantom import LESION, LIVER, LUNG, generate_phantom
 
     spec = load_model_spec(MODEL)
-    ph = generate_phantom(1000, shape=(40, 128, 128), spacing=spec.target_spacing)
+    ph = generate_phantom(1000, shape=(140, 192, 192), spacing=spec.target_spacing)
     result = segment(ph.ct_volume(), spec, InferenceOptions(device="cpu", overlap=0.25))
     pred = result.labels.array
     assert pred.shape == ph.labels.shape
