@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,26 @@ def run_convert(args: argparse.Namespace) -> int:
 def _load(
     src: Path, key: str | None, policy: Any, out: Path, show: bool, *, force: bool
 ) -> Volume:
+    volume, _ = load_series(
+        src, key, policy, show, check_sources=lambda files: _check_target(out, files, force=force)
+    )
+    return volume
+
+
+def load_series(
+    src: Path,
+    key: str | None,
+    policy: Any,
+    show: bool,
+    *,
+    check_sources: Callable[[set[Path]], None] | None = None,
+) -> tuple[Volume, set[Path]]:
+    """An image file or one DICOM stack, with progress bars; also the stack's source files.
+
+    ``check_sources(files)`` runs before any pixel is read (e.g. to refuse an output
+    path that is one of the inputs; the image file itself is the caller's to check).
+    Shared by ``convert`` and ``segment``.
+    """
     from interval.io.dicom.load import load_stack
     from interval.io.image_files import read_image
     from interval.io.open_path import (
@@ -92,15 +113,17 @@ def _load(
 
     if classify_path(src) == "image-file":
         if key is not None:
-            raise SeriesNotFound(f"{src.name} holds a single image; drop SERIES_UID")
-        return read_image(src)
+            raise SeriesNotFound(f"{src.name} holds a single image; no series can be chosen")
+        return read_image(src), set()
 
     with ProgressBar("Indexing", enabled=show) as bar:
         index = index_path(src, policy, progress=bar)
     stack = select_stack(index, key)
-    _check_target(out, stack_files(stack), force=force)
+    files = stack_files(stack)
+    if check_sources is not None:
+        check_sources(files)
     with ProgressBar("Loading", enabled=show) as bar:
-        return load_stack(stack, policy, progress=bar)
+        return load_stack(stack, policy, progress=bar), files
 
 
 def _check_target(out: Path, sources: set[Path], *, force: bool) -> None:

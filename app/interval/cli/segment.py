@@ -106,7 +106,8 @@ class _Timer:
 
 def run_segment(args: argparse.Namespace) -> int:
     """Load, segment (in a child process), write; 0 on success."""
-    from interval.cli.convert import _check_target
+    from interval.cli.convert import _check_target, load_series
+    from interval.io.dicom.policy import DEFAULT_POLICY
     from interval.io.image_files import SUPPORTED_TEXT, image_extension
 
     src = Path(args.path)
@@ -136,11 +137,17 @@ def run_segment(args: argparse.Namespace) -> int:
         model = find_model(args)
         timer.add("find_model", time.perf_counter() - t0)
         t0 = time.perf_counter()
-        volume, sources = _load(src, args.series, show)
+        targets = [t for t in (out, seg_out, sidecar) if t is not None]
+
+        def check_sources(files: set[Path]) -> None:  # before any pixel is read
+            for target in targets:
+                _check_target(target, files | {src}, force=args.force)
+
+        volume, files = load_series(
+            src, args.series, DEFAULT_POLICY, show, check_sources=check_sources
+        )
+        sources = sorted(files)
         timer.add("read", time.perf_counter() - t0)
-        for target in (out, seg_out, sidecar):
-            if target is not None:
-                _check_target(target, set(sources) | {src}, force=args.force)
         if seg_out is not None and not sources:
             raise IntervalError(
                 "--dicom-seg needs DICOM input (the SEG references the source images)")
@@ -216,31 +223,6 @@ def _code_path_for(folder: Path) -> Path | None:
         return code_path_for_model(folder)
     except IntervalError:  # a broken manifest above the folder: run the model without it
         return None
-
-
-def _load(src: Path, key: str | None, show: bool) -> tuple[Any, list[Path]]:
-    """The volume, and its source DICOM files (empty for an image file)."""
-    from interval.io.dicom.load import load_stack
-    from interval.io.dicom.policy import DEFAULT_POLICY
-    from interval.io.image_files import read_image
-    from interval.io.open_path import (
-        SeriesNotFound,
-        classify_path,
-        index_path,
-        select_stack,
-        stack_files,
-    )
-
-    if classify_path(src) == "image-file":
-        if key is not None:
-            raise SeriesNotFound(f"{src.name} holds a single image; drop --series")
-        return read_image(src), []
-    with ProgressBar("Indexing", enabled=show) as bar:
-        index = index_path(src, DEFAULT_POLICY, progress=bar)
-    stack = select_stack(index, key)
-    with ProgressBar("Loading", enabled=show) as bar:
-        volume = load_stack(stack, DEFAULT_POLICY, progress=bar)
-    return volume, sorted(stack_files(stack))
 
 
 def _check_modality(model: _Model, volume: Any) -> None:
