@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,8 +159,8 @@ class MeasurementsChanged:
     series_uid: str
 
 
-_CSV_COLUMNS = (
-    "id", "series_uid", "kind", "label", "length_mm", "area_mm2", "mean", "sd", "min", "max",
+CSV_COLUMNS = (
+    "id", "series_uid", "series", "units", "kind", "label", "length_mm", "area_mm2", "mean", "sd", "min", "max",
     "n_pixels", "x1", "y1", "z1", "x2", "y2", "z2",
 )
 
@@ -231,7 +231,7 @@ def write_csv(rows: list[dict[str, str]], path: str | Path) -> Path:
     """Write measurement ``rows`` as CSV atomically (temporary file, then ``os.replace``)."""
     target = Path(path)
     with atomic_open(target, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=_CSV_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return target
@@ -262,12 +262,22 @@ class MeasurementBook:
     def __len__(self) -> int:
         return sum(len(lst) for lst in self._lists.values())
 
-    def rows(self) -> list[dict[str, str]]:
-        return [row for lst in self._lists.values() for row in lst.rows()]
+    def rows(
+        self, series_names: Mapping[str, tuple[str, str]] | None = None
+    ) -> list[dict[str, str]]:
+        """Every series' rows; ``series_names`` maps a series uid to ``(name, units)`` for
+        the ``series`` and ``units`` columns (so a row can be read without the viewer)."""
+        rows = [row for lst in self._lists.values() for row in lst.rows()]
+        for row in rows:
+            name, units = (series_names or {}).get(row["series_uid"], ("", ""))
+            row["series"], row["units"] = _safe_text(name), _safe_text(units)
+        return rows
 
-    def to_csv(self, path: str | Path) -> Path:
+    def to_csv(
+        self, path: str | Path, series_names: Mapping[str, tuple[str, str]] | None = None
+    ) -> Path:
         """Every series' measurements in one CSV, written atomically."""
-        return write_csv(self.rows(), path)
+        return write_csv(self.rows(series_names), path)
 
 
 # --- drawing helpers (geometry for the measurement tools) ----------------------------------
@@ -339,7 +349,7 @@ def _safe_text(text: str) -> str:
 
 def _row(series_uid: str, m: Measurement) -> dict[str, str]:
     """CSV fields; x1..z2 are ruler ends, or for ROIs two opposite corners of the bounding box."""
-    row = dict.fromkeys(_CSV_COLUMNS, "")
+    row = dict.fromkeys(CSV_COLUMNS, "")
     row.update(id=str(m.id), series_uid=series_uid, kind=m.kind, label=_safe_text(m.label))
     if isinstance(m.shape, Ruler):
         a, b = m.shape.p1, m.shape.p2

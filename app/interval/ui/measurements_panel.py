@@ -9,7 +9,6 @@ crosshair to the measurement, so every view shows it.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from interval.core.atomic import atomic_open
-from interval.core.measurements import Measurement, MeasurementBook, Ruler, describe, outline_lps
+from interval.core.measurements import (
+    CSV_COLUMNS,
+    Measurement,
+    MeasurementBook,
+    Ruler,
+    describe,
+    outline_lps,
+)
 from interval.core.viewer_state import ViewerState
 from interval.ui.measure_tools import series_key
 
@@ -208,27 +213,16 @@ class MeasurementsPanel(QDockWidget):
             self.export_csv(path)
 
     def csv_rows(self) -> tuple[list[str], list[dict[str, str]]]:
-        """The CSV columns and rows: the book's, plus the series' name (with its date) and
-        the units of the statistics (HU for CT), so a row can be read without the viewer."""
+        """The CSV columns and rows: the book's, with each series' name (and date) and the
+        units of its statistics (HU for CT), so a row can be read without the viewer."""
         self._remember_open_series()
-        rows = self.book.rows()
-        columns = list(rows[0]) if rows else ["id", "series_uid"]
-        at = columns.index("series_uid") + 1 if "series_uid" in columns else len(columns)
-        columns[at:at] = ["series", "units"]
-        for row in rows:
-            title, units = self._known.get(row.get("series_uid", ""), ("", ""))
-            row["series"], row["units"] = _safe_text(title), _safe_text(units)
-        return columns, rows
+        return list(CSV_COLUMNS), self.book.rows(self._known)
 
     def export_csv(self, path: str | Path) -> Path | None:
         """Write every measurement to ``path`` (atomically); errors go to :attr:`error`."""
+        self._remember_open_series()
         try:
-            columns, rows = self.csv_rows()
-            written = Path(path)
-            with atomic_open(written, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(rows)
+            written = self.book.to_csv(path, self._known)
         except OSError as exc:
             self.error.emit(f"The measurements could not be saved to {Path(path).name}: "
                             f"{exc.strerror or exc}")
@@ -267,7 +261,3 @@ class MeasurementsPanel(QDockWidget):
         self.state.set_crosshair(np.asarray(centre))
         return True
 
-
-def _safe_text(text: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection) in free text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
