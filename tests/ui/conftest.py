@@ -22,3 +22,23 @@ def vtk_widget(qtbot) -> Iterator[VtkWidget]:
     qtbot.waitUntil(lambda: tuple(widget.GetRenderWindow().GetSize()) == (VIEW_W, VIEW_H))
     yield widget
     widget.Finalize()
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh settings folder for the test (the user's real settings are never read)."""
+    monkeypatch.setenv("INTERVAL_CONFIG_DIR", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+@pytest.fixture
+def window(qtbot, config_dir):
+    """A shown 1200x760 main window with fresh settings; shut down after the test."""
+    from interval.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 760)
+    w.show()
+    yield w
+    w.shutdown()

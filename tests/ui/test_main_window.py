@@ -38,22 +38,6 @@ def patient(tmp_path_factory: pytest.TempPathFactory) -> SyntheticPatient:
                             keep_arrays=False)
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("INTERVAL_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path / "config"
-
-
-@pytest.fixture
-def window(qtbot, config_dir) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1200, 760)
-    w.show()
-    yield w
-    w.shutdown()
-
-
 def _wait_indexed(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.index_result is not None, timeout=TIMEOUT_MS)
 

@@ -69,22 +69,6 @@ def grey(hu: float) -> float:
     return float(np.clip(((hu + 0.5) / 999 + 0.5) * 255, 0, 255))
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("INTERVAL_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path / "config"
-
-
-@pytest.fixture
-def window(qtbot, config_dir) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1200, 760)
-    w.show()
-    yield w
-    w.shutdown()
-
-
 class Gate:
     """Replaces load_stack: holds the loader inside its first on_partial until released."""
 

@@ -15,12 +15,6 @@ from interval.ui.main_window import MainWindow
 from interval.ui.settings import load_settings
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("INTERVAL_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path / "config"
-
-
 def _window(qtbot) -> MainWindow:
     w = MainWindow()
     qtbot.addWidget(w)
