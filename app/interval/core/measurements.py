@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,9 +160,11 @@ class MeasurementsChanged:
 
 
 CSV_COLUMNS = (
-    "id", "series_uid", "series", "units", "kind", "label", "length_mm", "area_mm2", "mean", "sd", "min", "max",
+    "id", "series_uid", "kind", "label", "length_mm", "area_mm2", "mean", "sd", "min", "max",
     "n_pixels", "x1", "y1", "z1", "x2", "y2", "z2",
 )
+# with the series' name and units (MeasurementBook rows given the series names)
+NAMED_CSV_COLUMNS = (*CSV_COLUMNS[:2], "series", "units", *CSV_COLUMNS[2:])
 
 
 class MeasurementList:
@@ -227,11 +229,13 @@ class MeasurementList:
         return write_csv(self.rows(), path)
 
 
-def write_csv(rows: list[dict[str, str]], path: str | Path) -> Path:
+def write_csv(
+    rows: list[dict[str, str]], path: str | Path, columns: Sequence[str] = CSV_COLUMNS
+) -> Path:
     """Write measurement ``rows`` as CSV atomically (temporary file, then ``os.replace``)."""
     target = Path(path)
     with atomic_open(target, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(rows)
     return target
@@ -268,16 +272,19 @@ class MeasurementBook:
         """Every series' rows; ``series_names`` maps a series uid to ``(name, units)`` for
         the ``series`` and ``units`` columns (so a row can be read without the viewer)."""
         rows = [row for lst in self._lists.values() for row in lst.rows()]
-        for row in rows:
-            name, units = (series_names or {}).get(row["series_uid"], ("", ""))
-            row["series"], row["units"] = _safe_text(name), _safe_text(units)
+        if series_names is not None:
+            for row in rows:
+                name, units = series_names.get(row["series_uid"], ("", ""))
+                row["series"], row["units"] = _safe_text(name), _safe_text(units)
         return rows
 
     def to_csv(
         self, path: str | Path, series_names: Mapping[str, tuple[str, str]] | None = None
     ) -> Path:
-        """Every series' measurements in one CSV, written atomically."""
-        return write_csv(self.rows(series_names), path)
+        """Every series' measurements in one CSV, written atomically (with ``series`` and
+        ``units`` columns when ``series_names`` is given)."""
+        columns = CSV_COLUMNS if series_names is None else NAMED_CSV_COLUMNS
+        return write_csv(self.rows(series_names), path, columns)
 
 
 # --- drawing helpers (geometry for the measurement tools) ----------------------------------

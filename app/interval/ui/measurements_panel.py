@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from interval.core.measurements import (
-    CSV_COLUMNS,
+    NAMED_CSV_COLUMNS,
     Measurement,
     MeasurementBook,
     Ruler,
@@ -216,7 +216,7 @@ class MeasurementsPanel(QDockWidget):
         """The CSV columns and rows: the book's, with each series' name (and date) and the
         units of its statistics (HU for CT), so a row can be read without the viewer."""
         self._remember_open_series()
-        return list(CSV_COLUMNS), self.book.rows(self._known)
+        return list(NAMED_CSV_COLUMNS), self.book.rows(self._known)
 
     def export_csv(self, path: str | Path) -> Path | None:
         """Write every measurement to ``path`` (atomically); errors go to :attr:`error`."""
