@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from interval.core.atomic import atomic_path
+from interval.core.atomic import atomic_path, temp_path_for
 from interval.core.errors import IntervalError, UnreadableFile, UnsupportedData
 from interval.core.labels import LabelTable
 from interval.core.metadata import VolumeMetadata
 from interval.core.volume import Volume
+from interval.io.gzip_members import gzip_stream
 from interval.io.sitk_bridge import from_sitk, to_sitk
 
 # extension -> (format name, header+data pair?)
@@ -157,7 +158,31 @@ def write_image(volume: Volume, path: str | Path, *, compress: bool = True) -> P
 
 def _write_single(image: sitk.Image, path: Path, ext: str, compress: bool) -> None:
     with atomic_path(path, suffix=ext) as tmp:
-        _itk_write(image, tmp, compress)
+        if ext == ".nii.gz":
+            _write_nifti_gz(image, path, tmp)
+        else:
+            _itk_write(image, tmp, compress)
+
+
+def _write_nifti_gz(image: sitk.Image, path: Path, tmp: Path) -> None:
+    """ITK writes the NIfTI file uncompressed; it is gzipped in parallel at level 1.
+
+    ITK's own ``.nii.gz`` writer compresses in one thread at a fixed high level
+    (measured 4.6 s for a noisy 512x512x400 label map against 0.5-1 s here).
+    """
+    raw = temp_path_for(path.with_name(path.name[:-3]), ".nii")  # x.nii.gz -> .x.<id>.tmp.nii
+    try:
+        _itk_write(image, raw, False)
+        try:
+            with open(raw, "rb") as src, open(tmp, "wb") as dst:
+                gzip_stream(src, dst)
+                dst.flush()
+                os.fsync(dst.fileno())
+        except OSError as exc:
+            reason = _os_reason(path.parent) or exc.strerror or str(exc)
+            raise IntervalError(f"could not write the file ({reason})", path=path) from exc
+    finally:
+        _remove_quietly(raw)
 
 
 def _write_pair(image: sitk.Image, path: Path, ext: str, compress: bool) -> None:
