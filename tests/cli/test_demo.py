@@ -284,3 +284,21 @@ def test_options_from_the_command_line():
     args = argparse.Namespace(no_segment=True, model="other", device="cpu", progress=True)
     assert options_from_args(args) == {
         "segment": False, "model": "other", "device": "cpu", "progress": True}
+
+
+def test_demo_segmentations_map_each_series_to_its_label_map(segmented, tmp_path):
+    """What ``interval demo --view`` shows with each scan (from report.json)."""
+    from interval.cli.demo import demo_segmentations
+
+    out, code, _lines = segmented
+    assert code == 0
+    patient = read_synthetic_patient(out)
+    found = demo_segmentations(out)
+    assert set(found) == {tp.series_instance_uid for tp in patient.timepoints}
+    for i, tp in enumerate(patient.timepoints, start=1):
+        assert found[tp.series_instance_uid] == segmentation_path(out, i)
+        assert found[tp.series_instance_uid].is_file()
+    # no report, or a damaged one: no layers (the viewer still opens the patient)
+    assert demo_segmentations(tmp_path) == {}
+    (tmp_path / "report.json").write_text("{not json", encoding="utf-8")
+    assert demo_segmentations(tmp_path) == {}

@@ -11,14 +11,18 @@ import pytest
 from interval.cli import view as view_cmd
 from interval.cli.main import EXIT_DATA, EXIT_OK, main
 
+segmentations_seen: list[dict | None] = []
+
 
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """Replace the GUI start with a recorder of the path it would open."""
     calls: list[str | None] = []
+    segmentations_seen.clear()
 
-    def fake(path: str | None) -> int:
+    def fake(path: str | None, segmentations: dict | None = None) -> int:
         calls.append(path)
+        segmentations_seen.append(segmentations)
         return 0
 
     monkeypatch.setattr(view_cmd, "open_viewer", fake)
@@ -67,6 +71,7 @@ def test_demo_view_opens_the_generated_dicom_folder(tmp_path: Path, opened, monk
     assert main(["demo", "--out", str(tmp_path / "demo"), "--view"]) == EXIT_OK
     assert ran == [tmp_path / "demo"]
     assert opened == [str(patient.dicom_dir)]
+    assert segmentations_seen == [{}]  # nothing segmented: no layers to attach
     # without --view the viewer is not opened
     assert main(["demo", "--out", str(tmp_path / "demo")]) == EXIT_OK
     assert opened == [str(patient.dicom_dir)]

@@ -616,3 +616,41 @@ def test_ai_dock_and_plugin_manager_menu(qtbot, window) -> None:
     qtbot.mouseClick(panel.plugins_button, Qt.MouseButton.LeftButton)  # also from the dock
     assert window._plugin_dialog is dialog and dialog.isVisible()
     dialog.close()
+
+
+def test_attached_segmentation_opens_with_its_series(qtbot, window, patient, tmp_path) -> None:
+    """``interval demo --view``: a folder of two series opens the one with an attached
+    label map (none would load otherwise) and adds the map as a layer; loading the other
+    series shows no layer; coming back to the first adds it again."""
+    from interval.core.labels import LabelTable
+    from interval.core.viewer_state import LabelLayer
+    from interval.io.image_files import write_image
+
+    tp = patient.timepoints[1]
+    series = tp.series_instance_uid
+    seg = tmp_path / "tp2.nii.gz"
+    window.attach_segmentation(series, seg)
+    window.open_path(patient.dicom_dir)
+    _wait_indexed(qtbot, window)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid is not None, timeout=TIMEOUT_MS)
+    stack = window.browser.stack(window.loaded_stack_uid)
+    assert stack.first.series_instance_uid == series
+    # the file did not exist yet: a clear problem, no dialog, the image stays
+    qtbot.waitUntil(lambda: "tp2.nii.gz" in " ".join(str(e) for e in window.problems.entries()),
+                    timeout=TIMEOUT_MS)
+    assert _no_dialogs() and window.state.active_volume is not None
+
+    image = window.state.active_volume
+    labels = np.zeros(image.array.shape, np.uint8)
+    labels[5:10, 20:40, 30:50] = 2
+    write_image(image.with_array(labels, labels=LabelTable.for_values([2])), seg)
+    others = [uid for uid, s in window.browser.stacks() if s.first.series_instance_uid != series]
+    window.load_stack(others[0])
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == others[0], timeout=TIMEOUT_MS)
+    assert not any(isinstance(la, LabelLayer) for la in window.state.layers)
+    window.load_stack(next(uid for uid, s in window.browser.stacks()
+                           if s.first.series_instance_uid == series))
+    qtbot.waitUntil(lambda: any(isinstance(la, LabelLayer) for la in window.state.layers),
+                    timeout=TIMEOUT_MS)
+    layer = next(la for la in window.state.layers if isinstance(la, LabelLayer))
+    assert 2 in layer.labels

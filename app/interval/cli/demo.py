@@ -117,6 +117,24 @@ def segmentation_path(root: Path, timepoint: int, model: str = DEFAULT_MODEL) ->
     return root / SEGMENTATION_DIR / f"tp{timepoint}_{_slug(model)}.nii.gz"
 
 
+def demo_segmentations(root: Path) -> dict[str, Path]:
+    """Series instance UID -> the label map this demo wrote for it (from ``report.json``).
+
+    Empty when the demo did not segment (``--no-segment``) or the report is missing or
+    damaged: the viewer then opens the patient without overlays.
+    """
+    try:
+        report = json.loads((root / REPORT_JSON).read_text(encoding="utf-8"))
+        out: dict[str, Path] = {}
+        for tp in report.get("timepoints", []):
+            nifti = (tp.get("files") or {}).get("nifti")
+            if nifti and (root / nifti).is_file():
+                out[str(tp["series_instance_uid"])] = root / nifti
+        return out
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def run_demo(
     out_dir: Path | None,
     seed: int,

@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     return open_viewer(str(Path(path).expanduser()) if path else None)
 
 
-def open_viewer(path: str | None) -> int:
-    """Run the viewer on ``path`` (heavy imports happen here)."""
+def open_viewer(path: str | None, segmentations: dict[str, Path] | None = None) -> int:
+    """Run the viewer on ``path`` (heavy imports happen here); ``segmentations``: series
+    instance UID -> label file shown with that series."""
     from interval.ui.app import run_viewer
 
-    return int(run_viewer(path) or 0)
+    return int(run_viewer(path, segmentations) or 0)

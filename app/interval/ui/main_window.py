@@ -186,6 +186,8 @@ class MainWindow(QMainWindow):
         self._policy: DicomReadPolicy = DEFAULT_POLICY
         self._focus_file: Path | None = None  # a DICOM file opened alone: show its series
         self._last_open_dir: Path | None = None  # where File > Open… last found a file
+        # series instance UID -> segmentation file added whenever that series is loaded
+        self.series_segmentations: dict[str, Path] = {}
 
         self.views = make_central(self.state)
         self.setCentralWidget(self.views)
@@ -718,6 +720,19 @@ class MainWindow(QMainWindow):
         )
         return job
 
+    def attach_segmentation(self, series_instance_uid: str, path: str | Path) -> None:
+        """Add ``path`` as a layer each time the series ``series_instance_uid`` is loaded.
+
+        Used by ``interval demo --view`` (the AI result of every timepoint appears with
+        it); when the folder being opened has several series and none is chosen, the
+        first series with an attached segmentation is loaded.
+        """
+        self.series_segmentations[series_instance_uid] = Path(path)
+
+    def _stack_series_uid(self, key: str) -> str | None:
+        stack = self.browser.stack(key)
+        return stack.first.series_instance_uid if stack is not None and stack.frames else None
+
     def _on_segmentation_loaded(self, volumes: list[Volume], image: Volume, path: Path) -> None:
         """Add a loaded segmentation on ``image`` (if still active) and list its warnings
         (e.g. a damaged label description) in the Problems dock."""
@@ -826,6 +841,11 @@ class MainWindow(QMainWindow):
                 return
         if len(stacks) == 1 and loadable:
             self.load_stack(loadable[0])
+            return
+        attached = [uid for uid in loadable
+                    if self._stack_series_uid(uid) in self.series_segmentations]
+        if attached:
+            self.load_stack(attached[0])
 
     def _on_index_failed(self, exc: IntervalError) -> None:
         self.browser.clear(str(exc))
@@ -895,6 +915,9 @@ class MainWindow(QMainWindow):
         self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
         self._sync_invert_action()
         self._sync_loading_ui()
+        seg = self.series_segmentations.get(self._stack_series_uid(key) or "")
+        if seg is not None:
+            self.open_segmentation(seg)
 
     def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
         if shown is not None and shown is getattr(self, "_progressive", None):
