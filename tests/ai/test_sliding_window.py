@@ -195,3 +195,16 @@ def test_parallel_errors_propagate_and_threads_are_restored() -> None:
         sliding_window_inference(torch.rand(1, 48, 48, 48), broken_later, (16, 16, 16),
                                  batch_size=2, workers=2)
     assert torch.get_num_threads() == before
+
+
+def test_no_batch_of_one_window_when_avoidable() -> None:
+    from interval.ai.sliding_window import batch_windows
+
+    pos = [(i, 0, 0) for i in range(7)]
+    assert [len(b) for b in batch_windows(pos, 2)] == [2, 2, 3]  # not 2, 2, 2, 1
+    assert [len(b) for b in batch_windows(pos, 3)] == [3, 4]
+    assert [len(b) for b in batch_windows(pos, 1)] == [1] * 7  # asked for: kept
+    assert [len(b) for b in batch_windows(pos[:1], 2)] == [1]
+    # concurrent workers: the single window runs beside another batch instead
+    assert [len(b) for b in batch_windows(pos, 2, merge_single=False)] == [2, 2, 2, 1]
+    assert sum(batch_windows(pos, 2), []) == pos  # every window once, in order

@@ -28,7 +28,6 @@ with the accumulators moved to the CPU (network stays on the GPU), then
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +60,23 @@ def window_positions(shape: Sequence[int], patch: Sequence[int],
     """All window start corners (z, y, x) covering ``shape``; no duplicates."""
     axes = [window_starts(int(n), int(p), overlap) for n, p in zip(shape, patch, strict=True)]
     return [(z, y, x) for z in axes[0] for y in axes[1] for x in axes[2]]
+
+
+def batch_windows(positions: list[tuple[int, int, int]], batch_size: int, *,
+                  merge_single: bool = True) -> list[list[tuple[int, int, int]]]:
+    """``positions`` in batches of ``batch_size``; a last batch of one joins the one before.
+
+    torch 2.13 runs a batch of one window through a slow generic 3-D convolution for
+    small feature maps (its oneDNN heuristic wants batch > 1 or a large input), so one
+    window alone can cost about as much as two; batches of 2 and 3 both use oneDNN.
+    ``merge_single=False`` keeps the single window apart (concurrent workers: it runs
+    beside another batch instead of making the last batch longer while a worker idles).
+    """
+    batches = [positions[i:i + batch_size] for i in range(0, len(positions), batch_size)]
+    if merge_single and batch_size > 1 and len(batches) > 1 and len(batches[-1]) == 1:
+        last = batches.pop()
+        batches[-1] = batches[-1] + last
+    return batches
 
 
 def gaussian_importance_map(patch: Sequence[int], sigma_scale: float = 0.125,
@@ -188,7 +204,7 @@ def _run_parallel_cpu(
     """
     from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-    batches = [positions[i:i + batch_size] for i in range(0, len(positions), batch_size)]
+    batches = batch_windows(positions, batch_size, merge_single=False)
     cin = img.shape[0]
     free = [torch.empty((batch_size, cin, *patch), dtype=torch.float32)
             for _ in range(workers + 1)]
@@ -327,12 +343,14 @@ def sliding_window_inference(
                      channels_last=device.type == "cpu" and uses_channels_last(network),
                      activation=activation)
     cin = img.shape[0]
-    buf = torch.empty((batch_size, cin, *patch), dtype=torch.float32)
+    batches = batch_windows(positions, batch_size)
+    buf = torch.empty((max(len(b) for b in batches), cin, *patch), dtype=torch.float32)
     if device.type == "cuda":
         buf = buf.pin_memory()
     stats.setup_s += time.perf_counter() - t_setup
-    n_batches = math.ceil(len(positions) / batch_size)
+    n_batches = len(batches)
     total_windows = len(positions)
+    done_windows = 0
     if workers is None:
         workers = default_cpu_workers() if device.type == "cpu" else 1
     workers = max(1, min(int(workers), n_batches)) if device.type == "cpu" else 1
@@ -343,7 +361,7 @@ def sliding_window_inference(
     with torch.inference_mode():
         for b in range(n_batches if workers == 1 else 0):
             check_cancel(cancel)
-            batch_pos = positions[b * batch_size:(b + 1) * batch_size]
+            batch_pos = batches[b]
             xb = buf[:len(batch_pos)]
             for i, (z, y, x) in enumerate(batch_pos):
                 xb[i].copy_(img[:, z:z + patch[0], y:y + patch[1], x:x + patch[2]])
@@ -389,7 +407,8 @@ def sliding_window_inference(
                             "even one window (or the whole volume) at a time. Try the CPU, or "
                             "a smaller patch size for a sliding-window model."
                         ) from None
-            report(progress, min((b + 1) * batch_size, total_windows), total_windows)
+            done_windows += len(batch_pos)
+            report(progress, done_windows, total_windows)
         assert acc is not None
         t0 = time.perf_counter()
         stats.stitched_on = acc_device.type
