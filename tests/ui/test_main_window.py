@@ -530,7 +530,8 @@ def test_irregular_series_flag_problem_focus_and_as_is_warning(qtbot, window) ->
 
 def test_save_dialogs_start_in_the_last_used_folder(qtbot, window, config_dir, tmp_path,
                                                      monkeypatch) -> None:
-    from interval.ui import main_window as mw
+    from PySide6.QtWidgets import QFileDialog
+
     from interval.ui import measurements_panel as mp
 
     exports = tmp_path / "exports"
@@ -549,7 +550,7 @@ def test_save_dialogs_start_in_the_last_used_folder(qtbot, window, config_dir, t
     assert Path(window.settings.last_save_dir) == exports.resolve()
     window.measurements_panel._ask_export()
     assert Path(starts[-1]).parent == exports.resolve()
-    monkeypatch.setattr(mw.QFileDialog, "getSaveFileName", fake(""))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake(""))
     window._ask_screenshot_view()  # cancelled, but it started in the same folder
     assert Path(starts[-1]).parent == exports.resolve()
     # remembered by the next session

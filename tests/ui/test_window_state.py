@@ -96,7 +96,7 @@ def test_ct_presets_only_for_ct_and_series_default_brings_back_its_window(qtbot,
 
 def test_open_dialogs_start_in_the_images_folder_then_the_last_one(qtbot, config_dir, tmp_path,
                                                                    monkeypatch) -> None:
-    from interval.ui import main_window as mw
+    from PySide6.QtWidgets import QFileDialog
 
     w = _window(qtbot)
     starts: list[str] = []
@@ -107,7 +107,7 @@ def test_open_dialogs_start_in_the_images_folder_then_the_last_one(qtbot, config
         starts.append(start)
         return str(chosen), filters
 
-    monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", fake_open)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", fake_open)
     monkeypatch.setattr(w, "open_segmentation", lambda path: None)
     w._ask_open_segmentation()
     assert starts[-1] == str(Path.home())  # nothing open: not the program's folder
@@ -122,7 +122,7 @@ def test_open_dialogs_start_in_the_images_folder_then_the_last_one(qtbot, config
 
 def test_layers_panel_button_opens_segmentations_like_the_file_menu(qtbot, config_dir,
                                                                      monkeypatch) -> None:
-    from interval.ui import main_window as mw
+    from PySide6.QtWidgets import QFileDialog
 
     w = _window(qtbot)
     captions: list[str] = []
@@ -131,7 +131,7 @@ def test_layers_panel_button_opens_segmentations_like_the_file_menu(qtbot, confi
         captions.append(caption)
         return "", ""
 
-    monkeypatch.setattr(mw.QFileDialog, "getOpenFileName", fake_open)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", fake_open)
     w.layers_panel.open_button.click()
     w.actions_by_id["open_segmentation"].trigger()
     # one dialog each time, the window's (background loader, warnings), not the panel's own

@@ -1,0 +1,322 @@
+"""Opening and loading for the main window: folders, files, series, segmentations.
+
+Indexing and loading run on the window's :class:`~interval.ui.workers.JobRunner`; a
+series is shown while it loads (``interval.ui.progressive_load``); errors go to the
+Problems dock.  Segmentations attached to a series (``interval demo --view``) are added
+as layers whenever that series is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog
+
+from interval.core.errors import IntervalError, IrregularGeometry
+from interval.core.volume import Volume
+from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
+from interval.ui.workers import (
+    IndexResult,
+    Job,
+    Thumbnail,
+    index_job,
+    load_stack_job,
+    read_image_job,
+    thumbnails_job,
+)
+
+log = logging.getLogger(__name__)
+
+
+class OpeningMixin:
+    """Methods of :class:`~interval.ui.main_window.MainWindow` (a mixin; not used alone)."""
+
+    def _open_dialog_start(self) -> str:
+        """Where an Open dialog starts: the folder a file was last opened from, else the
+        folder being read, else home (never the program's working directory)."""
+        for folder in (getattr(self, "_last_open_dir", None), self.current_folder):
+            if folder is not None and Path(folder).is_dir():
+                return str(folder)
+        return str(Path.home())
+
+    def _ask_open_segmentation(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a segmentation", self._open_dialog_start(),
+            "Segmentations (*.nii *.nii.gz *.nrrd *.seg.nrrd *.mha *.dcm);;All files (*)",
+        )
+        if path:
+            self._last_open_dir = Path(path).parent
+            self.open_segmentation(path)
+
+    def open_segmentation(self, path: str | Path) -> Job | None:
+        """Load a label map (NIfTI/NRRD/MHA or DICOM SEG) onto the active image, in the
+        background, placed by geometry."""
+        from interval.ui.layers_panel import prepare_segmentation
+
+        image = self.state.active_volume
+        path = Path(path)
+        if image is None:
+            self._show_text_problem("Segmentation", "Open an image before its segmentation.")
+            return None
+        job = self.runner.submit(
+            "loading a segmentation",
+            lambda ctx: prepare_segmentation(path, image),
+            on_done=lambda vols: self._on_segmentation_loaded(vols, image, path),
+            on_error=lambda exc: self._show_error("Segmentation", exc),
+            progress_widget=self.progress,
+            text=f"Loading {path.name}…",
+        )
+        return job
+
+    def attach_segmentation(self, series_instance_uid: str, path: str | Path) -> None:
+        """Add ``path`` as a layer each time the series ``series_instance_uid`` is loaded.
+
+        Used by ``interval demo --view`` (the AI result of every timepoint appears with
+        it); when the folder being opened has several series and none is chosen, the
+        first series with an attached segmentation is loaded.
+        """
+        self.series_segmentations[series_instance_uid] = Path(path)
+
+    def _stack_series_uid(self, key: str) -> str | None:
+        stack = self.browser.stack(key)
+        return stack.first.series_instance_uid if stack is not None and stack.frames else None
+
+    def _on_segmentation_loaded(self, volumes: list[Volume], image: Volume, path: Path) -> None:
+        """Add a loaded segmentation on ``image`` (if still active) and list its warnings
+        (e.g. a damaged label description) in the Problems dock."""
+        from interval.ui.layers_panel import add_segmentation
+
+        if self.state.active_volume is not image:
+            return
+        add_segmentation(self.state, volumes, path.name)
+        warnings = list(dict.fromkeys(w for v in volumes for w in v.metadata.warnings))
+        for warning in warnings:
+            self.problems.add_message(path.name, warning)
+        if warnings:
+            self.problems.show()
+            self._set_message(f"{path.name}: {warnings[0]}")
+        else:
+            n = sum(len(v.labels) for v in volumes if v.labels is not None)
+            self._set_message(f"Opened {path.name}: {n} label(s) on this series.")
+
+    def _ask_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM files")
+        if folder:
+            self.open_path(folder)
+
+    def _ask_open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a file", self._open_dialog_start(),
+            "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd);;All files (*)",
+        )
+        if path:
+            self._last_open_dir = Path(path).parent
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, policy: DicomReadPolicy = DEFAULT_POLICY) -> Job | None:
+        """Open a DICOM folder, a DICOM file or an image file, in the background."""
+        from interval.io.open_path import classify_path
+
+        path = Path(path).expanduser()
+        try:
+            kind = classify_path(path)
+        except IntervalError as exc:
+            self._show_error("Cannot open", exc)
+            return None
+        if kind == "image-file":
+            return self._start_load(read_image_job(path), path.name, key=str(path))
+        return self.open_dicom(path, policy)
+
+    def open_dicom(self, path: Path, policy: DicomReadPolicy = DEFAULT_POLICY) -> Job:
+        """Index ``path`` (folder or DICOM file) in the background and show the result."""
+        for job in (self.index_job, self.thumb_job):
+            if job is not None:
+                job.cancel()
+        self._policy = policy
+        self.current_folder = path if path.is_dir() else path.parent
+        # one image of a series opens the whole series it belongs to
+        self._focus_file = None if path.is_dir() else path
+        self.browser.clear(f"Reading {path.name}…")
+        self.problems.clear()
+        self.index_result = None
+        job = self.runner.submit(
+            "indexing",
+            index_job(path, policy, siblings=self._focus_file is not None),
+            on_done=self._on_indexed,
+            on_error=lambda exc: self._on_index_failed(exc),
+            on_cancel=self._on_index_cancelled,
+            progress_widget=self.progress,
+            text=f"Reading {path.name}…",
+        )
+        self.index_job = job
+        self._set_message(f"Reading {path.name}…")
+        if path.is_dir():
+            self.settings.add_recent(path)
+            self._save_settings()
+            self._rebuild_recent_menu()
+        return job
+
+    def _on_indexed(self, result: IndexResult) -> None:
+        self.index_result = result
+        index = result.index
+        self.browser.set_index(index, result.irregular, result.unloadable)
+        self.problems.add_skipped(index.skipped, index.root)
+        for warning in index.warnings:
+            self.problems.add_message("Folder", warning)
+        for uid, problems in result.irregular.items():
+            self.problems.add_series_problem(
+                uid, self._stack_title(uid), problems, irregular=True, policy=self._policy
+            )
+        for uid, reason in result.unloadable.items():
+            self.problems.add_series_problem(uid, self._stack_title(uid), [reason], irregular=False)
+        stacks = self.browser.stacks()
+        if self.problems.count() and _worth_showing(result, bool(stacks)):
+            self.problems.show()
+        self._set_message(self.browser.status.text())
+        if stacks:
+            self.thumb_job = self.runner.submit(
+                "making thumbnails", thumbnails_job(stacks), on_partial=self._on_thumbnail
+            )
+        loadable = [uid for uid, _s in stacks if uid not in result.irregular]
+        focus = self._focus_file
+        if focus is not None:
+            from interval.io.open_path import stack_containing
+
+            uid = stack_containing(index, focus)
+            if uid is not None and uid in loadable:
+                self.load_stack(uid)
+                return
+        if len(stacks) == 1 and loadable:
+            self.load_stack(loadable[0])
+            return
+        attached = [uid for uid in loadable
+                    if self._stack_series_uid(uid) in self.series_segmentations]
+        if attached:
+            self.load_stack(attached[0])
+
+    def _on_index_failed(self, exc: IntervalError) -> None:
+        self.browser.clear(str(exc))
+        self._show_error("Cannot read the folder", exc)
+
+    def _on_index_cancelled(self) -> None:
+        self.browser.clear("Reading cancelled.")
+        self._set_message("Reading cancelled.")
+
+    def _on_thumbnail(self, thumb: Thumbnail) -> None:
+        self.browser.set_thumbnail(thumb.key, thumb.pixels)
+
+    def load_stack(self, stack_uid: str, policy: DicomReadPolicy | None = None) -> Job | None:
+        """Load one stack of the current index in the background and show it."""
+        stack = self.browser.stack(stack_uid)
+        if stack is None:
+            self._set_message("That series is no longer available; open the folder again.")
+            return None
+        policy = policy if policy is not None else self._policy
+        return self._start_load(load_stack_job(stack, policy), self._stack_title(stack_uid), stack_uid)
+
+    def _start_load(self, fn, title: str, key: str) -> Job:
+        from interval.ui.progressive_load import ProgressiveLoad
+
+        if self.load_job is not None:
+            self.load_job.cancel()
+        # the series is shown as it loads (middle slice first); see progressive_load
+        shown = ProgressiveLoad(self.state, self.views, title, self)
+        older = getattr(self, "_progressive", None)
+        if older is not None and not (self.load_job is not None and self.load_job.state == "finished"):
+            shown.take_over(older)  # its partial volume goes; what it replaced comes back
+        self._progressive = shown
+        job = self.runner.submit(
+            "loading",
+            fn,
+            on_done=lambda volume, k=key, t=title, p=shown: self._on_loaded(volume, k, t, p),
+            on_error=lambda exc, k=key, t=title, p=shown: self._on_load_failed(exc, k, t, p),
+            on_cancel=lambda t=title, p=shown: self._on_load_cancelled(t, p),
+            on_partial=lambda partial, p=shown: self._on_partial(p, partial),
+            progress_widget=self.progress,
+            text=f"Loading {title}…",
+        )
+        self.load_job = job
+        self._set_message(f"Loading {title}…")
+        return job
+
+    def _on_loaded(self, volume: Volume, key: str, title: str, shown=None) -> None:
+        current = shown is None or shown is getattr(self, "_progressive", None)
+        if not current and shown.closed:
+            return  # a newer load took over the views before this one ended
+        if shown is None or not shown.finish(volume):
+            if not current:
+                return  # a newer load already shows its own slices
+            with self.state.events.batch():
+                for vid in list(self.state.volumes):
+                    self.state.remove_volume(vid)
+                self.state.add_volume(volume, name=title)
+        if current:
+            self._progressive = None
+        self.loaded_stack_uid = key
+        self.problems.remove_series_problem(key)
+        for warning in volume.metadata.warnings:
+            self.problems.add_message(title, warning)
+        if volume.metadata.warnings:
+            self.problems.show()
+        nz, ny, nx = volume.array.shape[:3]
+        self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
+        self._sync_invert_action()
+        self._sync_loading_ui()
+        seg = self.series_segmentations.get(self._stack_series_uid(key) or "")
+        if seg is not None:
+            self.open_segmentation(seg)
+
+    def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
+        if shown is not None and shown is getattr(self, "_progressive", None):
+            shown.abandon()  # the slices shown so far go; what was shown before comes back
+            self._progressive = None
+        self._sync_loading_ui()
+        if isinstance(exc, IrregularGeometry):
+            self.problems.add_series_problem(
+                key, title, exc.problems or [str(exc)], irregular=True, policy=self._policy
+            )
+            self._set_message(f"{title}: irregular slices; see Problems to load it anyway.")
+        else:
+            self.problems.add_series_problem(key, title, [str(exc)], irregular=False)
+            self._set_message(f"{title}: {exc}")
+        self.problems.show()
+        self.problems.raise_()
+
+    def _on_load_cancelled(self, title: str, shown=None) -> None:
+        if shown is not None and shown is not getattr(self, "_progressive", None):
+            return  # replaced by a newer load, which now owns the views
+        self._progressive = None
+        had_partial = shown is not None and shown.volume is not None and shown.showing
+        restored = shown.abandon() if shown is not None else False
+        self._sync_loading_ui()
+        if restored:
+            self._set_message(f"Loading {title} cancelled; the previous series is shown again.")
+        elif had_partial:
+            self._set_message(f"Loading {title} cancelled; its partly loaded slices were closed.")
+        else:
+            self._set_message(f"Loading {title} cancelled.")
+
+    def _stack_title(self, stack_uid: str) -> str:
+        index = self.index_result.index if self.index_result else self.browser.index
+        if index is not None:
+            for _p, study, series in index.iter_series():
+                for stack in series.stacks:
+                    if stack.uid == stack_uid:
+                        desc = series.series_description or series.modality or "series"
+                        number = f"#{series.series_number} " if series.series_number is not None else ""
+                        date = f" ({study.study_date.isoformat()})" if study.study_date else ""
+                        part = f" [{stack.label}]" if stack.label and len(series.stacks) > 1 else ""
+                        return f"{number}{desc}{part}{date}"
+        return Path(stack_uid).name or stack_uid
+
+
+def _worth_showing(result: IndexResult, found_images: bool) -> bool:
+    """Whether an indexing result should open the Problems dock by itself: not when the
+    only things skipped were files that are not DICOM at all (README, LICENSE, NIfTI
+    beside the series) and images were found -- the browser's status line still counts
+    them, and View > Problems lists them."""
+    index = result.index
+    if result.irregular or result.unloadable or index.warnings or not found_images:
+        return True
+    return any(s.reason.strip() != "not a DICOM file" for s in index.skipped)
