@@ -144,3 +144,17 @@ def test_unfusable_activations_stay() -> None:
     net[1].train()  # an active dropout between them: not fused
     fast = prepare_network(net, torch.device("cpu"))
     assert isinstance(fast[2], nn.ReLU)
+
+
+def test_a_norm_shared_by_two_sequences_keeps_each_place_right() -> None:
+    """The same norm module before an activation in one place and not in another: the
+    activation must not leak into the second place."""
+    norm = nn.InstanceNorm3d(2)
+    net = nn.Sequential(nn.Sequential(norm, nn.ReLU()), nn.Sequential(norm, nn.Conv3d(2, 2, 1))).eval()
+    fast = prepare_network(net, torch.device("cpu"))
+    # each place gets its own fast norm: only the one before the ReLU applies it
+    assert fast[0][0] is not fast[1][0]
+    assert fast[0][0].activation is not None and fast[1][0].activation is None
+    x = torch.randn(1, 2, 4, 5, 6)
+    with torch.inference_mode():
+        assert torch.allclose(fast(x.contiguous(memory_format=CL)), net(x), atol=1e-5)
