@@ -20,8 +20,8 @@ for reuse instead of paying page faults on every layer
 (:func:`interval.ai.device.tune_cpu_allocator`); the weight sum is skipped when only
 labels are needed (``normalize=False``).  Measured against MONAI's
 ``sliding_window_inference`` (``tests/benchmarks/bench_sliding_window.py``, MONAI UNet,
-160x256x256, 2 threads, both on the same allocator setting): 1.30x (median of 9
-rounds, 1.13-1.47x), identical labels.
+160x256x256, 2 threads, both on the same allocator setting): 1.30x and 1.36x
+(medians of two runs of 9 rounds; rounds 1.13-1.47x), identical labels.
 
 Robustness: cancel is checked and progress reported between batches; on a device
 out-of-memory error the batch is retried with half the windows down to one, then
