@@ -47,3 +47,24 @@ def test_apply_postprocess_uses_physical_volume() -> None:
     lab2 = _labels()
     apply_postprocess(lab2, PostprocessSpec(min_island_mm3={1: 16.0}), voxel_mm3=2.0)
     assert int((lab2 == 1).sum()) == 72  # the 8-voxel cube is exactly 16 mm³: kept
+
+
+def test_label_boxes_match_per_label_boxes_and_other_dtypes_still_work() -> None:
+    from interval.ai.postprocess import _bbox, label_boxes
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((20, 30, 40), np.uint8)
+    for value in (1, 2, 5):
+        for _ in range(4):
+            z, y, x = rng.integers(0, 16), rng.integers(0, 26), rng.integers(0, 36)
+            labels[z:z + 3, y:y + 3, x:x + 2 + value] = value
+    boxes = label_boxes(labels)
+    assert set(boxes) == {1, 2, 5}
+    for value, box in boxes.items():
+        assert box == _bbox(labels == value)
+    spec = PostprocessSpec(largest_component=(1, 3), min_island_mm3={2: 20.0})  # 3 absent
+    a, b = labels.copy(), labels.astype(np.int64)  # int64: the per-label fallback
+    ra, rb = apply_postprocess(a, spec, 1.0), apply_postprocess(b, spec, 1.0)
+    assert ra == rb and ra[3] == 0
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a[labels == 1])) <= {0, 1}
