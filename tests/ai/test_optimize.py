@@ -158,3 +158,9 @@ def test_a_norm_shared_by_two_sequences_keeps_each_place_right() -> None:
     x = torch.randn(1, 2, 4, 5, 6)
     with torch.inference_mode():
         assert torch.allclose(fast(x.contiguous(memory_format=CL)), net(x), atol=1e-5)
+    block = nn.Sequential(nn.InstanceNorm3d(2), nn.ReLU())  # one block used twice
+    net = nn.Sequential(block, nn.Conv3d(2, 2, 1), block).eval()
+    fast = prepare_network(net, torch.device("cpu"))
+    assert fast[0] is fast[2] and fast[0][0].activation is not None
+    with torch.inference_mode():
+        assert torch.allclose(fast(x.contiguous(memory_format=CL)), net(x), atol=1e-5)

@@ -40,14 +40,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _bench_child import run_script_child  # noqa: E402
 from _bench_series import ensure_series, series_files  # noqa: E402
 
 MIB = 2**20
@@ -213,24 +212,8 @@ def child_memory(folder: str, with_3d: bool) -> dict:
 
 # --- parent ------------------------------------------------------------------------------------
 def run_child(mode: str, folder: Path) -> dict:
-    """Run one measurement in a fresh process; results come back through files (not
-    pipes, which index worker processes could keep open)."""
-    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
-    with tempfile.TemporaryDirectory() as tmp:
-        result, log = Path(tmp) / "result.json", Path(tmp) / "log.txt"
-        with open(log, "w") as fp:
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", mode, str(folder), str(result)],
-                stdout=fp,
-                stderr=subprocess.STDOUT,
-                cwd=HERE.parents[1],
-                env=env,
-                timeout=600,
-            )
-        if result.exists():
-            return json.loads(result.read_text())
-        tail = log.read_text().strip().splitlines()[-6:]
-        return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    """One measurement in a fresh process (:func:`_bench_child.run_script_child`)."""
+    return run_script_child(__file__, mode, folder)
 
 
 def main() -> int:

@@ -100,20 +100,17 @@ def _fuse_activations(module: nn.Module) -> int:
 
     The norm's output is a new tensor that only the next modules of the sequence see,
     so applying the activation in place there is safe; the activation's slot becomes
-    an ``nn.Identity``.
+    an ``nn.Identity``.  A norm module used in several places was replaced by one fast
+    norm per place (:func:`_rewrite_modules`), so fusing one place leaves the others.
     """
     n = 0
-    uses: dict[int, int] = {}  # a norm used in two places must stay activation-free
-    for _name, m in module.named_modules(remove_duplicate=False):
-        uses[id(m)] = uses.get(id(m), 0) + 1
     for child in module.modules():
         if not isinstance(child, nn.Sequential):
             continue
         names = list(child._modules)
         for i, name in enumerate(names):
             norm = child._modules[name]
-            if not isinstance(norm, FastInstanceNorm3d) or norm.activation is not None \
-                    or uses.get(id(norm), 0) > 1:
+            if not isinstance(norm, FastInstanceNorm3d) or norm.activation is not None:
                 continue
             j = i + 1
             while j < len(names) and isinstance(child._modules[names[j]], nn.Identity | nn.Dropout3d | nn.Dropout):

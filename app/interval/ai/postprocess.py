@@ -16,6 +16,9 @@ import SimpleITK as sitk
 
 from interval.ai.model_package import PostprocessSpec
 
+# label dtypes SimpleITK takes without a copy to another type (one-pass bounding boxes)
+_SITK_LABEL_TYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.int16, np.int32))
+
 
 def _bbox(mask_any: np.ndarray) -> tuple[slice, slice, slice] | None:
     """Bounding box of the True voxels, or None when there are none."""
@@ -124,5 +127,3 @@ def apply_postprocess(labels: np.ndarray, spec: PostprocessSpec,
         counts = [clean(v) for v in values]
     return dict(zip(values, counts, strict=True))
 
-
-_SITK_LABEL_TYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.int16, np.int32))

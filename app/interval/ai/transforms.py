@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from interval.ai.model_package import Normalization
-from interval.core.volume import Volume
+from interval.core.volume import Volume, grid_affine
 
 _LETTER = {"L": (0, 1.0), "R": (0, -1.0), "P": (1, 1.0), "A": (1, -1.0), "S": (2, 1.0),
            "I": (2, -1.0)}
@@ -51,10 +51,7 @@ class Grid:
 
     @property
     def affine(self) -> np.ndarray:
-        a = np.eye(4)
-        a[:3, :3] = self.direction * np.asarray(self.spacing)[None, :]
-        a[:3, 3] = self.origin
-        return a
+        return grid_affine(self.spacing, self.origin, self.direction)
 
     def same_as(self, other: Grid, tol: float = 1e-4) -> bool:
         return self.shape == other.shape and np.allclose(self.affine, other.affine, atol=tol)

@@ -14,6 +14,7 @@ So the LPS position of voxel ``(i, j, k)`` is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -23,6 +24,15 @@ from interval.core.metadata import VolumeMetadata
 
 # LPS -> RAS flips the first two axes.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def grid_affine(spacing: Sequence[float], origin: Sequence[float],
+                direction: np.ndarray) -> np.ndarray:
+    """4x4 matrix mapping homogeneous index ``(i, j, k, 1)`` (x, y, z order) to LPS mm."""
+    a = np.eye(4)
+    a[:3, :3] = np.asarray(direction, dtype=np.float64) * np.asarray(spacing)[None, :]
+    a[:3, 3] = origin
+    return a
 
 
 @dataclass(eq=False)
@@ -74,10 +84,7 @@ class Volume:
     @property
     def affine(self) -> np.ndarray:
         """4x4 matrix mapping homogeneous index ``(i, j, k, 1)`` to LPS mm."""
-        a = np.eye(4)
-        a[:3, :3] = self.direction * np.asarray(self.spacing)[None, :]
-        a[:3, 3] = self.origin
-        return a
+        return grid_affine(self.spacing, self.origin, self.direction)
 
     @property
     def affine_ras(self) -> np.ndarray:
