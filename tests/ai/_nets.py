@@ -90,3 +90,68 @@ def build_band(low: float = -50.0, high: float = 50.0) -> nn.Module:
 
 def build_not_a_module() -> object:
     return object()
+
+
+# --- misbehaving networks (tests/ai/test_hostile_models.py) ------------------------------
+
+
+class InvalidValuesNet(ThresholdNet):
+    """ThresholdNet whose logits are ``value`` (NaN, inf) where the input exceeds
+    ``threshold`` (every voxel with ``threshold=None``)."""
+
+    def __init__(self, threshold: float | None = 50.0, value: float = float("nan")) -> None:
+        super().__init__(0.0 if threshold is None else threshold)
+        self.where = threshold
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        mask = torch.ones_like(x, dtype=torch.bool) if self.where is None else x > self.where
+        return y.masked_fill(mask.expand_as(y), self.value)
+
+
+def build_invalid_values(threshold: float | None = 50.0, value: str = "nan") -> nn.Module:
+    return InvalidValuesNet(threshold, float(value))
+
+
+class WideNet(ThresholdNet):
+    """ThresholdNet with a third output channel that model.json does not declare."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return torch.cat([y, y[:, 1:] + 1.0], dim=1)
+
+
+def build_wide(threshold: float = 50.0) -> nn.Module:
+    return WideNet(threshold)
+
+
+class NotATensorNet(ThresholdNet):
+    """Returns a numpy array (``kind="numpy"``) or None (``kind="none"``) from forward."""
+
+    def __init__(self, kind: str = "numpy") -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor):  # noqa: ANN201 - deliberately not a tensor
+        return super().forward(x).detach().numpy() if self.kind == "numpy" else None
+
+
+def build_not_a_tensor(kind: str = "numpy") -> nn.Module:
+    return NotATensorNet(kind)
+
+
+class PluginBug(ValueError):
+    """A plugin's own ValueError."""
+
+
+def build_raising(where: str = "build") -> nn.Module:
+    """A plugin network with a bug: its builder (or its forward) raises ValueError."""
+    if where == "build":
+        raise PluginBug("the plugin's own bug while building")
+    return _RaisingNet()
+
+
+class _RaisingNet(ThresholdNet):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise PluginBug("the plugin's own bug in forward")

@@ -9,7 +9,13 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from interval.ai.model_package import ModelSpec, load_model_spec
 from tests.ai import _nets
+from tests.conftest import REPO_ROOT
+
+# The code folder of the "plugin" that the test packages belong to: the repository, whose
+# tests.ai._nets holds their networks (a model package on its own cannot name code).
+TEST_CODE_PATH = REPO_ROOT
 
 
 def base_json(**over: Any) -> dict[str, Any]:
@@ -47,3 +53,8 @@ def write_package(folder: Path, data: dict[str, Any] | None = None,
                   str(folder / weights))
     (folder / "model.json").write_text(json.dumps(data), encoding="utf-8")
     return folder
+
+
+def load_spec(folder: Path) -> ModelSpec:
+    """The package's spec as the plugin registry gives it (with the tests' code path)."""
+    return load_model_spec(folder, code_path=TEST_CODE_PATH)

@@ -101,3 +101,135 @@ def torch_allocate(arrays, *, nbytes, progress=None, cancel=None):
 
     block = torch.ones(int(nbytes) // 4, dtype=torch.float32)
     return {"n": np.asarray([float(block.sum())])}
+
+
+# --- hostile models (tests/ai/test_runner_hostile.py) -------------------------------------
+
+
+class _OpenFile:
+    """Unpickling this object opens (creates) ``path``: code run by whoever unpickles it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def send_crafted_pickle(arrays, *, path, progress=None, cancel=None):
+    """Write a pickle that creates ``path`` when loaded straight into the pipe to the viewer."""
+    import gc
+    import pickle
+    from multiprocessing.connection import Connection
+
+    payload = pickle.dumps(_OpenFile(path))
+    for obj in gc.get_objects():
+        if isinstance(obj, Connection) and not obj.closed:
+            obj.send_bytes(payload)
+    time.sleep(30)
+    return {}
+
+
+def send_oversized_message(arrays, *, nbytes, progress=None, cancel=None):
+    """A message larger than the viewer reads."""
+    import gc
+    from multiprocessing.connection import Connection
+
+    for obj in gc.get_objects():
+        if isinstance(obj, Connection) and not obj.closed:
+            obj.send_bytes(b"{" + b" " * int(nbytes) + b"}")
+    time.sleep(30)
+    return {}
+
+
+def ask_for_huge_outputs(arrays, *, progress=None, cancel=None):
+    """Claims a 1 TiB result (a zero-stride view: nothing is really allocated here)."""
+    huge = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(2**40,), strides=(0,))
+    return {"huge": huge}
+
+
+def unreadable_message(arrays, *, progress=None, cancel=None):
+    """Raises an exception whose ``str()`` raises."""
+
+    class Unreadable(Exception):
+        def __str__(self):
+            raise RuntimeError("no text for you")
+
+    raise Unreadable()
+
+
+def info_not_json(arrays, *, progress=None, cancel=None):
+    return {}, {"when": object()}
+
+
+def start_sleepers(arrays, *, pid_file, then="hang", progress=None, cancel=None):
+    """Start two ``sleep 1000`` (one in the model's group, one in a session of its own),
+    write their pids to ``pid_file``, then hang / crash / return."""
+    import subprocess
+
+    kids = [subprocess.Popen(["sleep", "1000"]),
+            subprocess.Popen(["sleep", "1000"], start_new_session=True)]
+    _write_pids(pid_file, [os.getpid()] + [k.pid for k in kids])
+    if then == "crash":
+        time.sleep(1.5)  # the runner has seen the sleeps (it looks twice a second)
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if then == "return":
+        return {}
+    hang(arrays)
+
+
+def stuck_in_c_ignoring_sigterm(arrays, *, pid_file, progress=None, cancel=None):
+    """Ignore SIGTERM, start ``sleep 1000``, then sleep inside C while HOLDING the GIL."""
+    import subprocess
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sleeper = subprocess.Popen(["sleep", "1000"])
+    _write_pids(pid_file, [os.getpid(), sleeper.pid])
+    ctypes.PyDLL(None).sleep(1000)  # PyDLL: the GIL is not released during the call
+
+
+def lift_own_memory_limit(arrays, *, nbytes, progress=None, cancel=None):
+    """Raise its own RLIMIT_AS as far as it can, then allocate ``nbytes``."""
+    import resource
+
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+    block = np.ones(int(nbytes), dtype=np.uint8)
+    return {"n": np.asarray([block.sum()])}
+
+
+def memory_in_grandchildren(arrays, *, nbytes, count, progress=None, cancel=None):
+    """Start ``count`` processes holding ``nbytes`` each, then hang."""
+    import subprocess
+
+    code = f"import time\nb = b'x' * {int(nbytes)}\ntime.sleep(1000)\n"
+    for _ in range(count):
+        subprocess.Popen([sys.executable, "-I", "-S", "-c", code])
+    hang(arrays)
+
+
+def address_space_limits(arrays, *, progress=None, cancel=None):
+    """This process's RLIMIT_AS (soft, hard; -1: none) and virtual size."""
+    import resource
+
+    from interval.ai.child import _vm_size
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    return {}, {"soft": soft, "hard": hard, "vm": _vm_size(), "pgid": os.getpgid(0),
+                "pid": os.getpid(), "sigint": str(signal.getsignal(signal.SIGINT))}
+
+
+def _write_pids(path, pids):
+    with open(path + ".tmp", "w") as fh:
+        fh.write(" ".join(str(p) for p in pids))
+    os.replace(path + ".tmp", path)
+
+
+def engine_out_of_memory(arrays, *, progress=None, cancel=None):
+    """What the engine raises when even one window does not fit."""
+    from interval.ai.errors import InferenceOutOfMemory
+
+    raise InferenceOutOfMemory("The model does not fit in the memory of the cpu device.")

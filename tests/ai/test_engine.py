@@ -11,13 +11,12 @@ import torch
 from interval.ai.engine import argmax_channels, logits_to_labels, segment
 from interval.ai.engine_bridge import child_kwargs, result_from_child
 from interval.ai.engine_child import segment_arrays
-from interval.ai.model_package import load_model_spec
 from interval.ai.options import InferenceOptions
 from interval.core.errors import Cancelled
 from interval.core.metadata import VolumeMetadata
 from interval.core.volume import Volume
 from tests.ai import _nets
-from tests.ai._packages import base_json, write_package
+from tests.ai._packages import TEST_CODE_PATH, base_json, load_spec, write_package
 
 # i -> S, j -> R, k -> A (axes permuted and flipped relative to LPS)
 DIRECTION = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
@@ -35,7 +34,7 @@ def _volume(shape=(20, 24, 28), spacing=(0.9, 3.0, 0.8), direction=DIRECTION,
     [1.0, 0.8, 0.3],  # odd-integer upsampling (x3 along x and z)
 ])
 def test_threshold_model_gives_the_thresholded_input(tmp_path: Path, target) -> None:
-    spec = load_model_spec(write_package(
+    spec = load_spec(write_package(
         tmp_path / "p", base_json(orientation="RAS", target_spacing=target)))
     vol = _volume()
     res = segment(vol, spec, InferenceOptions(device="cpu"))
@@ -57,7 +56,7 @@ def test_downsampled_model_labels_follow_the_anatomy(tmp_path: Path) -> None:
     c = [n * s / 2 for n, s in zip(shape, spacing[::-1], strict=True)]
     ball = (z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= 12.0**2
     vol = Volume(np.where(ball, 100, 0).astype(np.int16), spacing)
-    spec = load_model_spec(write_package(tmp_path / "p", base_json(target_spacing=[2.5] * 3)))
+    spec = load_spec(write_package(tmp_path / "p", base_json(target_spacing=[2.5] * 3)))
     lab = segment(vol, spec, InferenceOptions(device="cpu")).labels.array
     dice = 2 * np.sum((lab == 1) & ball) / (np.sum(lab == 1) + np.sum(ball))
     assert dice > 0.9  # 0.92 measured: a 24 mm ball is ~10 model voxels across
@@ -67,25 +66,26 @@ def test_downsampled_model_labels_follow_the_anatomy(tmp_path: Path) -> None:
     assert lab[centre] == 1 and lab[0, 0, 0] == 0
 
 
-def test_sigmoid_band_and_unknown_channels(tmp_path: Path) -> None:
+def test_sigmoid_and_three_class_softmax(tmp_path: Path) -> None:
     vol = _volume(direction=np.eye(3))
     data = base_json(output={"activation": "sigmoid", "channels": 1})
     data["network"]["entry"] = "tests.ai._nets:build_sigmoid"
-    spec = load_model_spec(write_package(tmp_path / "s", data))
+    spec = load_spec(write_package(tmp_path / "s", data))
     res = segment(vol, spec, InferenceOptions(device="cpu"))
     assert np.array_equal(res.labels.array, (vol.array > 50).astype(np.uint8))
 
-    # three softmax channels, only label 2 declared: channel 1 becomes background
+    # three softmax channels: background and the two declared labels
     band = base_json(output={"activation": "softmax", "channels": 3},
-                     labels=[{"value": 2, "name": "high"}])
+                     labels=[{"value": 1, "name": "low"}, {"value": 2, "name": "high"}])
     band["network"] = {"type": "plugin", "entry": "tests.ai._nets:build_band",
                        "params": {"low": 20.0, "high": 60.0}, "weights": "weights.safetensors"}
-    spec = load_model_spec(write_package(tmp_path / "b", band, module=_nets.BandNet()))
+    spec = load_spec(write_package(tmp_path / "b", band, module=_nets.BandNet()))
     arr = np.full((18, 18, 18), 40, np.int16)
-    arr[:6] = 0  # band 1 (undeclared) -> 0
+    arr[:6] = 0  # band 1
     arr[12:] = 100  # band 2
     res = segment(Volume(arr), spec, InferenceOptions(device="cpu"))
     expect = np.zeros_like(arr, dtype=np.uint8)
+    expect[:6] = 1
     expect[12:] = 2
     assert np.array_equal(res.labels.array, expect)
 
@@ -94,7 +94,7 @@ def test_normalisation_is_applied_before_the_network(tmp_path: Path) -> None:
     # CT clip [0, 200], mean 100, std 50: intensity 150 HU -> +1; threshold at 0.5 normalised
     data = base_json(normalization={"scheme": "ct", "clip": [0, 200], "mean": 100, "std": 50})
     data["network"]["params"] = {}
-    spec = load_model_spec(write_package(tmp_path / "p", data, module=_nets.ThresholdNet(0.5)))
+    spec = load_spec(write_package(tmp_path / "p", data, module=_nets.ThresholdNet(0.5)))
     arr = np.array([100, 120, 130, 150, 1000], np.int16)[:, None, None] * np.ones((1, 4, 4),
                                                                                   np.int16)
     lab = segment(Volume(arr), spec, InferenceOptions(device="cpu")).labels.array
@@ -102,7 +102,7 @@ def test_normalisation_is_applied_before_the_network(tmp_path: Path) -> None:
 
 
 def test_modality_mismatch_is_a_warning(tmp_path: Path) -> None:
-    spec = load_model_spec(write_package(tmp_path / "p"))
+    spec = load_spec(write_package(tmp_path / "p"))
     vol = _volume(direction=np.eye(3)).with_metadata(modality="MR")
     res = segment(vol, spec, InferenceOptions(device="cpu"))
     assert any("expects CT" in w for w in res.warnings)
@@ -114,20 +114,20 @@ def test_mirror_tta_option_and_postprocess(tmp_path: Path) -> None:
     arr[15:17, 20:22, 20:22] = 100  # 8 voxels
     arr[15:19, 2:6, 20:24] = 100  # 64 voxels
     data = base_json(postprocess={"largest_component": [1]})
-    spec = load_model_spec(write_package(tmp_path / "p", data))
+    spec = load_spec(write_package(tmp_path / "p", data))
     vol = Volume(arr, (2.0, 2.0, 2.0))
     res = segment(vol, spec, InferenceOptions(device="cpu", mirror_tta=True))
     assert int(res.labels.array.sum()) == 1000 and "postprocess" in res.timings
     raw = segment(vol, spec, InferenceOptions(device="cpu", cleanup=False))
     assert int(raw.labels.array.sum()) == 1072
     islands = base_json(postprocess={"min_island_mm3": {"1": 100.0}})  # 8 mm³ voxels
-    spec = load_model_spec(write_package(tmp_path / "q", islands))
+    spec = load_spec(write_package(tmp_path / "q", islands))
     res = segment(vol, spec, InferenceOptions(device="cpu"))
     assert int(res.labels.array.sum()) == 1064  # the 8-voxel (64 mm³) island is gone
 
 
 def test_cancel_stops_the_run(tmp_path: Path) -> None:
-    spec = load_model_spec(write_package(tmp_path / "p"))
+    spec = load_spec(write_package(tmp_path / "p"))
     calls: list[int] = []
     with pytest.raises(Cancelled):
         segment(_volume(), spec, InferenceOptions(device="cpu"),
@@ -142,7 +142,7 @@ def test_child_entry_and_bridge_round_trip(tmp_path: Path) -> None:
     import json
 
     json.dumps(kwargs)  # plain JSON-able values only
-    outputs, info = segment_arrays(arrays, **kwargs)
+    outputs, info = segment_arrays(arrays, **kwargs, code_path=str(TEST_CODE_PATH))
     assert set(outputs) == {"labels"} and outputs["labels"].shape == vol.shape
     assert info["device"] == "cpu" and "network" in info["timings"]
     res = result_from_child(vol, pkg, outputs, info)
@@ -169,7 +169,7 @@ def test_multilabel_sigmoid_picks_the_strongest_positive(tmp_path: Path) -> None
 
     data = base_json(output={"activation": "sigmoid", "channels": 2},
                      labels=[{"value": 1, "name": "a"}, {"value": 2, "name": "b"}])
-    spec = load_model_spec(write_package(tmp_path / "p", data))
+    spec = load_spec(write_package(tmp_path / "p", data))
     logits = torch.tensor([[-1.0, 2.0, 3.0, 0.0], [-2.0, 1.0, 4.0, 0.0]]).view(2, 1, 1, 4)
     assert logits_to_labels(logits, spec).ravel().tolist() == [0, 1, 2, 0]
 
@@ -181,7 +181,7 @@ def test_pad_value_for_images_smaller_than_the_patch(tmp_path: Path) -> None:
     for pad, edge in ((0.0, 0), (100.0, 1), ("min", 1)):  # "min" is 60 here
         data = base_json(inference={"pad_value": pad})
         data["network"]["entry"] = "tests.ai._nets:build_box"
-        spec = load_model_spec(write_package(tmp_path / f"p{pad}", data, module=_nets.BoxNet()))
+        spec = load_spec(write_package(tmp_path / f"p{pad}", data, module=_nets.BoxNet()))
         assert spec.inference.pad_value == pad
         lab = segment(Volume(arr), spec, InferenceOptions(device="cpu")).labels.array
         assert lab[0, 5, 5] == edge and lab[3, 5, 5] == edge and lab[1, 5, 5] == 1
@@ -194,7 +194,7 @@ def test_probability_averaging(tmp_path: Path, activation: str) -> None:
     if activation == "sigmoid":
         data["output"] = {"activation": "sigmoid", "channels": 1}
         data["network"]["entry"] = "tests.ai._nets:build_sigmoid"
-    spec = load_model_spec(write_package(tmp_path / "p", data))
+    spec = load_spec(write_package(tmp_path / "p", data))
     assert spec.inference.average == "probabilities"
     vol = _volume(direction=np.eye(3))
     res = segment(vol, spec, InferenceOptions(device="cpu"))
@@ -227,17 +227,20 @@ def test_network_output_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> No
     from interval.ai.errors import InvalidModelPackage
 
     data = base_json(output={"activation": "softmax", "channels": 3},
-                     labels=[{"value": 1, "name": "a"}])
-    spec = load_model_spec(write_package(tmp_path / "p", data))  # the net gives 2 channels
-    with pytest.raises(InvalidModelPackage, match="gives 2 output channel"):
-        segment(_volume(direction=np.eye(3)), spec, InferenceOptions(device="cpu"))
+                     labels=[{"value": 1, "name": "a"}, {"value": 2, "name": "b"}])
+    spec = load_spec(write_package(tmp_path / "p", data))  # the net gives 2 channels
+    calls: list[int] = []
+    with pytest.raises(InvalidModelPackage, match="gives 2 output channel.*declares 3"):
+        segment(_volume(direction=np.eye(3)), spec, InferenceOptions(device="cpu"),
+                progress=lambda d, t: calls.append(d))
+    assert calls == [], "refused at the first batch, before any progress"
 
     def half_size(x):
         import torch
 
         return torch.zeros((x.shape[0], 2, *(n // 2 for n in x.shape[2:])))
 
-    spec = load_model_spec(write_package(tmp_path / "q"))
+    spec = load_spec(write_package(tmp_path / "q"))
     with pytest.raises(InvalidModelPackage, match="must return"):
         segment(_volume(direction=np.eye(3)), spec, InferenceOptions(device="cpu"),
                 network=half_size)
@@ -267,7 +270,7 @@ def test_whole_mode_runs_the_network_once_on_the_whole_volume(tmp_path: Path,
     data = base_json(orientation="RAS", inference={"mode": "whole", "mirror_tta": tta})
     del data["patch_size"]
     data["network"] = {"type": "plugin", "entry": "tests.ai.test_engine:build_shape_recorder"}
-    spec = load_model_spec(write_package(tmp_path / "w", data))
+    spec = load_spec(write_package(tmp_path / "w", data))
     vol = _volume(shape=(7, 30, 45))  # larger and smaller than the default 16³ patch
     ShapeRecorder.shapes.clear()
     done: list[tuple[int, int]] = []

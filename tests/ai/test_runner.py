@@ -17,6 +17,7 @@ from interval.ai.runner import (
     ModelTimedOut,
     run_in_child,
 )
+from interval.ai.runner_errors import viewer_text
 from interval.ai.shm import leftover_segments
 from interval.core.errors import Cancelled, IntervalError, UnsupportedData
 
@@ -85,7 +86,10 @@ def test_model_exception_becomes_model_failed(caplog):
     err = info.value
     assert err.type_name == "ValueError"
     assert "the window size must be odd" in str(err)
-    assert "Traceback" not in str(err) and "viewer is unaffected" in str(err)
+    assert "Traceback" not in str(err)
+    # the message is the caller's to put in context: only the viewer says it is unaffected
+    assert "viewer" not in str(err)
+    assert viewer_text(err) == f"{err} The viewer is unaffected."
     assert "raise_value_error" in caplog.text  # the traceback is logged at debug level
 
 
@@ -105,7 +109,7 @@ def test_segfault_gives_model_crashed(target):
         run_in_child(T + target, {"x": np.ones((64, 64))}, {})
     assert info.value.signal_number == 11
     assert "signal 11, segmentation fault" in str(info.value).lower()
-    assert "viewer is unaffected" in str(info.value)
+    assert "viewer" not in str(info.value)
     # the parent still works: run another model straight away
     out, _ = run_in_child(T + "double", {"image": np.ones((1, 1, 2), np.uint8)}, {})
     assert out["doubled"].tolist() == [[[2, 2]]]
@@ -213,13 +217,14 @@ def test_run_segmentation_in_a_child_process(tmp_path):
     from tests.cli.test_segment import _write_model
 
     model = _write_model(tmp_path / "bands")
+    plugin = model.parents[1]  # the plugin folder _write_model writes (its code folder)
     hu = np.array([-100, 50, 101, 400, 501, 2000], np.int16)
     image = np.resize(hu, (4, 6, 9)).astype(np.int16)
     direction = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]])  # not the identity
     volume = Volume(image, (0.7, 0.8, 3.0), (10.0, -5.0, 2.0), direction)
     steps = []
     result = run_segmentation(volume, model, InferenceOptions(device="cpu"),
-                              progress=lambda d, t: steps.append((d, t)))
+                              progress=lambda d, t: steps.append((d, t)), code_path=plugin)
     assert isinstance(result, SegmentationResult)
     assert result.labels.same_grid(volume) and result.device == "cpu"
     np.testing.assert_array_equal(result.labels.array, np.select([image > 500, image > 100],
@@ -228,7 +233,7 @@ def test_run_segmentation_in_a_child_process(tmp_path):
     assert result.timings["process"] > 0 and "network" in result.timings
     assert steps and steps[-1][0] == steps[-1][1]
     with pytest.raises(Cancelled):
-        run_segmentation(volume, model, {"device": "cpu"}, cancel=lambda: True)
+        run_segmentation(volume, model, {"device": "cpu"}, cancel=lambda: True, code_path=plugin)
 
 
 def test_a_process_started_ahead_runs_one_job_or_is_closed_unused():

@@ -13,7 +13,7 @@ from interval.ai.errors import InvalidModelPackage
 from interval.ai.model_package import load_model_spec
 from interval.ai.weights import build_model, load_state_dict, load_weights_into
 from tests.ai import _nets
-from tests.ai._packages import base_json, write_package
+from tests.ai._packages import base_json, load_spec, write_package
 
 
 class _Payload:
@@ -44,9 +44,13 @@ def test_pickle_with_code_is_refused_and_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     torch.save({"conv.weight": _Payload(str(marker))}, tmp_path / "evil.pt")
     assert not marker.exists()
-    with pytest.raises(InvalidModelPackage, match="never unpickles"):
+    with pytest.raises(InvalidModelPackage, match="never unpickles") as err:
         load_state_dict(tmp_path / "evil.pt")
     assert not marker.exists(), "the payload must not have run"
+    text = str(err.value)
+    assert "evil.pt contains code" in text and "(it refers to os.makedirs)" in text
+    assert text.endswith("Convert it to safetensors (or save a plain state dict of tensors).")
+    assert "weights_only" not in text and "False" not in text, "never torch's unsafe advice"
 
 
 def test_corrupt_files_are_clear_errors(tmp_path: Path) -> None:
@@ -72,7 +76,7 @@ def test_mismatched_weights_are_listed() -> None:
 
 def test_plugin_network_built_with_weights(tmp_path: Path) -> None:
     pkg = write_package(tmp_path / "p", module=_nets.ThresholdNet(20.0, 3.0))
-    net = build_model(load_model_spec(pkg), torch.device("cpu"))
+    net = build_model(load_spec(pkg), torch.device("cpu"))
     assert isinstance(net, _nets.ThresholdNet) and not net.training
     # params say threshold 50 but the weights (threshold 20, scale 3) win
     assert float(net.conv.bias.detach()) == pytest.approx(-60.0)
@@ -84,11 +88,11 @@ def test_plugin_entry_that_is_not_a_module(tmp_path: Path) -> None:
     data["network"]["params"] = {}
     pkg = write_package(tmp_path / "p", data)
     with pytest.raises(InvalidModelPackage, match="not a torch module"):
-        build_model(load_model_spec(pkg), torch.device("cpu"))
+        build_model(load_spec(pkg), torch.device("cpu"))
     data["network"]["entry"] = "tests.ai._nets_missing:build"
     pkg = write_package(tmp_path / "q", data)
-    with pytest.raises(InvalidModelPackage, match="cannot be imported"):
-        build_model(load_model_spec(pkg), torch.device("cpu"))
+    with pytest.raises(InvalidModelPackage, match="no module tests.ai._nets_missing"):
+        build_model(load_spec(pkg), torch.device("cpu"))
 
 
 def test_unknown_builtin_network_is_a_clear_error(tmp_path: Path) -> None:
@@ -96,20 +100,24 @@ def test_unknown_builtin_network_is_a_clear_error(tmp_path: Path) -> None:
                               "weights": "weights.safetensors"})
     pkg = write_package(tmp_path / "b", data)
     with pytest.raises(InvalidModelPackage, match="cannot be built.*no-such-net"):
-        build_model(load_model_spec(pkg), torch.device("cpu"))
+        build_model(load_spec(pkg), torch.device("cpu"))
 
 
-def test_plugin_code_inside_the_package_folder(tmp_path: Path) -> None:
-    pkg = tmp_path / "p"
-    pkg.mkdir()
-    (pkg / "my_tiny_net_for_tests.py").write_text(
+def test_plugin_code_in_the_plugins_code_folder(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugin"
+    pkg = plugin / "models" / "p"
+    pkg.mkdir(parents=True)
+    (plugin / "my_tiny_net_for_tests.py").write_text(
         "from tests.ai._nets import ThresholdNet\n"
         "def build(threshold=1.0):\n    return ThresholdNet(threshold)\n", encoding="utf-8")
     data = base_json()
     data["network"]["entry"] = "my_tiny_net_for_tests:build"
     write_package(pkg, data)
-    net = build_model(load_model_spec(pkg), torch.device("cpu"))
+    net = build_model(load_model_spec(pkg, code_path=plugin), torch.device("cpu"))
     assert isinstance(net, _nets.ThresholdNet)
+    # the same package without its plugin is data only: it cannot name code
+    with pytest.raises(InvalidModelPackage, match="not part of a plugin"):
+        build_model(load_model_spec(pkg), torch.device("cpu"))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.trace
@@ -119,7 +127,7 @@ def test_torchscript_package(tmp_path: Path) -> None:
     traced = torch.jit.trace(_nets.ThresholdNet(5.0), torch.zeros(1, 1, 4, 4, 4))
     traced.save(str(pkg / "model.pt"))
     write_package(pkg, base_json(network={"type": "torchscript", "file": "model.pt"}))
-    net = build_model(load_model_spec(pkg), torch.device("cpu"))
+    net = build_model(load_spec(pkg), torch.device("cpu"))
     x = torch.full((1, 1, 2, 2, 2), 9.0)
     assert torch.allclose(net(x)[:, 1], torch.full((1, 2, 2, 2), 4.0))
 
@@ -136,7 +144,7 @@ def test_onnx_without_onnxruntime_is_a_clear_error(tmp_path: Path) -> None:
     (pkg / "model.onnx").write_bytes(b"not really onnx")
     write_package(pkg, base_json(network={"type": "onnx", "file": "model.onnx"}))
     with pytest.raises(InvalidModelPackage, match="needs the onnxruntime package"):
-        build_model(load_model_spec(pkg), torch.device("cpu"))
+        build_model(load_spec(pkg), torch.device("cpu"))
 
 
 def test_plugin_network_without_weights_is_used_as_built(tmp_path: Path) -> None:
@@ -145,7 +153,7 @@ def test_plugin_network_without_weights_is_used_as_built(tmp_path: Path) -> None
     del data["network"]["weights"]
     pkg = write_package(tmp_path / "p", data)
     assert not (pkg / "weights.safetensors").exists()
-    net = build_model(load_model_spec(pkg), torch.device("cpu"))
+    net = build_model(load_spec(pkg), torch.device("cpu"))
     assert isinstance(net, _nets.ThresholdNet) and not net.training
     x = torch.full((1, 1, 2, 2, 2), 9.0)
     assert torch.allclose(net(x)[:, 1], torch.full((1, 2, 2, 2), 2.0))  # the builder's 7

@@ -4,6 +4,8 @@ Reads the synthetic DICOM series (``_bench_series.py`` writes it once), segments
 with a model package (a MONAI ``UNet``, channels 16-256, fixed seeded random
 weights, as a ``plugin`` network with safetensors weights; 1.5 mm target spacing,
 96³ patches, overlap 0.5, CT normalisation) through :func:`interval.ai.engine.segment`,
+the package inside a small plugin folder written here (a model.json may only name its
+plugin's own code: the plugin's one-line builder wraps MONAI's class),
 writes the labels as NIfTI, and prints every phase.  Target (issue 4): everything
 outside the network takes at most 25% of the total.
 
@@ -25,9 +27,31 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "app"))
 from _bench_series import ensure_series  # noqa: E402
 
+BUILDER = """\
+def build(**params):
+    from monai.networks.nets import UNet
+
+    return UNet(**params)
+"""
+
+
+def write_plugin(folder: Path, classes: int, spacing: float) -> Path:
+    """A plugin folder (manifest + builder module) declaring :func:`write_model`'s package
+    ``models/bench-unet``; returns the package folder (the plugin's code folder is
+    ``folder``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bench_unet_net.py").write_text(BUILDER, encoding="utf-8")
+    (folder / "interval-plugin.json").write_text(json.dumps({
+        "id": "org.interval.bench-unet", "name": "Benchmark U-Net", "version": "0.0.0",
+        "interval_api": ">=1.0,<2",
+        "contributes": {"segmentation_models": ["models/bench-unet"]},
+    }, indent=1), encoding="utf-8")
+    return write_model(folder / "models" / "bench-unet", classes, spacing)
+
 
 def write_model(folder: Path, classes: int, spacing: float) -> Path:
-    """A model package with a seeded random MONAI UNet (safetensors weights)."""
+    """A model package with a seeded random MONAI UNet (safetensors weights), built by the
+    plugin's ``bench_unet_net:build`` (see :func:`write_plugin`)."""
     import torch
     from monai.networks.nets import UNet
     from safetensors.torch import save_file
@@ -45,7 +69,7 @@ def write_model(folder: Path, classes: int, spacing: float) -> Path:
         "labels": [{"value": v, "name": f"class {v}"} for v in range(1, classes)],
         "target_spacing": [spacing] * 3, "orientation": "LPS", "patch_size": [96, 96, 96],
         "normalization": {"scheme": "ct", "clip": [-1000, 1000], "mean": 0, "std": 500},
-        "network": {"type": "plugin", "entry": "monai.networks.nets:UNet", "params": params,
+        "network": {"type": "plugin", "entry": "bench_unet_net:build", "params": params,
                     "weights": "weights.safetensors"},
         "output": {"activation": "softmax", "channels": classes},
         "inference": {"overlap": 0.5, "batch_size": 4, "mirror_tta": False, "blend": "gaussian"},
@@ -75,7 +99,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     folder, _ = ensure_series(args.root, args.slices, args.size)
     with tempfile.TemporaryDirectory() as tmp:
-        spec = load_model_spec(write_model(Path(tmp) / "model", args.classes, args.spacing))
+        plugin = Path(tmp) / "plugin"
+        spec = load_model_spec(write_plugin(plugin, args.classes, args.spacing),
+                               code_path=plugin)
         t_total = time.perf_counter()
         t0 = time.perf_counter()
         volume = load_dicom(folder)

@@ -1,4 +1,9 @@
-"""Tiny networks for tests/cli/test_segment.py (imported only in the model's process)."""
+"""Tiny networks for tests/cli/test_segment.py.
+
+The tests copy this file into each test plugin's folder under a unique module name (a
+model.json may only name code its own plugin brings), so it imports nothing from
+``tests``; the tests themselves import :func:`band_weights` from here.
+"""
 
 from __future__ import annotations
 

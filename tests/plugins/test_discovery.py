@@ -106,10 +106,10 @@ def test_missing_folder_on_the_path_is_reported(tmp_path: Path,
     assert r.source.kind == "INTERVAL_PLUGIN_PATH"
 
 
-def test_the_built_in_example_is_found_in_a_source_checkout() -> None:
+def test_the_bundled_example_is_found_in_a_source_checkout() -> None:
     reg = discover_plugins(include_entry_points=False)
     plugin = reg.get(EXAMPLE_ID)
-    assert plugin is not None and plugin.source.kind == "built-in"
+    assert plugin is not None and plugin.source.kind == "bundled"
     assert plugin.path == EXAMPLE_SRC / "interval_example_threshold"
     assert plugin.manifest.code_path == EXAMPLE_SRC
     assert [m.model_id for m in plugin.segmentation_models] == [EXAMPLE_MODEL]
@@ -132,11 +132,13 @@ def test_broken_plugins_are_refused_and_the_others_still_load(tmp_path: Path) ->
     reg = discover_plugins([root], **ONLY_FOLDERS)
     assert [p.id for p in reg.plugins] == ["org.test.good"]
     reasons = {r.name: r.reason for r in reg.refused}
-    assert reasons["b_bad_json"].startswith("manifest is not valid JSON (line 4")
+    assert reasons["b_bad_json"].startswith("the manifest is not valid JSON (line 4")
     assert reasons["org.test.future"] == "requires Interval API >=2,<3 but this is 1.0"
     assert reasons["org.test.nomodel"] == "model folder models/x has no model.json"
-    assert reasons["org.test.good"].startswith(
-        "another plugin with id 'org.test.good' (version 1.0.0, --plugins-dir")
+    # two copies in non-bundled folders: the first found wins, the refusal names both folders
+    assert reasons["org.test.good"] == (
+        f"plugin id org.test.good is already provided by the plugin (version 1.0.0) from "
+        f"--plugins-dir at {root / 'a_good'}; this copy at {root / 'e_duplicate'} was not loaded")
     assert reasons["org.test.badmodel"].startswith("model folder models/m: ")
     assert len(reg.refused) == 5  # the empty folder is not a plugin: silently ignored
 
@@ -195,13 +197,26 @@ def test_entry_point_plugin_installed_with_pip(installed_example: Path) -> None:
     assert (model.folder / "weights.safetensors").stat().st_size > 0
 
 
-def test_entry_point_wins_over_the_same_plugin_in_a_folder(installed_example: Path) -> None:
+def test_the_bundled_plugin_wins_over_the_same_id_installed_with_pip(
+        installed_example: Path) -> None:
+    """Issue 9: a first-party plugin must not be replaceable by anything installed later.
+
+    Before, entry points were searched first and the pip-installed copy silently replaced
+    the bundled one; now bundled plugins are searched first and keep their ids, and the
+    other copy is a refusal naming both locations.
+    """
     reg = discover_plugins(entry_point_paths=[installed_example], include_user_dir=False,
                            include_env=False)
-    assert reg.get(EXAMPLE_ID).source.kind == "entry point"  # type: ignore[union-attr]
-    dup = [r for r in reg.refused if r.plugin_id == EXAMPLE_ID]
-    assert len(dup) == 1 and dup[0].source.kind == "built-in"
-    assert "was found first" in dup[0].reason
+    plugin = reg.get(EXAMPLE_ID)
+    assert plugin is not None and plugin.source.kind == "bundled"
+    assert plugin.path == EXAMPLE_SRC / "interval_example_threshold"
+    (dup,) = [r for r in reg.refused if r.plugin_id == EXAMPLE_ID]
+    assert dup.source.kind == "entry point"
+    copy = installed_example / "interval_example_threshold"
+    assert dup.reason == (
+        f"plugin id {EXAMPLE_ID} is already provided by the bundled plugin at {plugin.path}; "
+        f"this copy at {copy} was not loaded")
+    assert dup.conflicts_with == plugin.path
 
 
 def _fake_distribution(site: Path, name: str, value: str) -> None:
@@ -244,7 +259,14 @@ def test_minimal_model_reader_used_without_the_model_runtime(tmp_path: Path) -> 
     assert isinstance(spec, MinimalModelSpec)
     assert (spec.name, spec.modality, spec.labels[0]["name"]) == ("mini", ("MR",), "brain")
     (folder / "models" / "m" / "model.json").write_text("{")
-    with pytest.raises(PluginError, match=r"model.json is not valid JSON \(line 1\)"):
+    with pytest.raises(PluginError, match=r"model.json is not valid JSON \(line 1, column 2"):
+        _minimal_spec(folder / "models" / "m")
+    # the same limits as manifests: no traceback, no hang, no unbounded read
+    (folder / "models" / "m" / "model.json").write_text("[" * 100_000)
+    with pytest.raises(PluginError, match="model.json is nested too deeply"):
+        _minimal_spec(folder / "models" / "m")
+    (folder / "models" / "m" / "model.json").write_text(" " * 1_000_001)
+    with pytest.raises(PluginError, match=r"model.json is too large \(1000001 bytes"):
         _minimal_spec(folder / "models" / "m")
 
 
@@ -270,7 +292,7 @@ def test_frozen_build_looks_in_meipass_and_beside_the_executable(
     assert discovery.first_party_plugin_dirs() == [bundle / "plugins", app_dir / "plugins"]
     reg = discover_plugins(include_entry_points=False)
     assert [(p.id, p.source.kind) for p in reg.plugins] == [
-        ("org.test.bundled", "built-in"), ("org.test.beside", "built-in")]
+        ("org.test.bundled", "bundled"), ("org.test.beside", "bundled")]
 
 
 def test_plugin_needing_a_missing_package_is_refused_naming_all_of_them(

@@ -53,7 +53,7 @@ def test_valid_manifest_is_read_with_all_fields(tmp_path: Path) -> None:
 def test_not_valid_json_names_the_line(tmp_path: Path) -> None:
     text = '{\n  "id": "org.x.y",\n  "name": "x"\n  "version": "1.0.0"\n}\n'
     reason = _refusal(tmp_path, text)
-    assert reason.startswith("manifest is not valid JSON (line 4")
+    assert reason.startswith("the manifest is not valid JSON (line 4")
 
 
 def test_manifest_must_be_an_object(tmp_path: Path) -> None:

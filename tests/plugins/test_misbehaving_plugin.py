@@ -55,7 +55,7 @@ def _crashing_plugin(root: Path) -> Path:
 @pytest.mark.slow
 def test_crashing_plugin_network_leaves_the_caller_running(tmp_path: Path) -> None:
     from interval.ai.runner import run_segmentation
-    from interval.ai.runner_errors import ModelCrashed
+    from interval.ai.runner_errors import ModelCrashed, viewer_text
 
     reg = discover_plugins([_crashing_plugin(tmp_path)], include_entry_points=False,
                            include_first_party=False, include_user_dir=False,
@@ -64,4 +64,65 @@ def test_crashing_plugin_network_leaves_the_caller_running(tmp_path: Path) -> No
     volume = Volume(np.zeros((4, 8, 8), np.int16), metadata=VolumeMetadata(modality="CT"))
     with pytest.raises(ModelCrashed) as info:
         run_segmentation(volume, entry.folder, code_path=entry.code_path, timeout=300)
-    assert "viewer is unaffected" in str(info.value)
+    # the runner's words hold for any caller (the CLI has no viewer); the viewer adds its note
+    assert str(info.value) == "The model stopped unexpectedly (signal 6, aborted)."
+    assert "viewer" not in str(info.value)
+    assert viewer_text(info.value) == f"{info.value} The viewer is unaffected."
+
+
+NAN_NETWORK = '''
+import torch
+from torch import nn
+
+
+class NaNs(nn.Module):
+    """Logits that are NaN on the slices where the image is bright, finite elsewhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(1, 1, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.where(x > 50, torch.full_like(y, float("nan")), y)
+
+
+def build(**params):
+    return NaNs()
+'''
+
+
+@pytest.mark.slow
+def test_nan_output_reaches_the_caller_as_invalid_values(tmp_path: Path) -> None:
+    """Through the real runner: the child's InvalidModelOutput comes back as itself (one of
+    Interval's known errors, by name) with the engine's words, never as an empty "done"."""
+    from safetensors.numpy import save_file
+
+    from interval.ai.errors import InvalidModelOutput
+    from interval.ai.runner import run_segmentation
+
+    model = {
+        "format": 1, "name": "nan-model", "version": "1.0.0", "task": "segmentation",
+        "labels": [{"value": 1, "name": "x"}], "patch_size": [4, 8, 8],
+        "network": {"type": "plugin", "entry": "nan_net:build",
+                    "weights": "weights.safetensors"},
+        "output": {"activation": "sigmoid", "channels": 1},
+    }
+    folder = write_plugin(tmp_path, "nans", manifest(
+        "org.test.nans", contributes={"segmentation_models": ["models/m"]}), {"models/m": model})
+    (folder / "nan_net.py").write_text(NAN_NETWORK)
+    save_file({"conv.weight": np.ones((1, 1, 1, 1, 1), np.float32),
+               "conv.bias": np.zeros(1, np.float32)},
+              str(folder / "models" / "m" / "weights.safetensors"))
+    (folder / "models" / "m" / "model.pt").unlink()
+    reg = discover_plugins([tmp_path], include_entry_points=False, include_first_party=False,
+                           include_user_dir=False, include_env=False)
+    entry = reg.find_segmentation_model("nan-model")
+    image = np.zeros((4, 8, 8), np.int16)
+    image[0] = 100  # one slice of four: a quarter of the image
+    volume = Volume(image, metadata=VolumeMetadata(modality="CT"))
+    with pytest.raises(InvalidModelOutput) as info:
+        run_segmentation(volume, entry.folder, code_path=entry.code_path, timeout=300)
+    assert str(info.value) == ("The model produced invalid values (NaN) in 25% of the image "
+                               "(64 of 256 voxels at the model's resolution); no result was "
+                               "produced.")

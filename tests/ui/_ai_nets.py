@@ -1,4 +1,8 @@
-"""Networks of the AI-panel tests' plugin (imported only in the model's child process)."""
+"""Networks of the AI-panel tests' plugin (imported only in the model's child process).
+
+The tests copy this file into their plugin's folder (``ai_panel_nets.py``): a model.json
+may only name code its own plugin brings, so it imports nothing from ``tests``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,27 @@ import os
 import signal
 import time
 
-from tests.ai._nets import ThresholdNet
+import torch
+from torch import nn
+
+
+class ThresholdNet(nn.Module):
+    """Two-channel logits: 0 for background, ``x - threshold`` for label 1."""
+
+    def __init__(self, threshold: float = 50.0) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(1, 1, kernel_size=1)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0)
+            self.conv.bias.fill_(-threshold)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return torch.cat([torch.zeros_like(y), y], dim=1)
+
+
+def build_threshold(threshold: float = 50.0) -> ThresholdNet:
+    return ThresholdNet(threshold)
 
 
 class SlowNet(ThresholdNet):

@@ -5,6 +5,7 @@ exception, hang) that leave the viewer running with a clear message - never a di
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from interval.ui.main_window import MainWindow
 TIMEOUT_MS = 60_000
 PLUGIN_ID = "org.test.ai-panel"
 GREEN = (0, 255, 0)
+NETS = "ai_panel_nets"  # tests/ui/_ai_nets.py, copied into the plugin (its own code)
 SHAPE = (10, 24, 24)
 
 
@@ -46,15 +48,15 @@ def _model(name: str, entry: str, *, modality: list[str] | None = None,
 
 
 MODELS = {
-    "threshold": _model("tiny-threshold", "tests.ai._nets:build_threshold",
+    "threshold": _model("tiny-threshold", f"{NETS}:build_threshold",
                         params={"threshold": 50.0}),
-    "slow": _model("slow-threshold", "tests.ui._ai_nets:build_slow",
+    "slow": _model("slow-threshold", f"{NETS}:build_slow",
                    params={"threshold": 50.0, "delay": 0.25}, patch=[2, 4, 4]),
-    "hang": _model("hanging-model", "tests.ui._ai_nets:build_slow",
+    "hang": _model("hanging-model", f"{NETS}:build_slow",
                    params={"threshold": 50.0, "delay": 60.0}),
-    "crash": _model("crashing-model", "tests.ui._ai_nets:build_segfault"),
-    "broken": _model("broken-model", "tests.ui._ai_nets:build_broken"),
-    "mr": _model("mr-only", "tests.ai._nets:build_threshold", modality=["MR"]),
+    "crash": _model("crashing-model", f"{NETS}:build_segfault"),
+    "broken": _model("broken-model", f"{NETS}:build_broken"),
+    "mr": _model("mr-only", f"{NETS}:build_threshold", modality=["MR"]),
 }
 
 
@@ -64,6 +66,8 @@ def _write_plugins(root: Path) -> Path:
     from safetensors.numpy import save_file
 
     plugin = root / "ai-panel-plugin"
+    plugin.mkdir(parents=True)
+    shutil.copyfile(Path(__file__).with_name("_ai_nets.py"), plugin / f"{NETS}.py")
     for key, model in MODELS.items():
         folder = plugin / "models" / key
         folder.mkdir(parents=True)
@@ -366,8 +370,10 @@ def test_results_are_named_apart_warned_about_and_dropped_when_the_image_closed(
     gate = threading.Event()
     calls: list[dict[str, Any]] = []
 
-    def fake(volume, model_dir, options, *, progress, cancel, timeout, code_path):  # noqa: ANN001, ANN202
-        calls.append({"folder": Path(model_dir), "options": options})
+    def fake(volume, model_dir, options, *, progress, cancel, timeout, code_path,  # noqa: ANN001, ANN202
+             memory_limit_bytes):
+        calls.append({"folder": Path(model_dir), "options": options,
+                      "memory_limit_bytes": memory_limit_bytes})
         assert gate.wait(30)
         progress(1, 1)
         table = LabelTable([LabelInfo(1, "bright", GREEN)])
@@ -383,6 +389,7 @@ def test_results_are_named_apart_warned_about_and_dropped_when_the_image_closed(
         _run(qtbot, window, "tiny-threshold")
         qtbot.waitUntil(lambda: panel.job is None, timeout=TIMEOUT_MS)
     assert calls[0]["folder"].name == "threshold"
+    assert calls[0]["memory_limit_bytes"] is None  # "Automatic": the runner's own limit
     assert [la.name for la in _label_layers(window)] == ["AI: tiny-threshold", "AI: tiny-threshold (2)"]
     warned = [e for e in window.problems.entries() if e[1] == "AI: tiny-threshold"]
     assert len(warned) == 2 and warned[0][2] == "resampled for the model"
@@ -396,3 +403,42 @@ def test_results_are_named_apart_warned_about_and_dropped_when_the_image_closed(
     assert len(_label_layers(window)) == 2  # the two earlier results only
     assert "dropped" in panel.status.text()
     assert not panel.run_button.isEnabled()  # nothing to run on
+
+
+def test_memory_limit_is_remembered_and_given_to_the_model_process(
+        qtbot, tmp_path, monkeypatch, plugin_root) -> None:
+    """"Memory limit for models": Automatic (None) or GiB, kept in the settings between
+    sessions and handed to run_segmentation as memory_limit_bytes."""
+    from interval.ai import runner
+    from interval.core.errors import IntervalError
+    from interval.ui.settings import load_settings
+
+    seen: list[int | None] = []
+
+    def fake(volume, model_dir, options, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.append(kwargs["memory_limit_bytes"])
+        raise IntervalError("stand-in: no model run")
+
+    monkeypatch.setattr(runner, "run_segmentation", fake)
+    monkeypatch.setenv("INTERVAL_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("INTERVAL_PLUGIN_PATH", str(plugin_root))
+    first = MainWindow()
+    qtbot.addWidget(first)
+    panel = first.ai_panel
+    assert panel.memory_limit_gib() is None and panel.memory_limit.text() == "Automatic"
+    qtbot.waitUntil(lambda: panel.registry is not None, timeout=TIMEOUT_MS)
+    first.state.add_volume(_image("CT"), name="phantom")
+    for value, expected in ((0.0, None), (6.5, int(6.5 * 2**30))):
+        panel.memory_limit.setValue(value)
+        _run(qtbot, first, "tiny-threshold")
+        qtbot.waitUntil(lambda: panel.job is None, timeout=TIMEOUT_MS)
+        assert seen[-1] == expected
+    first.shutdown()
+    assert load_settings().model_memory_limit_gib == 6.5
+    second = MainWindow()  # the next session starts with the user's limit
+    qtbot.addWidget(second)
+    try:
+        assert second.ai_panel.memory_limit_gib() == 6.5
+        assert second.ai_panel.memory_limit_bytes() == int(6.5 * 2**30)
+    finally:
+        second.shutdown()

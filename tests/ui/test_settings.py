@@ -108,3 +108,13 @@ def test_last_save_dir_round_trip_and_fallback(tmp_path: Path) -> None:
     assert load_settings(path).last_save_dir == ""
     assert save_dir(Settings()) == Path.home()
     assert save_dir(Settings(last_save_dir=str(tmp_path / "gone"))) == Path.home()
+
+
+def test_model_memory_limit_round_trip_and_bad_values(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    assert Settings().model_memory_limit_gib is None  # automatic by default
+    assert save_settings(Settings(model_memory_limit_gib=6.5), path)
+    assert load_settings(path).model_memory_limit_gib == 6.5
+    for bad in (0, -2, "8", True, None, 1e9, [4]):
+        path.write_text(json.dumps({"model_memory_limit_gib": bad}), encoding="utf-8")
+        assert load_settings(path).model_memory_limit_gib is None, bad

@@ -25,13 +25,16 @@ def segment_arrays(
     direction: Sequence[float] | Sequence[Sequence[float]],
     modality: str = "",
     options: dict[str, Any] | None = None,
+    code_path: str | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Segment ``arrays["image"]`` (z, y, x) on the given grid with the package ``model_dir``.
 
     Returns ``({"labels": labels}, {"timings": {...}, "device": str, "warnings": [...]})``;
-    ``labels`` has the image's shape (uint8 or uint16).
+    ``labels`` has the image's shape (uint8 or uint16).  ``code_path``: the code folder of
+    the plugin declaring the model (``SegmentationModelEntry.code_path``), the only place
+    a ``"plugin"`` network's code may come from; None for a model package on its own.
     """
     from interval.ai.engine import segment
     from interval.ai.model_package import load_model_spec
@@ -43,7 +46,7 @@ def segment_arrays(
         np.asarray(direction, dtype=np.float64).reshape(3, 3),
         VolumeMetadata(modality=modality or ""),
     )
-    spec = load_model_spec(model_dir)
+    spec = load_model_spec(model_dir, code_path=code_path)
     result = segment(volume, spec, InferenceOptions.from_dict(options), progress=progress,
                      cancel=cancel)
     info = {"timings": dict(result.timings), "device": result.device,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from interval.core.errors import IntervalError
 
@@ -27,3 +28,20 @@ class DeviceUnavailable(IntervalError):
 
 class InferenceOutOfMemory(IntervalError):
     """The network did not fit in memory even with one window at a time and CPU stitching."""
+
+
+class InvalidModelOutput(IntervalError):
+    """The network's output cannot be turned into labels (not a tensor, NaN or infinite values).
+
+    Raised instead of returning a label map, so that a broken result is never shown as done.
+    """
+
+
+def describe_value(obj: Any) -> str:
+    """How a message names an unexpected value: "None", "a list", "a numpy.ndarray"."""
+    if obj is None:
+        return "None"
+    kind = type(obj)
+    if kind.__module__ == "builtins":
+        return f"a {kind.__qualname__}"
+    return f"a {kind.__module__}.{kind.__qualname__}"

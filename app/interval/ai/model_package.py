@@ -27,16 +27,21 @@ Fields (``*`` required; unknown keys anywhere are an error)::
                      {"scheme": "none"} (default)
     network*         {"type": "builtin", "name": "unet3d", "params": {}, "weights": file}
                      {"type": "plugin", "entry": "module:function", "params": {},
-                      "weights": file}   (called as function(**params); the package
-                                          folder is importable; weights optional:
-                                          without them the builder loads what it needs)
+                      "weights": file}   (called as function(**params); only in a model
+                                          package declared by a plugin, and the module
+                                          must be the plugin's own code (see
+                                          interval.ai.networks.plugin_code); params plain
+                                          JSON; weights optional: without them the
+                                          builder loads what it needs)
                      {"type": "torchscript", "file": "model.pt"}
                      {"type": "onnx", "file": "model.onnx"}   (needs onnxruntime)
                      weights: .safetensors, or a plain .pt/.pth state dict
                      (weights_only loading)
     output*          {"activation": "softmax" | "sigmoid", "channels": N}
                      softmax: label = argmax channel; sigmoid: channel c -> label
-                     c + 1 where its logit > 0 (probability > 0.5)
+                     c + 1 where its logit > 0 (probability > 0.5); every channel has
+                     its label: softmax N = labels + 1 (values 1..N-1), sigmoid
+                     N = labels (values 1..N)
     inference        {"mode": "sliding_window" | "whole", "overlap": 0.5, "batch_size": 4,
                       "mirror_tta": false, "blend": "gaussian" | "constant",
                       "pad_value": 0 | "min"}
@@ -49,12 +54,18 @@ Fields (``*`` required; unknown keys anywhere are an error)::
                       "average": "logits" (MONAI, default) or "probabilities" (nnU-Net:
                       softmax / sigmoid of each window, then blended))
     postprocess      {"largest_component": [values], "min_island_mm3": {"value": mm3}}
+
+``model.json`` is at most :data:`MAX_MODEL_JSON_BYTES` and must be a regular file (a
+FIFO or device is refused without being read).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +74,9 @@ from interval.ai.errors import InvalidModelPackage
 from interval.core.labels import LabelInfo, LabelTable, default_color
 
 MODEL_JSON = "model.json"
+MAX_MODEL_JSON_BYTES = 1_000_000  # like plugin manifests; real ones are a few kB
 FORMAT_VERSION = 1
+_MAX_PARAMS_DEPTH = 32
 _WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 _NETWORK_TYPES = ("builtin", "plugin", "torchscript", "onnx")
 _AXIS_PAIRS = ({"L", "R"}, {"P", "A"}, {"S", "I"})
@@ -136,7 +149,12 @@ class PostprocessSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A validated ``model.json`` (plus the folder it came from)."""
+    """A validated ``model.json`` (plus the folder it came from).
+
+    ``code_path``: the code folder of the plugin that declares this package (given by
+    the plugin registry, never read from model.json); None for a package on its own,
+    which then cannot run a ``"plugin"`` network.
+    """
 
     folder: Path
     name: str
@@ -154,6 +172,7 @@ class ModelSpec:
     inference: InferenceSpec = field(default_factory=InferenceSpec)
     postprocess: PostprocessSpec = field(default_factory=PostprocessSpec)
     format: int = FORMAT_VERSION
+    code_path: Path | None = None
 
     @property
     def label_table(self) -> LabelTable:
@@ -175,6 +194,24 @@ class ModelSpec:
         """The weights / network file, if the package has one (plugin networks may not)."""
         rel = self.network.weights or self.network.file
         return None if rel is None else self.file_path(rel)
+
+    def missing_requirements(self) -> list[str]:
+        """Python packages this model needs that are not installed (nothing is imported)."""
+        needed = ["onnxruntime"] if self.network.type == "onnx" else []
+        return [name for name in needed if importlib.util.find_spec(name) is None]
+
+    def unavailable_reason(self) -> str | None:
+        """Why this model cannot run here, in a sentence; None when it can."""
+        missing = self.missing_requirements()
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            return (f"needs the Python package{plural} {', '.join(missing)}: "
+                    f"pip install {' '.join(missing)}")
+        if self.network.type == "plugin" and self.code_path is None:
+            return ("names Python code (network type \"plugin\") but is not part of a "
+                    "plugin; a model package on its own can only use a built-in "
+                    "architecture, TorchScript, ONNX or safetensors weights")
+        return None
 
 
 # --- validation ----------------------------------------------------------------------
@@ -276,20 +313,17 @@ _TOP_REQUIRED = {"format", "name", "version", "task", "labels", "network", "outp
 _INFERENCE_MODES = ("sliding_window", "whole")
 
 
-def load_model_spec(folder: str | Path) -> ModelSpec:
-    """Read and validate ``folder/model.json``; raise ``InvalidModelPackage`` listing problems."""
+def load_model_spec(folder: str | Path, *, code_path: str | Path | None = None) -> ModelSpec:
+    """Read and validate ``folder/model.json``; raise ``InvalidModelPackage`` listing problems.
+
+    ``code_path``: the code folder of the plugin declaring the package (see
+    :attr:`ModelSpec.code_path`).
+    """
     folder = Path(folder).resolve()
     path = folder / MODEL_JSON
     if not folder.is_dir():
         raise InvalidModelPackage("The model package folder does not exist.", path=folder)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidModelPackage(
-            f"The model package has no {MODEL_JSON}.", path=folder
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidModelPackage(f"{MODEL_JSON} cannot be read ({exc}).", path=path) from None
+    text = _read_model_json(path, folder)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -297,10 +331,79 @@ def load_model_spec(folder: str | Path) -> ModelSpec:
             f"{MODEL_JSON} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
             path=path,
         ) from None
-    return parse_model_spec(data, folder)
+    except RecursionError:
+        raise InvalidModelPackage(
+            f"{MODEL_JSON} is nested too deeply to be a model description.", path=path
+        ) from None
+    except ValueError:  # an integer of thousands of digits (Python's conversion limit)
+        raise InvalidModelPackage(
+            f"{MODEL_JSON} holds a number that cannot be read: it has more digits than any "
+            "model setting needs.", path=path
+        ) from None
+    return parse_model_spec(data, folder, code_path=code_path)
 
 
-def parse_model_spec(data: Any, folder: str | Path) -> ModelSpec:
+def _read_model_json(path: Path, folder: Path) -> str:
+    """The text of model.json: a regular file of at most MAX_MODEL_JSON_BYTES, else refused.
+
+    Checked with ``stat`` before opening (a FIFO or device is never opened) and again on
+    the open file, which is opened non-blocking and read no further than the limit.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidModelPackage(f"The model package has no {MODEL_JSON}.", path=folder) from None
+    except OSError as exc:
+        raise InvalidModelPackage(f"{MODEL_JSON} cannot be read ({exc.strerror}).",
+                                  path=path) from None
+    _check_model_json_stat(info, path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as fh:
+            _check_model_json_stat(os.fstat(fh.fileno()), path)  # the same file, still
+            raw = fh.read(MAX_MODEL_JSON_BYTES + 1)
+    except OSError as exc:
+        raise InvalidModelPackage(f"{MODEL_JSON} cannot be read ({exc.strerror}).",
+                                  path=path) from None
+    if len(raw) > MAX_MODEL_JSON_BYTES:
+        raise _too_large(len(raw), path)
+    try:
+        return raw.decode("utf-8-sig")  # a byte-order mark (Windows editors) is dropped
+    except UnicodeDecodeError as exc:
+        raise InvalidModelPackage(f"{MODEL_JSON} is not UTF-8 text ({exc.reason} at byte "
+                                  f"{exc.start}).", path=path) from None
+
+
+def _check_model_json_stat(info: os.stat_result, path: Path) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidModelPackage(
+            f"{MODEL_JSON} is not a regular file (it is a {_file_kind(info.st_mode)}); it was "
+            "not read.", path=path)
+    if info.st_size > MAX_MODEL_JSON_BYTES:
+        raise _too_large(info.st_size, path)
+
+
+def _too_large(size: int, path: Path) -> InvalidModelPackage:
+    return InvalidModelPackage(
+        f"{MODEL_JSON} is too large ({size:,} bytes; at most {MAX_MODEL_JSON_BYTES:,}): a model "
+        "description is a few kilobytes, so this is not one.", path=path)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def parse_model_spec(data: Any, folder: str | Path, *,
+                     code_path: str | Path | None = None) -> ModelSpec:
     """Validate an already parsed ``model.json`` object (see :func:`load_model_spec`)."""
     folder = Path(folder).resolve()
     c = _Checker()
@@ -349,6 +452,7 @@ def parse_model_spec(data: Any, folder: str | Path) -> ModelSpec:
         if output.activation == "sigmoid" and max(values) > output.channels:
             c.add(f"labels: value {max(values)} has no output channel (sigmoid channel c "
                   f"gives value c+1; {output.channels} channel(s))")
+        _channels_match_labels(c, output, len(values))
     if c.problems:
         _raise(c, folder)
     assert name and version and task and (patch or whole) and network and output
@@ -358,7 +462,21 @@ def parse_model_spec(data: Any, folder: str | Path) -> ModelSpec:
         description=description,
         modality=modality, target_spacing=spacing, orientation=orientation,
         normalization=norm, inference=inference, postprocess=post,
+        code_path=None if code_path is None else Path(code_path),
     )
+
+
+def _channels_match_labels(c: _Checker, output: OutputSpec, n_labels: int) -> None:
+    """Every output channel must have a declared label (no class silently dropped)."""
+    softmax = output.activation == "softmax"
+    needed = n_labels + 1 if softmax else n_labels
+    if output.channels != needed:
+        plural = "s" if n_labels != 1 else ""
+        rule = ("softmax needs one channel per label plus one for background"
+                if softmax else "sigmoid needs one channel per label")
+        c.add(f"output.channels is {output.channels} but labels declares {n_labels} "
+              f"label{plural}: {rule} ({needed} channels); declare a label for every "
+              "class the network outputs")
 
 
 def _raise(c: _Checker, folder: Path) -> None:
@@ -544,6 +662,11 @@ def _network(c: _Checker, value: Any, folder: Path) -> NetworkSpec | None:
         if not isinstance(params, dict):
             c.add(f"network.params must be a JSON object, got {_jtype(params)}")
             params = {}
+        elif not _plain_json(params):
+            c.add("network.params must hold plain JSON values only (objects with string "
+                  f"keys, arrays, strings, numbers, true/false, null; at most "
+                  f"{_MAX_PARAMS_DEPTH} levels deep)")
+            params = {}
         weights = (_relative_file(c, obj["weights"], "network.weights", folder, _WEIGHT_SUFFIXES)
                    if "weights" in obj else None)
         if ident is None or (weights is None and "weights" in obj) or (
@@ -556,6 +679,22 @@ def _network(c: _Checker, value: Any, folder: Path) -> NetworkSpec | None:
     suffix = (".onnx",) if kind == "onnx" else (".pt", ".pth", ".ts", ".torchscript", ".jit")
     rel = _relative_file(c, obj["file"], "network.file", folder, suffix) if "file" in obj else None
     return None if rel is None else NetworkSpec(kind, file=rel)
+
+
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is made of JSON's own types only (what json.loads gives)."""
+    if depth > _MAX_PARAMS_DEPTH:
+        return False
+    kind = type(value)  # exact types: no subclass with behaviour of its own
+    if value is None or kind in (bool, int, str):
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(_plain_json(v, depth + 1) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+    return False
 
 
 def _output(c: _Checker, value: Any) -> OutputSpec | None:

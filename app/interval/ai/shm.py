@@ -41,7 +41,7 @@ PREFIX = "iv"  # segment names: /iv<pid hex>_<random>, short enough for macOS (3
 
 @dataclass(frozen=True)
 class ArraySpec:
-    """How to find one array (picklable, sent to the other process).
+    """How to find one array (sent to the other process as :meth:`to_dict`).
 
     ``kind`` is ``"shm"`` (a POSIX shared-memory name) or ``"file"`` (the path of a
     temporary file, used when the shared-memory filesystem is too small, e.g. Docker's
@@ -56,6 +56,17 @@ class ArraySpec:
     @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (what crosses the process boundary)."""
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
+                "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArraySpec:
+        """The inverse of :meth:`to_dict` (fields already checked by the protocol)."""
+        return cls(str(data["name"]), tuple(int(s) for s in data["shape"]),
+                   str(data["dtype"]), str(data["kind"]))
 
 
 def check_dtype(dtype: np.dtype) -> np.dtype:

@@ -41,7 +41,12 @@ import torch
 import torch.nn.functional as F
 
 from interval.ai.device import autocast, empty_cache, is_out_of_memory, tune_cpu_allocator
-from interval.ai.errors import InferenceOutOfMemory, InvalidModelPackage
+from interval.ai.errors import (
+    InferenceOutOfMemory,
+    InvalidModelOutput,
+    InvalidModelPackage,
+    describe_value,
+)
 from interval.ai.optimize import prepare_network, uses_channels_last
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
 
@@ -97,14 +102,32 @@ def gaussian_importance_map(patch: Sequence[int], sigma_scale: float = 0.125,
     return torch.clamp_(out, min=floor).to(dtype)
 
 
-def _check_output(pred: torch.Tensor, n_windows: int, patch: tuple[int, ...]) -> None:
-    """The network must give one map per window at the window's size."""
+def _check_output(pred: torch.Tensor, n_windows: int, patch: tuple[int, ...],
+                  channels: int | None = None) -> None:
+    """The network must give one map per window at the window's size (checked on the first
+    batch, before any more work): ``channels`` maps when the model declares them."""
     if pred.dim() != 5 or pred.shape[0] != n_windows or tuple(pred.shape[2:]) != patch:
         raise InvalidModelPackage(
             f"The network returned an output of shape {tuple(pred.shape)} for "
             f"{n_windows} window(s) of {patch}; it must return (windows, channels, "
             f"{', '.join(map(str, patch))})."
         )
+    if channels is not None and pred.shape[1] != channels:
+        raise InvalidModelPackage(
+            f"The network gives {pred.shape[1]} output channel(s); model.json declares "
+            f"{channels} (output.channels). Its classes and the declared labels do not "
+            "match, so no result was produced."
+        )
+
+
+def _as_tensor(y: object) -> torch.Tensor:
+    """The network's output, which must be a tensor (or a list / tuple whose first is)."""
+    if isinstance(y, list | tuple) and y:  # deep supervision heads: the first is full size
+        y = y[0]
+    if not isinstance(y, torch.Tensor):
+        raise InvalidModelOutput(f"The network returned {describe_value(y)} instead of a "
+                                 "tensor.")
+    return y
 
 
 def mirror_axes_combinations(ndim: int = 3) -> list[tuple[int, ...]]:
@@ -147,9 +170,7 @@ class _Runner:
         if self.channels_last or (x.shape[0] == 1 and self.device.type == "cpu"):
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with autocast(self.device, self.amp):
-            y = self.network(x)
-        if isinstance(y, list | tuple):  # deep supervision heads: the first is full resolution
-            y = y[0]
+            y = _as_tensor(self.network(x))
         self.stats.network_calls += 1
         y = y.float()
         if self.activation == "softmax":
@@ -195,7 +216,7 @@ def _run_parallel_cpu(
     img: torch.Tensor, positions: list[tuple[int, int, int]], patch: tuple[int, ...],
     shape: tuple[int, ...], batch_size: int, runner: _Runner, weight: torch.Tensor,
     workers: int, stats: SlidingWindowStats, progress: ProgressFn | None,
-    cancel: CancelFn | None,
+    cancel: CancelFn | None, channels: int | None = None,
 ) -> torch.Tensor:
     """Batches in ``workers`` threads sharing torch's threads; blending here.
 
@@ -248,7 +269,7 @@ def _run_parallel_cpu(
                     free.append(buf)
                     t0 = time.perf_counter()
                     if acc is None:
-                        _check_output(pred, len(batches[b]), patch)
+                        _check_output(pred, len(batches[b]), patch, channels)
                         acc = torch.zeros((pred.shape[1], *shape), dtype=torch.float32)
                     for i, (z, y, x) in enumerate(batches[b]):
                         acc[:, z:z + patch[0], y:y + patch[1], x:x + patch[2]].addcmul_(
@@ -290,6 +311,7 @@ def sliding_window_inference(
     optimize: bool = True,
     workers: int | None = None,
     activation: str | None = None,
+    channels: int | None = None,
 ) -> torch.Tensor:
     """Blended logits ``(C_out, Z, Y, X)`` (float32, CPU) of ``image`` ``(C_in, Z, Y, X)``.
 
@@ -303,6 +325,10 @@ def sliding_window_inference(
     ``workers``: on the CPU, batches run concurrently in this many threads, sharing
     torch's intra-op threads (default :func:`default_cpu_workers`); 1 = sequential.
     ``activation`` ("softmax" / "sigmoid"): blend probabilities instead of logits.
+    ``channels``: the number of output channels the network must give (checked on the
+    first batch: :class:`~interval.ai.errors.InvalidModelPackage` otherwise).  A network
+    that returns something other than a tensor raises
+    :class:`~interval.ai.errors.InvalidModelOutput`.
     """
     device = torch.device(device)
     stats = stats if stats is not None else SlidingWindowStats()
@@ -361,7 +387,7 @@ def sliding_window_inference(
     stats.workers = workers
     if workers > 1:
         acc = _run_parallel_cpu(img, positions, patch, shape, batch_size, runner, weight,
-                                workers, stats, progress, cancel)
+                                workers, stats, progress, cancel, channels)
     with torch.inference_mode():
         for b in range(n_batches if workers == 1 else 0):
             check_cancel(cancel)
@@ -379,7 +405,7 @@ def sliding_window_inference(
                     stats.network_s += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     if acc is None:
-                        _check_output(pred, len(batch_pos), patch)
+                        _check_output(pred, len(batch_pos), patch, channels)
                         acc = torch.zeros((pred.shape[1], *shape), dtype=torch.float32,
                                           device=acc_device)
                     pred = pred.to(acc_device).contiguous()

@@ -8,15 +8,19 @@
 
 ``builtin`` networks come from :func:`interval.ai.networks.build_network`;
 ``plugin`` networks from ``module:function`` called with ``**params`` (only ever
-inside the model's child process); a plugin network without ``weights`` in model.json
-is used as its builder returns it (the builder loads what it needs).
+inside the model's child process), resolved inside the declaring plugin's code folder
+(``ModelSpec.code_path``) and checked before anything is imported
+(:mod:`interval.ai.networks.plugin_code`); a model package outside a plugin cannot name
+code.  A plugin network without ``weights`` in model.json is used as its builder
+returns it (the builder loads what it needs).  Errors raised by a plugin's own code are
+its own: they are not reported as problems of model.json.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import pickle
-import sys
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from interval.ai.errors import InvalidModelPackage
+from interval.ai.errors import InvalidModelPackage, describe_value
 from interval.ai.model_package import ModelSpec
 
 Network = Callable[[torch.Tensor], torch.Tensor]
@@ -50,15 +54,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise InvalidModelPackage(
-            "The weights file was refused: it holds Python objects or code, not only "
-            f"tensors, and Interval never unpickles such files ({_first_line(exc)}). "
-            "Save the weights as safetensors or as a plain state dict.",
-            path=path,
-        ) from None
+        raise InvalidModelPackage(_pickle_refusal(path, exc)) from None  # names the file
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise InvalidModelPackage(
-            f"The weights file cannot be read ({_first_line(exc)}).", path=path
+            f"The weights file cannot be read ({_torch_detail(exc)}).", path=path
         ) from None
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
@@ -118,54 +117,48 @@ class OnnxNetwork:
         return self
 
 
-def import_entry(entry: str, folder: Path | None = None) -> Callable[..., Any]:
-    """The function named ``"module.path:function"`` (the package folder is importable)."""
-    mod_name, _, func_name = entry.partition(":")
-    try:
-        module = importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        if folder is None or exc.name is None or not mod_name.startswith(exc.name):
-            raise InvalidModelPackage(
-                f"The network code {mod_name!r} cannot be imported ({exc})."
-            ) from None
-        sys.path.insert(0, str(folder))
-        try:
-            module = importlib.import_module(mod_name)
-        except ImportError as exc2:
-            raise InvalidModelPackage(
-                f"The network code {mod_name!r} cannot be imported ({exc2})."
-            ) from None
-        finally:
-            if str(folder) in sys.path:
-                sys.path.remove(str(folder))
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise InvalidModelPackage(f"{mod_name!r} has no function {func_name!r}.")
-    return func  # type: ignore[no-any-return]
-
-
 def _construct(spec: ModelSpec) -> torch.nn.Module:
     net = spec.network
-    try:
-        if net.type == "builtin":
-            from interval.ai.networks import build_network
+    if net.type == "builtin":
+        from interval.ai.networks import build_network
 
+        try:
             module = build_network(net.name or "", dict(net.params))
-        else:
-            module = import_entry(net.entry or "", spec.folder)(**net.params)
-    except InvalidModelPackage:
-        raise
-    except (KeyError, ValueError, TypeError) as exc:
-        raise InvalidModelPackage(
-            f"The network cannot be built from model.json ({_first_line(exc)}).",
-            path=spec.folder / "model.json",
-        ) from None
+        except (KeyError, ValueError, TypeError) as exc:  # our own checks of model.json
+            raise InvalidModelPackage(
+                f"The network cannot be built from model.json ({_first_line(exc)}).",
+                path=spec.folder / "model.json",
+            ) from None
+        return module
+    from interval.ai.networks.plugin_code import resolve_entry
+
+    entry = net.entry or ""
+    builder = resolve_entry(entry, spec.code_path, spec.folder)
+    _check_params_fit(builder, net.params, entry, spec.folder)
+    module = builder(**net.params)  # the plugin's own exceptions stay its own
     if not isinstance(module, torch.nn.Module):
         raise InvalidModelPackage(
-            f"The network builder returned {type(module).__name__}, not a torch module.",
-            path=spec.folder / "model.json",
+            f"The plugin's network builder {entry} returned {describe_value(module)}, not a torch "
+            "module (torch.nn.Module)."
         )
     return module
+
+
+def _check_params_fit(builder: Any, params: Mapping[str, Any], entry: str,
+                      folder: Path) -> None:
+    """model.json's ``network.params`` must be arguments ``builder`` accepts (checked
+    without calling it: a mismatch is model.json's problem, not the plugin's)."""
+    try:
+        signature = inspect.signature(builder)
+    except (TypeError, ValueError):  # no signature to check (a C function): the call decides
+        return
+    try:
+        signature.bind(**params)
+    except TypeError as exc:
+        raise InvalidModelPackage(
+            f"network.params do not fit the plugin's builder {entry} ({exc}).",
+            path=folder / "model.json",
+        ) from None
 
 
 def load_weights_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
@@ -206,6 +199,22 @@ def build_model(spec: ModelSpec, device: torch.device) -> Network:
     if path is not None:  # a plugin network without weights loads what it needs itself
         load_weights_into(module, load_state_dict(path), path)
     return module.to(device).eval()
+
+
+def _pickle_refusal(path: Path, exc: BaseException) -> str:
+    """Our own sentence for a pickle that ``weights_only`` loading refused (never torch's
+    advice, which suggests loading it unsafely)."""
+    found = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", str(exc))
+    what = f" (it refers to {found.group(1)})" if found else ""
+    return (f"The weights file {path.name} contains code or Python objects{what}, not only "
+            "tensors, which Interval never unpickles or runs. Convert it to safetensors (or "
+            "save a plain state dict of tensors).")
+
+
+def _torch_detail(exc: BaseException) -> str:
+    """The first line of a torch loading error, unless it advises loading unsafely."""
+    text = _first_line(exc)
+    return "the file is not a plain state dict of tensors" if "weights_only" in text else text
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,8 +32,10 @@ _STAGES = (
     ("normalise", "normalise"),
     ("normalize", "normalise"),
     ("pad", "pad"),
+    ("window_setup", "window setup"),
     ("network", "network"),
     ("stitch", "stitch"),
+    ("check_finite", "check finite"),
     ("argmax", "argmax"),
     ("resample_back", "resample back"),
     ("postprocess", "postprocess"),
@@ -78,6 +80,10 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="mirror test-time augmentation (slower; default: the model's setting)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="stop the model after S seconds")
+    p.add_argument("--memory-limit", metavar="SIZE", default=None,
+                   help="the most memory the model may use, e.g. 8G or 512M, or 'none' "
+                   "(default: $INTERVAL_MODEL_MEMORY_LIMIT, else three quarters of this "
+                   "computer's memory, leaving at least 2 GiB)")
     p.add_argument("--in-process", action="store_true",
                    help="run the model in this process (for debugging; a crash then ends the "
                    "command)")
@@ -185,44 +191,119 @@ def _check_options(args: argparse.Namespace) -> None:
         raise IntervalError("--overlap must be at least 0 and below 1 (e.g. 0.5)")
     if args.timeout is not None and args.timeout <= 0:
         raise IntervalError("--timeout must be a positive number of seconds")
+    args.memory_limit_bytes = None  # the runner's default
+    if getattr(args, "memory_limit", None) is not None:
+        from interval.ai.memory_limit import NO_LIMIT, parse_size
+
+        args.memory_limit_bytes = parse_size(args.memory_limit, what="--memory-limit")
+        if args.memory_limit_bytes == NO_LIMIT:
+            sys.stderr.write("warning: the model runs without a memory limit\n")
 
 
 def find_model(args: argparse.Namespace) -> _Model:
-    """The model named by ``--model``: a model package folder, or a registered model."""
+    """The model named by ``--model``: a model package folder, or a registered model.
+
+    A folder's ``"plugin"`` network may only run the code of a *loaded* plugin that
+    declares the folder among its models (found by discovery, e.g. with
+    ``--plugins-dir``); any other package is data and runs without plugin code.
+    """
     name = str(args.model)
     folder = Path(name).expanduser()
     if (folder / "model.json").is_file():
-        from interval.ai.model_package import load_model_spec
-
-        spec = load_model_spec(folder)
-        return _Model(folder, spec, code_path=_code_path_for(folder),
-                      label=f"{spec.name} {spec.version} ({folder})")
+        return _model_from_folder(folder, args)
     if folder.is_dir():
         raise IntervalError(f"{folder} is a folder without a model.json; it is not a model package")
+    entry = _registry(args).find_segmentation_model(name)
+    return _model_from_entry(entry)
+
+
+def _registry(args: argparse.Namespace) -> Any:
     from interval.plugins.discovery import plugin_dirs_from_args, session_plugin_dirs
     from interval.plugins.registry import discover_plugins
 
     extra = [d for d in plugin_dirs_from_args(args) if d not in session_plugin_dirs()]
-    entry = discover_plugins(extra).find_segmentation_model(name)
+    return discover_plugins(extra)
+
+
+def _model_from_entry(entry: Any) -> _Model:
+    """A registered model, its spec parsed fully with its plugin's code folder."""
     spec = entry.spec
-    if not hasattr(spec, "network"):  # the registry's torch-free summary: parse it fully
+    if not hasattr(spec, "network") or getattr(spec, "code_path", None) != entry.code_path:
         from interval.ai.model_package import load_model_spec
 
-        spec = load_model_spec(entry.folder)
+        spec = load_model_spec(entry.folder, code_path=entry.code_path)
+    _check_available(spec, Path(entry.folder))
     return _Model(Path(entry.folder), spec, entry.plugin_id, entry.code_path,
                   label=f"{spec.name} {spec.version} from {entry.plugin_id}")
 
 
-def _code_path_for(folder: Path) -> Path | None:
-    """The code folder of the plugin holding a model folder (None when not in a plugin)."""
-    try:
-        from interval.plugins.manifest import code_path_for_model
-    except ImportError:  # pragma: no cover - plugin support not installed
-        return None
-    try:
-        return code_path_for_model(folder)
-    except IntervalError:  # a broken manifest above the folder: run the model without it
-        return None
+def _model_from_folder(folder: Path, args: argparse.Namespace) -> _Model:
+    """``--model PATH``: the package, with its plugin's code only when that plugin is loaded."""
+    from interval.ai.model_package import load_model_spec
+
+    spec = load_model_spec(folder)  # validated as data first: no code path yet
+    plugin_dir = _plugin_folder_above(spec.folder)
+    if plugin_dir is None:
+        _check_available(spec, spec.folder)
+        return _Model(spec.folder, spec, label=f"{spec.name} {spec.version} ({spec.folder})")
+    registry = _registry(args)
+    entry = next((m for m in registry.segmentation_models()
+                  if _real(Path(m.folder)) == _real(spec.folder)), None)
+    if entry is not None:
+        model = _model_from_entry(entry)
+        model.label = f"{model.spec.name} {model.spec.version} from {entry.plugin_id} " \
+                      f"({spec.folder})"
+        return model
+    if spec.network.type == "plugin":
+        raise IntervalError(_not_loaded_reason(spec.folder, plugin_dir, registry))
+    _check_available(spec, spec.folder)  # no plugin code needed: runs as a package on its own
+    return _Model(spec.folder, spec, label=f"{spec.name} {spec.version} ({spec.folder})")
+
+
+def _check_available(spec: Any, folder: Path) -> None:
+    """Refuse, before any image is read, a model that cannot run here (missing package,
+    plugin code without a plugin)."""
+    unavailable = getattr(spec, "unavailable_reason", None)
+    reason = unavailable() if callable(unavailable) else None
+    if reason:
+        raise IntervalError(f"the model package {folder} {reason}")
+
+
+def _plugin_folder_above(model_folder: Path, max_levels: int = 6) -> Path | None:
+    """The nearest folder at or above ``model_folder`` holding a plugin manifest."""
+    from interval.plugins.api import MANIFEST_NAME
+    from interval.plugins.untrusted_files import path_kind
+
+    for candidate in [model_folder, *model_folder.parents][: max_levels + 1]:
+        if path_kind(candidate / MANIFEST_NAME) != "missing":
+            return candidate
+    return None
+
+
+def _not_loaded_reason(folder: Path, plugin_dir: Path, registry: Any) -> str:
+    """Why a package inside ``plugin_dir`` may not run its ``"plugin"`` network code."""
+    start = (f"the model package {folder} names Python code (network type \"plugin\"), "
+             f"which only a loaded plugin may bring")
+    manifest = _real(plugin_dir / "interval-plugin.json")
+    refused = next((r for r in registry.refused
+                    if r.manifest_path is not None and _real(Path(r.manifest_path)) == manifest),
+                   None)
+    if refused is not None:
+        return (f"{start}; the plugin in {plugin_dir} was refused: {refused.reason} "
+                "(see `interval plugins`)")
+    loaded = next((p for p in registry.plugins if _real(Path(p.path)) == _real(plugin_dir)),
+                  None)
+    if loaded is not None:
+        return (f"{start}; the plugin {loaded.id} in {plugin_dir} does not declare this "
+                "folder in contributes.segmentation_models of its interval-plugin.json")
+    return (f"{start}; the plugin folder {plugin_dir} is not among the plugins Interval "
+            f"found: pass --plugins-dir {plugin_dir} (or install the plugin) to use its code")
+
+
+def _real(path: Path) -> Path:
+    from interval.plugins.discovery import real_path
+
+    return real_path(path)
 
 
 def _check_modality(model: _Model, volume: Any) -> None:
@@ -247,14 +328,20 @@ def _segment(volume: Any, model: _Model, args: argparse.Namespace, show: bool,
             from interval.ai.engine import segment
             from interval.ai.options import InferenceOptions
 
-            if model.code_path is not None and str(model.code_path) not in sys.path:
-                sys.path.insert(0, str(model.code_path))
+            # a "plugin" network's code comes from model.spec.code_path only (checked
+            # before it is imported: interval.ai.networks.plugin_code)
             return segment(volume, model.spec, InferenceOptions(**options), progress=bar)
-        from interval.ai.runner import run_segmentation
+        from interval.ai.runner import ModelOutOfMemory, run_segmentation
 
-        return run_segmentation(volume, model.folder, options, progress=bar,
-                                timeout=args.timeout, code_path=model.code_path,
-                                process=process)
+        try:
+            return run_segmentation(volume, model.folder, options, progress=bar,
+                                    timeout=args.timeout, code_path=model.code_path,
+                                    process=process,
+                                    memory_limit_bytes=getattr(args, "memory_limit_bytes", None))
+        except ModelOutOfMemory as exc:
+            exc.hint = ("--memory-limit SIZE (e.g. --memory-limit 16G, or 'none') changes the "
+                        "limit; a smaller image or closing other programs also helps")
+            raise
 
 
 def write_outputs(labels: Any, out: Path, sidecar: Path | None, seg_out: Path | None,

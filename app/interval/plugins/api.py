@@ -48,6 +48,7 @@ __all__ = [
     "LongitudinalResult",
     "PluginError",
     "PluginManifest",
+    "PluginProvenance",
     "SegmentationModelEntry",
     "Timepoint",
 ]
@@ -100,6 +101,30 @@ class PluginManifest:
         return self.manifest_path.parent
 
 
+@dataclass(frozen=True)
+class PluginProvenance:
+    """Which plugin a contribution comes from, for reports and audit trails.
+
+    ``source_kind`` is where discovery found it: ``"bundled"`` (Interval's own first-party
+    plugins), ``"entry point"``, ``"user folder"``, ``"INTERVAL_PLUGIN_PATH"`` or
+    ``"--plugins-dir"``; ``path`` is the plugin's folder with symbolic links resolved.
+    """
+
+    plugin_id: str
+    version: str
+    source_kind: str
+    path: Path
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.plugin_id} {self.version} ({self.source_kind}: {self.path})"
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain JSON-able fields (``id``, ``version``, ``name``, ``source``, ``path``)."""
+        return {"id": self.plugin_id, "version": self.version, "name": self.name,
+                "source": self.source_kind, "path": str(self.path)}
+
+
 # --- contributions -----------------------------------------------------------------------
 
 
@@ -110,7 +135,8 @@ class SegmentationModelEntry:
     ``spec`` is the parsed ``model.json`` (``interval.ai.model_package.ModelSpec``);
     ``model_id`` is the model's ``name``; ``folder`` is the model package folder;
     ``code_path`` is the folder to put on ``sys.path`` (in the process that runs
-    the model) before importing a ``"plugin"`` network's code.
+    the model) before importing a ``"plugin"`` network's code; ``provenance`` names the
+    plugin's version, source and folder (set by discovery; None for an entry built by hand).
     """
 
     plugin_id: str
@@ -118,11 +144,24 @@ class SegmentationModelEntry:
     spec: Any
     folder: Path
     code_path: Path | None = None
+    provenance: PluginProvenance | None = None
 
     @property
     def qualified_id(self) -> str:
         """``plugin_id:model_id``, unique across plugins."""
         return f"{self.plugin_id}:{self.model_id}"
+
+    @property
+    def plugin_version(self) -> str:
+        """The providing plugin's version ("" when not known)."""
+        return self.provenance.version if self.provenance else ""
+
+    @property
+    def plugin_source(self) -> str:
+        """Where the providing plugin was found, e.g. ``"bundled: /opt/interval/plugins/x"``
+        ("" when not known)."""
+        p = self.provenance
+        return f"{p.source_kind}: {p.path}" if p else ""
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -198,6 +237,7 @@ class LongitudinalAnalyzerEntry:
     entry: str
     description: str = ""
     code_path: Path | None = None
+    provenance: PluginProvenance | None = None
 
     @property
     def qualified_id(self) -> str:

@@ -1,21 +1,31 @@
-"""Finding plugins: entry points and plugin folders, without running plugin code.
+"""Finding plugins: bundled first-party plugins, entry points and plugin folders, without
+running plugin code.
 
-Search order (the first plugin with a given id wins, later ones are refused):
+Search order (see :data:`SEARCH_ORDER`). The first plugin with a given id is used; a later
+plugin with the same id is refused with a reason naming both locations:
 
-1. pip-installed distributions registering an entry point in group ``interval.plugins``
+1. **bundled** - the first-party ``plugins/`` folder of a source checkout, or ``plugins/`` of
+   a frozen (PyInstaller) build (``sys._MEIPASS/plugins``, then beside the executable).
+   Searched first so that nothing installed later can replace a first-party plugin: its id
+   stays reserved even when the bundled plugin itself is refused (e.g. a missing package);
+2. pip-installed distributions registering an **entry point** in group ``interval.plugins``
    whose value is the import name of a package holding ``interval-plugin.json`` (found with
    ``importlib`` *without* executing the package);
-2. the user plugin folder (:func:`user_plugin_dir`);
-3. the folders in ``INTERVAL_PLUGIN_PATH`` (``os.pathsep``-separated);
-4. folders given with ``--plugins-dir`` (or :func:`set_session_plugin_dirs`), then ``extra_dirs``;
-5. the first-party ``plugins/`` folder of a source checkout, or ``plugins/`` of a frozen
-   (PyInstaller) build (``sys._MEIPASS/plugins`` and beside the executable).
+3. the **user folder** (:func:`user_plugin_dir`);
+4. the folders in **INTERVAL_PLUGIN_PATH** (``os.pathsep``-separated), in order;
+5. folders given with **--plugins-dir** (or :func:`set_session_plugin_dirs`), then
+   ``extra_dirs``.
 
 Each searched folder may be a plugin folder itself or contain plugin folders. A plugin
 folder holds ``interval-plugin.json``, or (the layout of a pip-installable plugin's source
 tree) a Python package that holds it. Sub-folders whose name starts with ``.`` or ``_``
 (rename a plugin folder to ``_name`` to disable it), ``build``, ``dist`` and ``*.egg-info``
-are skipped.
+are skipped. Any file-system entry called ``interval-plugin.json`` makes a candidate - a
+FIFO, a folder or a broken symbolic link of that name is refused with the reason, never
+skipped in silence.
+
+Nothing here keeps mutable state shared between calls except the ``--plugins-dir`` folders
+(:func:`set_session_plugin_dirs`, replaced as a whole): discovery may run in a worker thread.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interval.plugins.api import ENTRY_POINT_GROUP, MANIFEST_NAME
+from interval.plugins.untrusted_files import path_kind
 
 if TYPE_CHECKING:
     from interval.plugins.registry import PluginRegistry
@@ -39,17 +50,30 @@ if TYPE_CHECKING:
 ENV_VAR = "INTERVAL_PLUGIN_PATH"
 APP_NAME = "Interval"
 
+# where a plugin comes from (PluginSource.kind), in search order
+BUNDLED = "bundled"
+ENTRY_POINT = "entry point"
+USER_FOLDER = "user folder"
+ENV_PATH = ENV_VAR
+PLUGINS_DIR = "--plugins-dir"
+SEARCH_ORDER = (BUNDLED, ENTRY_POINT, USER_FOLDER, ENV_PATH, PLUGINS_DIR)
+
 log = logging.getLogger(__name__)
 
-_session_dirs: list[Path] = []
+_session_dirs: tuple[Path, ...] = ()  # replaced as a whole, never mutated in place
 
 
 @dataclass(frozen=True)
 class PluginSource:
     """Where a plugin (or a search location) comes from, in words."""
 
-    kind: str  # "entry point", "user folder", "INTERVAL_PLUGIN_PATH", "--plugins-dir", "built-in"
+    kind: str  # one of SEARCH_ORDER
     location: str  # a folder, or "name = value (distribution version)" for an entry point
+
+    @property
+    def bundled(self) -> bool:
+        """Whether this is Interval's own first-party ``plugins/`` folder."""
+        return self.kind == BUNDLED
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.location}"
@@ -57,12 +81,29 @@ class PluginSource:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A manifest to read (``manifest_path``) or a problem found while looking (``problem``)."""
+    """A manifest to read (``manifest_path``) or a problem found while looking (``problem``).
+
+    ``manifest_path`` is the path where the manifest was found (it may pass through
+    symbolic links); :attr:`real_path` is where it really is.
+    """
 
     source: PluginSource
     manifest_path: Path | None
     name: str
     problem: str | None = None
+
+    @property
+    def real_path(self) -> Path | None:
+        """``manifest_path`` with every symbolic link resolved (``os.path.realpath``)."""
+        return None if self.manifest_path is None else real_path(self.manifest_path)
+
+
+def real_path(path: Path) -> Path:
+    """``path`` absolute, with symbolic links resolved; never raises."""
+    try:
+        return Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return Path(os.path.abspath(path))
 
 
 # --- folders ------------------------------------------------------------------------------
@@ -91,18 +132,20 @@ def first_party_plugin_dirs() -> list[Path]:
         dirs.append(Path(sys.executable).resolve().parent / "plugins")
     else:
         repo = Path(__file__).resolve().parents[3]  # app/interval/plugins/discovery.py
-        if (repo / "pyproject.toml").is_file() and (repo / "app" / "interval").is_dir():
+        if path_kind(repo / "pyproject.toml") == "file" and path_kind(
+                repo / "app" / "interval") == "folder":
             dirs.append(repo / "plugins")
     out: list[Path] = []
     for d in dirs:
-        if d.is_dir() and d not in out:
+        if path_kind(d) == "folder" and real_path(d) not in {real_path(o) for o in out}:
             out.append(d)
     return out
 
 
 def set_session_plugin_dirs(dirs: Iterable[str | Path]) -> None:
     """Folders (``--plugins-dir``) every later :func:`discover_plugins` call searches."""
-    _session_dirs[:] = [Path(d).expanduser() for d in dirs]
+    global _session_dirs
+    _session_dirs = tuple(Path(d).expanduser() for d in dirs)
 
 
 def session_plugin_dirs() -> list[Path]:
@@ -123,22 +166,29 @@ def registry_from_args(args: Any) -> PluginRegistry:
 
 
 def manifests_in_folder(folder: Path) -> list[Path]:
-    """Manifests of the plugin folder ``folder``: its own, or those of its packages."""
+    """Manifests of the plugin folder ``folder``: its own, or those of its packages.
+
+    Any entry called ``interval-plugin.json`` counts (a FIFO or a broken link too: reading
+    it is refused with the reason); nothing is opened here.
+    """
     own = folder / MANIFEST_NAME
-    if own.is_file():
+    if _lexists(own):
         return [own]
     found: list[Path] = []
     for child in _subfolders(folder):
-        if (child / "__init__.py").is_file() and (child / MANIFEST_NAME).is_file():
+        if path_kind(child / "__init__.py") == "file" and _lexists(child / MANIFEST_NAME):
             found.append(child / MANIFEST_NAME)
     return found
 
 
 def scan_folder(folder: Path, source: PluginSource) -> list[Candidate]:
     """Candidates in ``folder``: the folder as one plugin, or each plugin folder inside it."""
-    if not folder.exists():
+    kind = path_kind(folder)
+    if kind == "missing":
         return [Candidate(source, None, str(folder), f"folder {folder} does not exist")]
-    if not folder.is_dir():
+    if kind == "unreadable":
+        return [Candidate(source, None, str(folder), f"folder {folder} cannot be read")]
+    if kind != "folder":
         return [Candidate(source, None, str(folder), f"{folder} is not a folder")]
     manifests = manifests_in_folder(folder)
     if not manifests:
@@ -147,9 +197,17 @@ def scan_folder(folder: Path, source: PluginSource) -> list[Candidate]:
     return [Candidate(source, m, _folder_name(m)) for m in manifests]
 
 
+def _lexists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _folder_name(manifest: Path) -> str:
     folder = manifest.parent
-    if (folder / "__init__.py").is_file():  # a package inside a plugin's source tree
+    if path_kind(folder / "__init__.py") == "file":  # a package inside a plugin's source tree
         return f"{folder.parent.name}/{folder.name}"
     return folder.name
 
@@ -157,12 +215,12 @@ def _folder_name(manifest: Path) -> str:
 def _subfolders(folder: Path) -> list[Path]:
     try:
         children = sorted(folder.iterdir())
-    except OSError:
+    except (OSError, ValueError):
         return []
     return [
         c for c in children
-        if c.is_dir() and not c.name.startswith((".", "_")) and not c.name.endswith(".egg-info")
-        and c.name not in ("build", "dist")
+        if not c.name.startswith((".", "_")) and not c.name.endswith(".egg-info")
+        and c.name not in ("build", "dist") and path_kind(c) == "folder"
     ]
 
 
@@ -182,7 +240,7 @@ def entry_point_candidates(paths: Sequence[str | Path] | None = None) -> list[Ca
             if search is None else importlib.metadata.distributions(path=search)
         )
     except Exception as exc:  # noqa: BLE001 - a broken site-packages must not stop the app
-        source = PluginSource("entry point", "installed packages")
+        source = PluginSource(ENTRY_POINT, "installed packages")
         return [Candidate(source, None, "entry points", f"installed packages unreadable: {exc}")]
     out: list[Candidate] = []
     seen: set[tuple[str, str]] = set()
@@ -199,7 +257,7 @@ def entry_point_candidates(paths: Sequence[str | Path] | None = None) -> list[Ca
                 continue
             seen.add(key)
             source = PluginSource(
-                "entry point", f"{ep.name} = {ep.value} ({dist_name} {dist_version})"
+                ENTRY_POINT, f"{ep.name} = {ep.value} ({dist_name} {dist_version})"
             )
             out.append(_entry_point_candidate(ep.name, ep.value, source, search))
     return out
@@ -222,7 +280,7 @@ def _entry_point_candidate(
         )
     for loc in locations:
         manifest = Path(loc) / MANIFEST_NAME
-        if manifest.is_file():
+        if _lexists(manifest):
             return Candidate(source, manifest, name)
     return Candidate(source, None, name, f"package {module!r} holds no {MANIFEST_NAME}")
 
@@ -260,37 +318,39 @@ def all_candidates(
     include_first_party: bool = True,
     environ: Mapping[str, str] | None = None,
 ) -> list[Candidate]:
-    """Every candidate in search order (see the module notes); the same manifest once."""
+    """Every candidate in search order (:data:`SEARCH_ORDER`); never raises.
+
+    A manifest reached twice through the *same* path (a folder searched twice) is listed
+    once; one reached through different paths (a symbolic link) is kept, so that the
+    registry can report the second sighting.
+    """
     out: list[Candidate] = []
+    if include_first_party:
+        for d in first_party_plugin_dirs():
+            out.extend(scan_folder(d, PluginSource(BUNDLED, str(d))))
     if include_entry_points:
         out.extend(entry_point_candidates(entry_point_paths))
     if include_user_dir:
         user = user_plugin_dir()
-        if user.is_dir():  # a missing user folder is normal: nothing installed there
-            out.extend(scan_folder(user, PluginSource("user folder", str(user))))
+        if path_kind(user) != "missing":  # a missing user folder is normal: nothing there
+            out.extend(scan_folder(user, PluginSource(USER_FOLDER, str(user))))
     if include_env:
         for d in env_plugin_dirs(environ):
-            out.extend(scan_folder(d, PluginSource(ENV_VAR, str(d))))
+            out.extend(scan_folder(d, PluginSource(ENV_PATH, str(d))))
     explicit = (session_plugin_dirs() if include_session else []) + [
         Path(d).expanduser() for d in extra_dirs
     ]
     for d in explicit:
-        out.extend(scan_folder(d, PluginSource("--plugins-dir", str(d))))
-    if include_first_party:
-        for d in first_party_plugin_dirs():
-            out.extend(scan_folder(d, PluginSource("built-in", str(d))))
-    return _dedupe(out)
+        out.extend(scan_folder(d, PluginSource(PLUGINS_DIR, str(d))))
+    return _same_path_once(out)
 
 
-def _dedupe(candidates: list[Candidate]) -> list[Candidate]:
-    seen: set[Path] = set()
+def _same_path_once(candidates: list[Candidate]) -> list[Candidate]:
+    seen: set[str] = set()
     out: list[Candidate] = []
     for c in candidates:
         if c.manifest_path is not None:
-            try:
-                key = c.manifest_path.resolve()
-            except OSError:
-                key = c.manifest_path
+            key = os.path.normcase(os.path.abspath(c.manifest_path))
             if key in seen:
                 continue
             seen.add(key)

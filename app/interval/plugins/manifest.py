@@ -8,7 +8,6 @@ Nothing here imports or executes plugin code.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -22,6 +21,14 @@ from interval.plugins.api import (
     AnalyzerDeclaration,
     PluginError,
     PluginManifest,
+)
+from interval.plugins.untrusted_files import (
+    MAX_QUOTED,
+    UntrustedFileError,
+    file_problem,
+    load_json_file,
+    path_kind,
+    quoted,
 )
 
 MAX_MANIFEST_BYTES = 1_000_000
@@ -48,6 +55,8 @@ REQUIRED_KEYS = ("id", "name", "version", "interval_api")
 CONTRIBUTES_KEYS = {"segmentation_models", "longitudinal_analyzers"}
 ANALYZER_KEYS = {"id", "name", "entry", "description"}
 PYTHON_KEYS = {"module", "path"}
+MAX_TITLE = 200
+MAX_LISTED_KEYS = 10
 
 
 class InvalidManifest(PluginError):
@@ -71,37 +80,31 @@ def read_manifest(path: str | Path) -> PluginManifest:
     if problems or manifest is None:
         error = InvalidManifest(problems or ["manifest is invalid"], path=path)
         if isinstance(data, dict):
-            error.plugin_id = _str_or_none(data.get("id"))
-            error.plugin_name = _str_or_none(data.get("name"))
-            error.plugin_version = _str_or_none(data.get("version"))
+            error.plugin_id = _valid_or_none(data.get("id"), ID_RE, ID_MAX)
+            error.plugin_name = _title_or_none(data.get("name"))
+            error.plugin_version = _valid_or_none(data.get("version"), SEMVER_RE, 100)
         raise error
     return manifest
+
+
+def manifest_file_problem(path: str | Path) -> str | None:
+    """Why the manifest ``path`` cannot be read, found with ``stat`` alone (None: looks fine).
+
+    The file is not opened: a FIFO, a device or a socket named ``interval-plugin.json`` is
+    refused without blocking on it or touching the device.
+    """
+    path = Path(path)
+    return file_problem(path, "the manifest", MAX_MANIFEST_BYTES,
+                        missing=f"no {MANIFEST_NAME} in {path.parent}")
 
 
 def load_manifest_json(path: Path) -> Any:
     """The parsed JSON of ``path``; :class:`InvalidManifest` with a clear reason otherwise."""
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise InvalidManifest(
-                [f"manifest is too large ({size} bytes; at most {MAX_MANIFEST_BYTES})"], path=path
-            )
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidManifest([f"no {MANIFEST_NAME} in {path.parent}"], path=path) from None
-    except UnicodeDecodeError:
-        raise InvalidManifest(["manifest is not UTF-8 text"], path=path) from None
-    except OSError as exc:
-        raise InvalidManifest(
-            [f"manifest cannot be read ({exc.strerror or exc})"], path=path
-        ) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidManifest(
-            [f"manifest is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"],
-            path=path,
-        ) from None
+        return load_json_file(path, "the manifest", MAX_MANIFEST_BYTES,
+                              missing=f"no {MANIFEST_NAME} in {path.parent}")
+    except UntrustedFileError as exc:
+        raise InvalidManifest([str(exc)], path=path) from None
 
 
 def validate_manifest(data: Any, path: Path) -> tuple[PluginManifest | None, list[str]]:
@@ -149,7 +152,7 @@ def default_code_path(folder: Path) -> Path:
     pip-installable plugin) is imported from the package's parent; otherwise from the
     manifest's folder.
     """
-    return folder.parent if (folder / "__init__.py").is_file() else folder
+    return folder.parent if path_kind(folder / "__init__.py") == "file" else folder
 
 
 def code_path_for_model(model_folder: str | Path, max_levels: int = 6) -> Path | None:
@@ -161,7 +164,7 @@ def code_path_for_model(model_folder: str | Path, max_levels: int = 6) -> Path |
     folder = Path(model_folder).resolve()
     for candidate in [folder, *folder.parents][: max_levels + 1]:
         manifest_file = candidate / MANIFEST_NAME
-        if manifest_file.is_file():
+        if path_kind(manifest_file) == "file":
             return read_manifest(manifest_file).code_path
     return None
 
@@ -169,8 +172,24 @@ def code_path_for_model(model_folder: str | Path, max_levels: int = 6) -> Path |
 # --- field checks -------------------------------------------------------------------------
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+def _valid_or_none(value: Any, pattern: re.Pattern[str], limit: int) -> str | None:
+    """``value`` when it is text matching ``pattern`` (an id or version fit to show)."""
+    if isinstance(value, str) and len(value) <= limit and pattern.match(value):
+        return value
+    return None
+
+
+def _title_or_none(value: Any) -> str | None:
+    """A manifest's ``name`` to show in a refusal: stripped, shortened, None if absent."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = " ".join(value.split())
+    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 1] + "\u2026"
+
+
+def _shown(text: str) -> str:
+    """A short, printable manifest text as it is; anything else quoted by :func:`_brief`."""
+    return text if len(text) <= MAX_QUOTED and text.isprintable() else quoted(text)
 
 
 def _json_type(value: Any) -> str:
@@ -185,9 +204,11 @@ def _json_type(value: Any) -> str:
 def _unknown(data: dict, allowed: set[str], where: str, problems: list[str]) -> None:
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
+        listed = ", ".join(quoted(k) for k in unknown[:MAX_LISTED_KEYS])
+        if len(unknown) > MAX_LISTED_KEYS:
+            listed += f" and {len(unknown) - MAX_LISTED_KEYS} more"
         problems.append(
-            f"unknown key{'s' if len(unknown) > 1 else ''} {where}: "
-            + ", ".join(repr(k) for k in unknown)
+            f"unknown key{'s' if len(unknown) > 1 else ''} {where}: {listed}"
             + f" (allowed: {', '.join(sorted(allowed))})"
         )
 
@@ -205,7 +226,7 @@ def _text(data: dict, key: str, problems: list[str], *, required: bool = False) 
 def _check_id(value: Any, what: str, problems: list[str]) -> str:
     if not isinstance(value, str) or not ID_RE.match(value) or len(value) > ID_MAX:
         problems.append(
-            f"{what} {value!r} is not a valid id (lower-case letters, digits and single "
+            f"{what} {quoted(value)} is not a valid id (lower-case letters, digits and single "
             f"'.', '-' or '_' between them, at most {ID_MAX} characters, e.g. "
             "'org.example.liver-seg')"
         )
@@ -216,7 +237,7 @@ def _check_id(value: Any, what: str, problems: list[str]) -> str:
 def _check_version(value: Any, problems: list[str]) -> str:
     if not isinstance(value, str) or not SEMVER_RE.match(value):
         problems.append(
-            f"version {value!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. '1.2.0')"
+            f"version {quoted(value)} is not a semantic version (MAJOR.MINOR.PATCH, e.g. '1.2.0')"
         )
         return ""
     return value
@@ -233,7 +254,7 @@ def _check_api(value: Any, problems: list[str]) -> str:
         spec = SpecifierSet(value)
     except InvalidSpecifier:
         problems.append(
-            f"'interval_api' {value!r} is not a version specifier (write e.g. '>=1.0,<2')"
+            f"'interval_api' {quoted(value)} is not a version specifier (write e.g. '>=1.0,<2')"
         )
         return ""
     if not spec.contains(Version(API_VERSION), prereleases=True):
@@ -246,10 +267,13 @@ def _relative_inside(value: Any, folder: Path, what: str, problems: list[str]) -
     if not isinstance(value, str) or not value.strip():
         problems.append(f"{what} must be a relative path, not {_json_type(value)}")
         return None
+    if "\0" in value:
+        problems.append(f"{what} {quoted(value)} holds a NUL character")
+        return None
     if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or (
         PureWindowsPath(value).drive
     ):
-        problems.append(f"{what} {value!r} must be relative to the plugin folder")
+        problems.append(f"{what} {quoted(value)} must be relative to the plugin folder")
         return None
     target = folder / value
     try:
@@ -257,7 +281,7 @@ def _relative_inside(value: Any, folder: Path, what: str, problems: list[str]) -
     except (OSError, RuntimeError):
         inside = False
     if not inside:
-        problems.append(f"{what} {value!r} leaves the plugin folder")
+        problems.append(f"{what} {quoted(value)} leaves the plugin folder")
         return None
     return target
 
@@ -286,14 +310,20 @@ def _check_models(value: Any, folder: Path, problems: list[str]) -> tuple[str, .
         target = _relative_inside(item, folder, "model folder", problems)
         if target is None:
             continue
-        if not target.exists():
-            problems.append(f"model folder {item} does not exist")
-        elif not target.is_dir():
-            problems.append(f"model folder {item} is not a folder")
-        elif not (target / MODEL_FILE).is_file():
-            problems.append(f"model folder {item} has no {MODEL_FILE}")
+        kind = path_kind(target)
+        model_file = path_kind(target / MODEL_FILE) if kind == "folder" else "missing"
+        if kind == "missing":
+            problems.append(f"model folder {_shown(item)} does not exist")
+        elif kind == "unreadable":
+            problems.append(f"model folder {_shown(item)} cannot be read")
+        elif kind != "folder":
+            problems.append(f"model folder {_shown(item)} is not a folder")
+        elif model_file == "missing":
+            problems.append(f"model folder {_shown(item)} has no {MODEL_FILE}")
+        elif model_file != "file":
+            problems.append(f"{MODEL_FILE} of model folder {_shown(item)} is not a regular file")
         elif item in models:
-            problems.append(f"model folder {item} is listed twice")
+            problems.append(f"model folder {_shown(item)} is listed twice")
         else:
             models.append(item)
     return tuple(models)
@@ -321,9 +351,9 @@ def _check_analyzers(value: Any, problems: list[str]) -> tuple[AnalyzerDeclarati
         description = _text(item, "description", problems)
         entry = item.get("entry")
         if "entry" in item and (not isinstance(entry, str) or not ENTRY_RE.match(entry)):
-            problems.append(f"{where} entry {entry!r} is not 'package.module:Attribute'")
+            problems.append(f"{where} entry {quoted(entry)} is not 'package.module:Attribute'")
         if aid and any(a.id == aid for a in out):
-            problems.append(f"longitudinal analyzer id {aid!r} is used twice")
+            problems.append(f"longitudinal analyzer id {quoted(aid)} is used twice")
         if len(problems) == before:
             out.append(AnalyzerDeclaration(aid, name, str(entry), description))
     return tuple(out)
@@ -338,7 +368,7 @@ def _check_requires(value: Any, problems: list[str]) -> tuple[str, ...]:
     out: list[str] = []
     for item in value:
         if not isinstance(item, str) or not re.fullmatch(_IDENT, item):
-            problems.append(f"'requires' item {item!r} is not a top-level import name "
+            problems.append(f"'requires' item {quoted(item)} is not a top-level import name "
                             "(e.g. 'deepbet')")
         elif item not in out:
             out.append(item)
@@ -377,14 +407,14 @@ def _check_python(value: Any, folder: Path, problems: list[str]) -> tuple[str | 
     _unknown(value, PYTHON_KEYS, "in 'python'", problems)
     module = value.get("module")
     if module is not None and (not isinstance(module, str) or not MODULE_RE.match(module)):
-        problems.append(f"python module {module!r} is not a Python module name")
+        problems.append(f"python module {quoted(module)} is not a Python module name")
         module = None
     code_path = default
     if "path" in value:
         target = _relative_inside(value["path"], folder, "python path", problems)
         if target is not None:
-            if not target.is_dir():
-                problems.append(f"python path {value['path']!r} is not a folder")
+            if path_kind(target) != "folder":
+                problems.append(f"python path {quoted(value['path'])} is not a folder")
             else:
                 code_path = target
     return module, code_path

@@ -3,6 +3,11 @@
 :func:`discover_plugins` never raises because of a plugin: every failure (unreadable or
 invalid manifest, incompatible API, duplicate id, broken model package) becomes a
 :class:`RefusedPlugin` whose ``reason`` is a sentence a researcher understands.
+
+Precedence: bundled first-party plugins are searched first and keep their ids; a later
+plugin with the same id is refused with both locations. Manifests are read from their real
+path (symbolic links resolved), so a link to a plugin's manifest is that plugin, reached a
+second time: it is listed as a refusal and changes nothing.
 Longitudinal analyzers are imported only when used
 (:meth:`PluginRegistry.load_longitudinal_analyzer`); an import error there is recorded as
 a refusal too.
@@ -11,7 +16,6 @@ a refusal too.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,18 +30,23 @@ from interval.plugins.api import (
     LongitudinalAnalyzerEntry,
     PluginError,
     PluginManifest,
+    PluginProvenance,
     SegmentationModelEntry,
 )
 from interval.plugins.discovery import Candidate, PluginSource, all_candidates
 from interval.plugins.manifest import (
     MODEL_FILE,
     InvalidManifest,
+    manifest_file_problem,
     missing_requirements,
     read_manifest,
     requirements_reason,
 )
+from interval.plugins.untrusted_files import UntrustedFileError, load_json_file
 
 log = logging.getLogger(__name__)
+
+MAX_MINIMAL_MODEL_BYTES = 1_000_000  # model.json read by discovery without the AI runtime
 
 
 @dataclass(frozen=True)
@@ -54,16 +63,37 @@ class LoadedPlugin:
 
     @property
     def path(self) -> Path:
-        """The plugin's folder (the folder holding its manifest)."""
+        """The plugin's folder (the folder holding its manifest; symbolic links resolved)."""
         return self.manifest.folder
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest file the plugin was read from (symbolic links resolved)."""
+        return self.manifest.manifest_path
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def provenance(self) -> PluginProvenance:
+        """Id, version, source kind and folder, as reports name the plugin."""
+        return provenance_of(self.manifest, self.source)
 
     def longitudinal_analyzers(self) -> list[LongitudinalAnalyzerEntry]:
         """Entries for the declared analyzers (nothing imported)."""
         m = self.manifest
         return [
-            LongitudinalAnalyzerEntry(m.id, a.id, a.name, a.entry, a.description, m.code_path)
+            LongitudinalAnalyzerEntry(m.id, a.id, a.name, a.entry, a.description, m.code_path,
+                                      self.provenance)
             for a in m.longitudinal_analyzers
         ]
+
+
+def provenance_of(manifest: PluginManifest, source: PluginSource) -> PluginProvenance:
+    """The :class:`PluginProvenance` of a plugin read from ``manifest`` found in ``source``."""
+    return PluginProvenance(manifest.id, manifest.version, source.kind, manifest.folder,
+                            manifest.name)
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,12 @@ class RefusedPlugin:
     plugin_id: str | None = None
     version: str | None = None
     title: str | None = None  # the manifest's "name", when it could be read
+    conflicts_with: Path | None = None  # the folder of the plugin that keeps this id / file
+
+    @property
+    def path(self) -> str:
+        """The manifest (or, when none was found, the searched location) refused."""
+        return str(self.manifest_path) if self.manifest_path else self.source.location
 
 
 @dataclass
@@ -90,6 +126,17 @@ class PluginRegistry:
     def get(self, plugin_id: str) -> LoadedPlugin | None:
         """The loaded plugin with this id, if any."""
         return next((p for p in self.plugins if p.id == plugin_id), None)
+
+    def plugin_for(
+        self, item: SegmentationModelEntry | LongitudinalAnalyzerEntry | str
+    ) -> PluginProvenance | None:
+        """Id, version, source kind and folder of the plugin providing ``item``.
+
+        ``item`` is a model or analyzer entry, or a plugin id. None when no loaded plugin
+        has that id (e.g. a model package given by path).
+        """
+        plugin = self.get(item if isinstance(item, str) else item.plugin_id)
+        return plugin.provenance if plugin is not None else None
 
     # --- segmentation models ------------------------------------------------------------
     def segmentation_models(self, modality: str | None = None) -> list[SegmentationModelEntry]:
@@ -173,6 +220,8 @@ class PluginRegistry:
                     "name": r.name, "title": r.title, "id": r.plugin_id, "version": r.version,
                     "source": r.source.kind, "location": r.source.location,
                     "manifest": str(r.manifest_path) if r.manifest_path else None,
+                    "path": r.path,
+                    "conflicts_with": str(r.conflicts_with) if r.conflicts_with else None,
                     "reason": r.reason,
                 }
                 for r in self.refused
@@ -187,7 +236,7 @@ def plugin_to_dict(plugin: LoadedPlugin) -> dict[str, Any]:
         "id": m.id, "name": m.name, "version": m.version, "interval_api": m.interval_api,
         "description": m.description, "author": m.author, "license": m.license,
         "source": plugin.source.kind, "location": plugin.source.location,
-        "path": str(m.folder),
+        "path": str(m.folder), "manifest": str(m.manifest_path),
         "requires": list(m.requires),
         "segmentation_models": [model_to_dict(e) for e in plugin.segmentation_models],
         "longitudinal_analyzers": [
@@ -251,77 +300,171 @@ def discover_plugins(
         include_session=include_session, include_first_party=include_first_party,
         environ=environ,
     )
+    state = _DiscoveryState()
     for candidate in candidates:
         try:
-            _register(registry, candidate)
+            _register(registry, state, candidate)
         except Exception as exc:  # noqa: BLE001 - a plugin must never stop the app
-            log.warning("unexpected problem with plugin %s", candidate.name, exc_info=True)
+            # every known problem is a refusal already; this is a bug of Interval
+            log.warning("internal error while checking plugin %s: %s", candidate.name,
+                        type(exc).__name__)
+            log.debug("internal error while checking plugin %s", candidate.name,
+                      exc_info=True)
             registry.refused.append(RefusedPlugin(
-                candidate.name, f"unexpected problem: {type(exc).__name__}: {exc}",
+                candidate.name,
+                f"Interval could not check this plugin (internal error {type(exc).__name__}); "
+                "please report it",
                 candidate.source, candidate.manifest_path,
             ))
     return registry
 
 
-def _register(registry: PluginRegistry, candidate: Candidate) -> None:
-    if candidate.manifest_path is None:
+@dataclass
+class _Claim:
+    """Who holds a plugin id (or a real manifest file) during one discovery."""
+
+    source: PluginSource
+    folder: Path
+    plugin_id: str | None
+    version: str | None
+    refused: str | None = None  # the reason, when the holder itself was refused
+
+
+@dataclass
+class _DiscoveryState:
+    ids: dict[str, _Claim] = field(default_factory=dict)
+    files: dict[Path, _Claim] = field(default_factory=dict)
+
+
+def _register(registry: PluginRegistry, state: _DiscoveryState, candidate: Candidate) -> None:
+    found = candidate.manifest_path
+    if found is None:
         registry.refused.append(RefusedPlugin(
             candidate.name, candidate.problem or "no manifest", candidate.source
         ))
         return
+    problem = manifest_file_problem(found)  # stat only: a FIFO or a device is not opened
+    if problem is not None:
+        registry.refused.append(RefusedPlugin(candidate.name, problem, candidate.source, found))
+        return
+    real = candidate.real_path
+    assert real is not None
+    earlier = state.files.get(real)
+    if earlier is not None:
+        registry.refused.append(_same_file_refusal(candidate, earlier))
+        return
     try:
-        manifest = read_manifest(candidate.manifest_path)
+        manifest = read_manifest(real)
     except InvalidManifest as exc:
+        state.files[real] = _Claim(candidate.source, real.parent, exc.plugin_id,
+                                   exc.plugin_version, str(exc))
+        if candidate.source.bundled and exc.plugin_id and exc.plugin_id not in state.ids:
+            state.ids[exc.plugin_id] = state.files[real]  # still first-party: reserved
         registry.refused.append(RefusedPlugin(
             exc.plugin_id or candidate.name, str(exc), candidate.source,
-            candidate.manifest_path, exc.plugin_id, exc.plugin_version, exc.plugin_name,
+            real, exc.plugin_id, exc.plugin_version, exc.plugin_name,
         ))
         return
-    first = registry.get(manifest.id)
-    if first is not None:
+    claim = _Claim(candidate.source, manifest.folder, manifest.id, manifest.version)
+    state.files[real] = claim
+    holder = state.ids.get(manifest.id)
+    if holder is not None and (holder.source.bundled or holder.refused is None):
         registry.refused.append(RefusedPlugin(
-            manifest.id,
-            f"another plugin with id {manifest.id!r} (version {first.manifest.version}, "
-            f"{first.source}) was found first",
-            candidate.source, candidate.manifest_path, manifest.id, manifest.version,
-            manifest.name,
+            manifest.id, _collision_reason(manifest, holder), candidate.source, real,
+            manifest.id, manifest.version, manifest.name, conflicts_with=holder.folder,
         ))
         return
-    missing = missing_requirements(manifest.requires)
-    if missing:  # checked with importlib.util.find_spec: nothing is imported
+    reason = _contribution_problem(manifest)
+    models: tuple[SegmentationModelEntry, ...] = ()
+    if reason is None:
+        try:
+            provenance = provenance_of(manifest, candidate.source)
+            models = tuple(_model_entry(manifest, rel, provenance)
+                           for rel in manifest.segmentation_models)
+        except PluginError as exc:
+            reason = str(exc)
+    if reason is not None:
+        # a refused bundled plugin keeps its id (nothing may stand in for it); a refused
+        # plugin from elsewhere lets a later copy with the same id load
+        claim.refused = reason
+        if holder is None or candidate.source.bundled:
+            state.ids[manifest.id] = claim
         registry.refused.append(RefusedPlugin(
-            manifest.id, requirements_reason(missing), candidate.source,
-            candidate.manifest_path, manifest.id, manifest.version, manifest.name,
-        ))
-        return
-    try:
-        models = tuple(_model_entry(manifest, rel) for rel in manifest.segmentation_models)
-    except PluginError as exc:
-        registry.refused.append(RefusedPlugin(
-            manifest.id, str(exc), candidate.source, candidate.manifest_path,
+            manifest.id, reason, candidate.source, real,
             manifest.id, manifest.version, manifest.name,
         ))
         return
+    state.ids[manifest.id] = claim
     registry.plugins.append(LoadedPlugin(manifest, candidate.source, models))
 
 
-def _model_entry(manifest: PluginManifest, rel: str) -> SegmentationModelEntry:
+def _contribution_problem(manifest: PluginManifest) -> str | None:
+    missing = missing_requirements(manifest.requires)
+    if missing:  # checked with importlib.util.find_spec: nothing is imported
+        return requirements_reason(missing)
+    return None
+
+
+def _collision_reason(manifest: PluginManifest, holder: _Claim) -> str:
+    here = manifest.folder
+    if holder.source.bundled:
+        if holder.refused is not None:
+            return (f"plugin id {manifest.id} belongs to the bundled plugin at {holder.folder} "
+                    f"(itself refused: {holder.refused}); this copy at {here} was not loaded")
+        return (f"plugin id {manifest.id} is already provided by the bundled plugin at "
+                f"{holder.folder}; this copy at {here} was not loaded")
+    return (f"plugin id {manifest.id} is already provided by the plugin (version "
+            f"{holder.version}) from {holder.source.kind} at {holder.folder}; this copy at "
+            f"{here} was not loaded")
+
+
+def _same_file_refusal(candidate: Candidate, earlier: _Claim) -> RefusedPlugin:
+    what = f"the {earlier.source.kind} plugin"
+    if earlier.plugin_id:
+        what += f" {earlier.plugin_id}"
+    found = candidate.manifest_path
+    outcome = ("its problems are listed there" if earlier.refused is not None
+               else "it was not loaded a second time")
+    reason = (f"{found} is the manifest of {what} at {earlier.folder} (reached again through a "
+              f"symbolic link or another path); {outcome}")
+    return RefusedPlugin(
+        earlier.plugin_id or candidate.name, reason, candidate.source, found,
+        earlier.plugin_id, earlier.version, conflicts_with=earlier.folder,
+    )
+
+
+def _model_entry(
+    manifest: PluginManifest, rel: str, provenance: PluginProvenance | None = None
+) -> SegmentationModelEntry:
     folder = manifest.folder / rel
     try:
-        spec = load_spec(folder)
+        spec = load_spec(folder, manifest.code_path)
     except IntervalError as exc:
         raise PluginError(f"model folder {rel}: {exc.message}") from None
+    except RecursionError:
+        raise PluginError(f"model folder {rel}: {MODEL_FILE} is nested too deeply") from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            raise PluginError(
+                f"model folder {rel}: {MODEL_FILE} holds a number that is too long") from None
+        raise PluginError(f"model folder {rel}: {MODEL_FILE} is not valid ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - the package reader must not stop discovery
         raise PluginError(f"model folder {rel}: {type(exc).__name__}: {exc}") from None
+    unavailable = getattr(spec, "unavailable_reason", None)  # absent on the minimal spec
+    reason = unavailable() if callable(unavailable) else None
+    if reason:  # e.g. an ONNX network without onnxruntime installed
+        raise PluginError(f"model folder {rel}: {reason}")
     name = str(getattr(spec, "name", "") or folder.name)
-    return SegmentationModelEntry(manifest.id, name, spec, folder, manifest.code_path)
+    return SegmentationModelEntry(manifest.id, name, spec, folder, manifest.code_path,
+                                  provenance)
 
 
-def load_spec(folder: Path) -> Any:
+def load_spec(folder: Path, code_path: Path | None = None) -> Any:
     """The model package's spec via ``interval.ai.model_package.load_model_spec``.
 
-    Falls back to a minimal reader (name, version, modality, labels) when the model
-    runtime is not installed in this build.
+    ``code_path`` is the declaring plugin's code folder: the only place a ``"plugin"``
+    network's code may come from. Falls back to a minimal reader (name, version,
+    modality, labels) when the model runtime is not installed in this build.
     """
     try:
         from interval.ai.model_package import load_model_spec
@@ -329,7 +472,7 @@ def load_spec(folder: Path) -> Any:
         if exc.name not in ("interval.ai", "interval.ai.model_package"):
             raise
         return _minimal_spec(folder)
-    return load_model_spec(folder)
+    return load_model_spec(folder, code_path=code_path)
 
 
 @dataclass(frozen=True)
@@ -347,11 +490,9 @@ class MinimalModelSpec:
 
 def _minimal_spec(folder: Path) -> MinimalModelSpec:
     try:
-        data = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise PluginError(f"{MODEL_FILE} is not valid JSON (line {exc.lineno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"{MODEL_FILE} cannot be read ({exc})") from None
+        data = load_json_file(folder / MODEL_FILE, MODEL_FILE, MAX_MINIMAL_MODEL_BYTES)
+    except UntrustedFileError as exc:
+        raise PluginError(str(exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise PluginError(f"{MODEL_FILE} has no model 'name'")
     modality = data.get("modality") or ()

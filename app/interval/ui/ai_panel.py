@@ -6,7 +6,10 @@ here).  Models whose modality does not fit the active image are hidden, or shown
 with the reason when "Show all models" is ticked.  For the selected model the panel shows
 its plugin, labels (names and colour swatches), target spacing and patch size, and
 offers a compute device (checked without torch: the model's process decides for real),
-the sliding-window overlap and mirror test-time augmentation.
+the sliding-window overlap, mirror test-time augmentation and the memory limit of the
+model's process (Automatic: the runner's limit derived from the machine; or GiB, which
+the window keeps in its settings).  Every text from a plugin or an image is shown as
+plain text.
 
 Run hands the image to :func:`interval.ai.runner.run_segmentation` on a
 :class:`~interval.ui.workers.JobRunner` thread; the model itself runs in a child process,
@@ -53,6 +56,8 @@ from PySide6.QtWidgets import (
 from interval.core.errors import IntervalError
 from interval.core.viewer_state import ViewerState
 from interval.core.volume import Volume
+from interval.ui.plain_text import plain_label, set_plain_tooltip
+from interval.ui.plugin_discovery import LOOKING_TEXT, PluginDiscovery
 from interval.ui.workers import Job, JobRunner
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,8 @@ FITS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 SAVE_NIFTI = "NIfTI label map (*.nii.gz)"
 SAVE_SEG = "DICOM SEG (*.dcm)"
+GIB = 1 << 30
+MAX_MEMORY_GIB = 4096.0  # the most the memory-limit control offers
 
 
 # --- devices (no torch here) -----------------------------------------------------------------
@@ -177,8 +184,11 @@ class AiResult:
 class AiPanel(QDockWidget):
     """The "AI" dock.
 
-    ``discover()`` returns a plugin registry (default: :func:`discover_plugins`); call
-    :meth:`discover_plugins` (the window does it after it is shown) or :meth:`set_registry`.
+    ``discovery`` is the window's :class:`~interval.ui.plugin_discovery.PluginDiscovery`
+    (shared with the Plugin Manager); without one the panel makes its own from
+    ``discover()`` (a function returning a plugin registry, default
+    :func:`discover_plugins`).  Call :meth:`discover_plugins` (the window does it after it
+    is shown; the list fills when the background discovery ends) or :meth:`set_registry`.
     ``sources_for(volume)`` returns the DICOM files an image was read from (None: not
     from DICOM), which enables saving results as DICOM SEG.
     """
@@ -197,6 +207,7 @@ class AiPanel(QDockWidget):
         parent: QWidget | None = None,
         *,
         discover: Callable[[], Any] | None = None,
+        discovery: PluginDiscovery | None = None,
         sources_for: Callable[[Volume], list[Path] | None] | None = None,
         image_ready: Callable[[Volume], bool] | None = None,
     ) -> None:
@@ -205,13 +216,13 @@ class AiPanel(QDockWidget):
         self.state = state
         # its own threads: a long model run never holds up loading or thumbnails
         self.runner = runner if runner is not None else JobRunner(self, max_threads=2)
-        self._discover = discover
+        self._own_discovery = discovery is None
+        self.discovery = discovery if discovery is not None else PluginDiscovery(discover, self)
         self.sources_for = sources_for
         self.image_ready = image_ready  # False while a series is still loading
         self.registry: Any = None
         self.entries: list[Any] = []
         self.job: Job | None = None
-        self.discover_job: Job | None = None
         self.last_result: AiResult | None = None
         self.timeout_s: float | None = None  # a model running longer is stopped
         self._run_started = 0.0
@@ -222,14 +233,21 @@ class AiPanel(QDockWidget):
         ev = state.events
         for sig in (ev.volumes, ev.active_volume):
             sig.connect(self._on_state_changed)
+        self.discovery.started.connect(self._on_looking)
+        self.discovery.found.connect(self.set_registry)
+        self.discovery.failed.connect(self._discovery_failed)
         self._refresh_models()
+        if self.discovery.registry is not None:
+            self.set_registry(self.discovery.registry)
+        elif self.discovery.looking:
+            self._on_looking()
 
     # --- building -------------------------------------------------------------------------
     def _build(self) -> None:
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(4, 4, 4, 4)
-        self.series_label = QLabel("No image open.")
+        self.series_label = plain_label("No image open.")  # a DICOM description
         self.series_label.setObjectName("aiSeries")
         self.series_label.setWordWrap(True)
         lay.addWidget(self.series_label)
@@ -243,7 +261,7 @@ class AiPanel(QDockWidget):
         self.show_all.setObjectName("aiShowAll")
         self.show_all.setToolTip("Also list models made for other kinds of images (greyed)")
         self.show_all.toggled.connect(lambda _=False: self._refresh_models())
-        self.hidden_label = QLabel("")
+        self.hidden_label = plain_label("")
         self.hidden_label.setObjectName("aiHidden")
         self.plugins_button = QPushButton("Plugins…")
         self.plugins_button.setObjectName("aiPlugins")
@@ -281,6 +299,18 @@ class AiPanel(QDockWidget):
         self.mirror = QCheckBox("Mirror test-time augmentation (slower)")
         self.mirror.setObjectName("aiMirror")
         form.addRow("", self.mirror)
+        self.memory_limit = QDoubleSpinBox()
+        self.memory_limit.setObjectName("aiMemoryLimit")
+        self.memory_limit.setRange(0.0, MAX_MEMORY_GIB)
+        self.memory_limit.setDecimals(1)
+        self.memory_limit.setSingleStep(0.5)
+        self.memory_limit.setSuffix(" GiB")
+        self.memory_limit.setSpecialValueText("Automatic")  # shown for 0
+        self.memory_limit.setToolTip(
+            "The most memory a model's process may use; a model needing more is stopped "
+            "with a clear message. Automatic: what this computer can spare."
+        )
+        form.addRow("Memory limit for models", self.memory_limit)
         lay.addLayout(form)
 
         buttons = QHBoxLayout()
@@ -305,7 +335,7 @@ class AiPanel(QDockWidget):
         self.progress.setObjectName("aiProgress")
         self.progress.setVisible(False)
         lay.addWidget(self.progress)
-        self.status = QLabel("")
+        self.status = plain_label("")  # plugin names and model errors
         self.status.setObjectName("aiStatus")
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
@@ -316,18 +346,16 @@ class AiPanel(QDockWidget):
         """Find the plugins in the background (manifests only); the list fills when done."""
         if self.runner._closed:  # the window is closing
             return None
-        if self.discover_job is not None and self.discover_job.state in ("pending", "running"):
-            return self.discover_job
-        discover = self._discover
-        if discover is None:
-            from interval.plugins import discover_plugins as discover
-        self.status.setText("Looking for models…")
-        self.discover_job = self.runner.submit(
-            "finding plugins", lambda ctx: discover(),
-            on_done=self.set_registry,
-            on_error=lambda exc: self._discovery_failed(str(exc)),
-        )
-        return self.discover_job
+        return self.discovery.start()
+
+    @property
+    def discover_job(self) -> Job | None:
+        """The last plugin discovery started (by this panel or the Plugin Manager)."""
+        return self.discovery.job
+
+    def _on_looking(self) -> None:
+        if self.job is None:  # a running model's status stays
+            self.status.setText(LOOKING_TEXT)
 
     def _discovery_failed(self, text: str) -> None:
         self.status.setText("Plugins could not be read.")
@@ -343,9 +371,9 @@ class AiPanel(QDockWidget):
             self.entries = []
             self.problem.emit("Plugins", f"The models could not be listed: {exc}")
         refused = list(getattr(registry, "refused", []) or [])
-        if self.status.text() == "Looking for models…":
+        if self.status.text() == LOOKING_TEXT:
             self.status.setText("")
-        if refused:
+        if refused and self.job is None:  # a running model's status stays
             names = ", ".join(str(r.name) for r in refused[:3])
             more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
             self.status.setText(
@@ -393,7 +421,7 @@ class AiPanel(QDockWidget):
                 tip.append(f"Not available: {reason}.")
                 if volume is not None:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-            item.setToolTip("\n".join(tip))
+            set_plain_tooltip(item, "\n".join(tip))
             self.model_list.addItem(item)
             if entry is current or (select_row < 0 and reason is None):
                 select_row = self.model_list.count() - 1
@@ -499,6 +527,20 @@ class AiPanel(QDockWidget):
             mirror_tta=bool(self.mirror.isChecked()),
         )
 
+    def memory_limit_gib(self) -> float | None:
+        """The memory limit chosen for model processes in GiB (None: automatic)."""
+        value = float(self.memory_limit.value())
+        return value if value > 0 else None
+
+    def set_memory_limit_gib(self, gib: float | None) -> None:
+        """Show ``gib`` (None or 0: automatic) in the memory-limit control."""
+        self.memory_limit.setValue(float(gib) if gib else 0.0)
+
+    def memory_limit_bytes(self) -> int | None:
+        """The limit handed to the model's process (None: the runner's automatic one)."""
+        gib = self.memory_limit_gib()
+        return None if gib is None else int(gib * GIB)
+
     def run(self) -> Job | None:
         """Run the selected model on the active image in the background."""
         if self.job is not None:
@@ -517,6 +559,7 @@ class AiPanel(QDockWidget):
             return None
         options = self.options()
         timeout = self.timeout_s
+        memory_limit = self.memory_limit_bytes()
         folder, code_path = entry.folder, getattr(entry, "code_path", None)
 
         def work(ctx) -> Any:
@@ -524,7 +567,7 @@ class AiPanel(QDockWidget):
 
             return run_segmentation(
                 image, folder, options, progress=ctx.progress, cancel=ctx.cancelled,
-                timeout=timeout, code_path=code_path,
+                timeout=timeout, code_path=code_path, memory_limit_bytes=memory_limit,
             )
 
         self._run_entry, self._run_image = entry, image
@@ -582,7 +625,7 @@ class AiPanel(QDockWidget):
         for text in dict.fromkeys(getattr(result, "warnings", []) or []):
             self.warning.emit(title, str(text))
         self.status.setText(f"Done in {seconds:.1f} s on {device}.")
-        self.status.setToolTip(timings_text(getattr(result, "timings", {}) or {}))
+        set_plain_tooltip(self.status, timings_text(getattr(result, "timings", {}) or {}))
         self.message.emit(f"{entry.model_id}: done in {seconds:.1f} s on {device}.")
         self._update_buttons()
         self.result_added.emit(layer_id)
@@ -597,9 +640,12 @@ class AiPanel(QDockWidget):
         return f"{base} ({n})"
 
     def _on_failed(self, exc: IntervalError) -> None:
+        from interval.ai.runner_errors import viewer_text  # a model error: "the viewer is
+        # unaffected" (true here, in the viewer; the CLI does not say it)
+
         entry, _image, _seconds = self._finish()
         name = entry.model_id if entry is not None else "model"
-        text = str(exc)
+        text = viewer_text(exc)
         self.status.setText(f"{name} failed: {text}")
         self.problem.emit(f"AI: {name}", text)
 
@@ -695,3 +741,5 @@ class AiPanel(QDockWidget):
     def shutdown(self) -> None:
         """Stop a running model (its process is stopped too) and wait for the threads."""
         self.runner.shutdown()
+        if self._own_discovery:
+            self.discovery.shutdown()

@@ -41,6 +41,7 @@ from interval.core.errors import IntervalError
 from interval.core.viewer_state import ViewerState
 from interval.core.volume import Volume
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
+from interval.ui.plugin_discovery import PluginDiscovery
 from interval.ui.problems_panel import ProblemsPanel
 from interval.ui.settings import Settings, load_settings, save_dir, save_settings
 from interval.ui.study_browser import StudyBrowser
@@ -124,6 +125,8 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
         self.measurements_panel: QWidget | None = None
         self.measure_tool = None
         self.ai_panel: QWidget | None = None
+        # one background plugin discovery for the AI dock and the Plugin Manager
+        self.plugin_discovery = PluginDiscovery(parent=self)
         self._plugin_dialog: QDialog | None = None
         self._tool_buttons: dict[QObject, str] = {}
         self.cine = None
@@ -242,7 +245,9 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
             self.ai_panel = ai.AiPanel(
                 self.state, parent=self, sources_for=self._dicom_sources,
                 image_ready=lambda v: not self._is_still_loading(v),
+                discovery=self.plugin_discovery,
             )
+            self.ai_panel.set_memory_limit_gib(self.settings.model_memory_limit_gib)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ai_panel)
             self.ai_panel.problem.connect(self._show_text_problem)
             self.ai_panel.warning.connect(self._show_warning)
@@ -261,9 +266,12 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
 
     # --- plugins and the AI panel -------------------------------------------------------
     def _discover_plugins(self) -> None:
-        """Look for plugins in the background (manifests only: no plugin code, no torch)."""
+        """Look for plugins in the background (manifests only: no plugin code, no torch);
+        the AI dock says "Looking for plugins…" and fills when they are found."""
         if self.ai_panel is not None:
             self.ai_panel.discover_plugins()
+        else:
+            self.plugin_discovery.start()
 
     def show_plugin_manager(self) -> QDialog | None:
         """The Plugin Manager (non-modal): loaded plugins, refused ones and why."""
@@ -272,12 +280,10 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
             self._set_message("The Plugin Manager is not available in this build.")
             return None
         if self._plugin_dialog is None:
-            dialog = module.PluginManagerDialog(self)
+            # shares the window's discovery: it shows what was found (or "Looking for
+            # plugins…" until then) and its Rescan refreshes the AI dock's models too
+            dialog = module.PluginManagerDialog(self, discovery=self.plugin_discovery)
             dialog.setModal(False)
-            if self.ai_panel is not None:  # a rescan there refreshes the AI panel's models
-                dialog.rescan_button.clicked.connect(
-                    lambda: self.ai_panel.set_registry(dialog.registry)
-                )
             self._plugin_dialog = dialog
         self._plugin_dialog.show()
         self._plugin_dialog.raise_()
@@ -459,6 +465,8 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
         self.settings.layout = self.state.layout
         self.settings.window_geometry = _b64(self.saveGeometry())
         self.settings.window_state = _b64(self.saveState(WINDOW_STATE_VERSION))
+        if self.ai_panel is not None:
+            self.settings.model_memory_limit_gib = self.ai_panel.memory_limit_gib()
         save_settings(self.settings, self._settings_path)
 
     def restore_window_layout(self) -> bool:
@@ -484,6 +492,7 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
             sig.disconnect(self._sync_presets)
         if self.ai_panel is not None:
             self.ai_panel.shutdown()
+        self.plugin_discovery.shutdown()
         self.runner.shutdown()
         if self.cine is not None:
             self.cine.timer.stop()

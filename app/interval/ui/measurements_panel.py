@@ -36,6 +36,7 @@ from interval.core.measurements import (
 )
 from interval.core.viewer_state import ViewerState
 from interval.ui.measure_tools import series_key
+from interval.ui.plain_text import set_plain_tooltip
 
 _KEY_ROLE = Qt.ItemDataRole.UserRole
 
@@ -135,7 +136,7 @@ class MeasurementsPanel(QDockWidget):
             )
             top.setData(0, _KEY_ROLE, (lst.series_uid, None))
             note = "" if lst.series_uid == shown else "  (not shown now)"
-            top.setToolTip(0, top.text(0) + note)
+            set_plain_tooltip(top, top.text(0) + note, 0)
             if lst.series_uid != shown:  # another series: in italics, not read as this one
                 font = top.font(0)
                 font.setItalic(True)
@@ -145,7 +146,7 @@ class MeasurementsPanel(QDockWidget):
                 child = QTreeWidgetItem([str(m.id), m.kind, describe(m, units), m.label])
                 child.setData(0, _KEY_ROLE, (lst.series_uid, m.id))
                 for col in range(3):  # long values (ROI statistics) stay readable
-                    child.setToolTip(col, child.text(col))
+                    set_plain_tooltip(child, child.text(col), col)
                 child.setFlags(child.flags() | Qt.ItemFlag.ItemIsEditable)
                 top.addChild(child)
             self.tree.addTopLevelItem(top)

@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import SkippedFile
+from interval.ui.plain_text import plain_label, set_plain_tooltip
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -42,7 +42,7 @@ class ProblemsPanel(QDockWidget):
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(2, 2, 2, 2)
-        self.summary = QLabel("No problems.")
+        self.summary = plain_label("No problems.")
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Item", "Reason"])
         self.tree.setColumnWidth(0, 260)
@@ -74,10 +74,10 @@ class ProblemsPanel(QDockWidget):
             item = QTreeWidgetItem(self._skipped_root, [name, entry.reason])
             item.setData(0, KIND_ROLE, "skipped")
             item.setData(0, KEY_ROLE, entry.path)
-            item.setToolTip(0, entry.path)
-            item.setToolTip(1, entry.reason)
+            set_plain_tooltip(item, entry.path, 0)
+            set_plain_tooltip(item, entry.reason, 1)
         self._skipped_root.setText(0, f"Skipped files ({self._skipped_root.childCount()})")
-        self._skipped_root.setToolTip(0, self._skipped_root.text(0))
+        set_plain_tooltip(self._skipped_root, self._skipped_root.text(0), 0)
         self._skipped_root.setExpanded(self._skipped_root.childCount() <= EXPAND_AT_MOST)
         self._update_summary()
 
@@ -85,8 +85,8 @@ class ProblemsPanel(QDockWidget):
         """A line with a title and a sentence (an index warning, a load error...)."""
         item = QTreeWidgetItem(self.tree, [title, message])
         item.setData(0, KIND_ROLE, kind)
-        item.setToolTip(0, title)
-        item.setToolTip(1, message)
+        set_plain_tooltip(item, title, 0)
+        set_plain_tooltip(item, message, 1)
         self._update_summary()
         return item
 
@@ -112,13 +112,13 @@ class ProblemsPanel(QDockWidget):
         item.setData(0, KIND_ROLE, "irregular" if irregular else "refused")
         item.setData(0, KEY_ROLE, stack_uid)
         item.setData(0, REASON_ROLE, reason)
-        item.setToolTip(0, title)
-        item.setToolTip(1, reason)
+        set_plain_tooltip(item, title, 0)
+        set_plain_tooltip(item, reason, 1)
         if len(reasons) > 1:
             for r in reasons:
                 child = QTreeWidgetItem(item, ["", r])
                 child.setData(0, KIND_ROLE, "reason")
-                child.setToolTip(1, r)
+                set_plain_tooltip(child, r, 1)
         actions = None
         if irregular:
             actions = QTreeWidgetItem(item, ["Load it anyway:", ""])

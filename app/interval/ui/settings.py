@@ -1,5 +1,6 @@
 """Viewer settings (layout, recent folders, window presets, last save folder, the main
-window's geometry and dock arrangement) persisted as JSON.
+window's geometry and dock arrangement, the memory limit for model processes) persisted
+as JSON.
 
 The file lives in ``platformdirs.user_config_path("interval")`` (or the folder named
 by ``INTERVAL_CONFIG_DIR``, which tests use).  It is written atomically (temporary
@@ -26,6 +27,7 @@ CONFIG_DIR_ENV = "INTERVAL_CONFIG_DIR"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
 LAYOUTS = ("1x1", "1x3", "2x2")
+MAX_MODEL_MEMORY_GIB = 4096.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Settings:
     # (QMainWindow.saveGeometry / saveState, base64 text; "" = the built-in arrangement)
     window_geometry: str = ""
     window_state: str = ""
+    # the most memory a model's process may use, in GiB (None: automatic, from the machine)
+    model_memory_limit_gib: float | None = None
 
     def add_recent(self, folder: str | Path) -> None:
         """Put ``folder`` first in the recent list (no duplicates, at most MAX_RECENT)."""
@@ -79,6 +83,10 @@ class Settings:
             value = data.get(name)
             if isinstance(value, str) and _is_base64(value):
                 setattr(s, name, value)
+        limit = data.get("model_memory_limit_gib")
+        if (isinstance(limit, int | float) and not isinstance(limit, bool)
+                and 0 < limit <= MAX_MODEL_MEMORY_GIB):
+            s.model_memory_limit_gib = float(limit)
         presets = data.get("window_presets")
         if isinstance(presets, list):
             for p in presets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 
@@ -77,12 +78,15 @@ def keys_for(action: str) -> str:
 
 
 def as_html(extra: tuple[Shortcut, ...] = ()) -> str:
-    """The table as HTML for the Help dialog, grouped by category."""
+    """The table as HTML for the Help dialog, grouped by category (texts escaped)."""
+    e = html.escape
     rows: list[str] = []
     category = None
     for s in (*SHORTCUTS, *extra):
         if s.category != category:
             category = s.category
-            rows.append(f"<tr><td colspan='2'><b>{category}</b></td></tr>")
-        rows.append(f"<tr><td style='padding-right:16px'>{s.keys}</td><td>{s.description}</td></tr>")
+            rows.append(f"<tr><td colspan='2'><b>{e(category)}</b></td></tr>")
+        rows.append(
+            f"<tr><td style='padding-right:16px'>{e(s.keys)}</td><td>{e(s.description)}</td></tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"

@@ -12,7 +12,6 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QDockWidget,
-    QLabel,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from interval.io.dicom.records import DicomIndex, ImageStack, PatientRecord, SeriesRecord
+from interval.ui.plain_text import plain_label, set_plain_tooltip
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -42,7 +42,7 @@ class StudyBrowser(QDockWidget):
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(2, 2, 2, 2)
-        self.status = QLabel("Open a folder (File > Open folder…) or drop one here.")
+        self.status = plain_label("Open a folder (File > Open folder…) or drop one here.")
         self.status.setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -87,7 +87,7 @@ class StudyBrowser(QDockWidget):
                 s_item = QTreeWidgetItem(
                     p_item, [study.study_description or "Study", date, "", str(n_images)]
                 )
-                s_item.setToolTip(0, f"{study.study_description or 'Study'} of {date}")
+                set_plain_tooltip(s_item, f"{study.study_description or 'Study'} of {date}", 0)
                 s_item.setData(0, KIND_ROLE, "study")
                 s_item.setData(0, UID_ROLE, study.study_instance_uid)
                 for series in study.series:
@@ -116,11 +116,11 @@ class StudyBrowser(QDockWidget):
         )
         item.setData(0, KIND_ROLE, "series")
         item.setData(0, UID_ROLE, series.series_instance_uid)
-        item.setToolTip(0, f"{label}: {n_images} image(s)")
+        set_plain_tooltip(item, f"{label}: {n_images} image(s)", 0)
         if not series.stacks:
             kinds = sorted({o.kind.upper() for o in series.objects})
             item.setText(3, f"{len(series.objects)} object(s)")
-            item.setToolTip(0, "No images: " + ", ".join(kinds))
+            set_plain_tooltip(item, "No images: " + ", ".join(kinds), 0)
             item.setForeground(0, Qt.GlobalColor.gray)
         targets = [item] if len(series.stacks) == 1 else []
         if len(series.stacks) > 1:
@@ -143,7 +143,7 @@ class StudyBrowser(QDockWidget):
                 self.mark_problem(stack.uid, [unloadable[stack.uid]], irregular=False)
         if series.attached:
             names = ", ".join(sorted({o.kind.upper() for o in series.attached}))
-            item.setToolTip(2, f"Attached: {names}")
+            set_plain_tooltip(item, f"Attached: {names}", 2)
         _tooltips(item)
 
     def mark_problem(self, stack_uid: str, reasons: list[str], *, irregular: bool) -> None:
@@ -163,7 +163,7 @@ class StudyBrowser(QDockWidget):
         tip = f"{head}: " + "; ".join(reasons) + hint
         colour = QColor(200, 110, 0) if irregular else QColor(190, 40, 40)
         for col in range(len(COLUMNS)):
-            item.setToolTip(col, tip)
+            set_plain_tooltip(item, tip, col)
             item.setForeground(col, colour)
 
     def problem_of(self, stack_uid: str) -> str | None:
@@ -217,7 +217,7 @@ def _tooltips(item: QTreeWidgetItem) -> None:
     """Every column without a tooltip gets its own text (cut-off texts stay readable)."""
     for col in range(item.columnCount()):
         if not item.toolTip(col) and item.text(col):
-            item.setToolTip(col, item.text(col))
+            set_plain_tooltip(item, item.text(col), col)
     for i in range(item.childCount()):
         _tooltips(item.child(i))
 

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QMenu, QStatusBar, QToolBar, QToolButton, 
 
 from interval.core.window_presets import CT_PRESETS
 from interval.ui import shortcuts
+from interval.ui.plain_text import plain_label, plain_tooltip
 from interval.ui.status_info import format_window_value
 from interval.ui.workers import JobProgress
 
@@ -42,7 +43,7 @@ class ElidingLabel(QLabel):
         """The whole text as the tooltip whenever it is cut (or long)."""
         text = self.text()
         cut = self.fontMetrics().horizontalAdvance(text.replace("\n", " ")) > self.width()
-        self.setToolTip(text if text and (cut or len(text) > 60) else "")
+        self.setToolTip(plain_tooltip(text) if text and (cut or len(text) > 60) else "")
 
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001  (Qt name)
         super().resizeEvent(event)
@@ -75,7 +76,7 @@ class MenusMixin:
         self.message = ElidingLabel("Ready.", max_hint=200)
         self.message.setObjectName("statusMessage")
         bar.addWidget(self.message, 1)
-        self.tool_indicator = QLabel("Tool: Navigate (left-drag W/L)")
+        self.tool_indicator = plain_label("Tool: Navigate (left-drag W/L)")
         self.tool_indicator.setObjectName("toolIndicator")
         self.tool_indicator.setMinimumWidth(  # room for the longest, so it never jumps
             self.tool_indicator.fontMetrics().horizontalAdvance("Tool: Rectangle, locked (Esc: stop)")
@@ -227,7 +228,7 @@ class MenusMixin:
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         for folder in self.settings.recent_folders:
-            action = self.recent_menu.addAction(folder)
+            action = self.recent_menu.addAction(folder.replace("&", "&&"))  # no mnemonic
             action.triggered.connect(lambda _=False, f=folder: self.open_path(f))
         self.recent_menu.setEnabled(bool(self.settings.recent_folders))
 

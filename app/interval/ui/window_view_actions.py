@@ -210,6 +210,7 @@ class ViewActionsMixin:
     def show_about(self) -> QMessageBox:
         box = QMessageBox(self)
         box.setWindowTitle("About Interval")
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setText(
             f"Interval {interval.__version__}\n\nA clinical imaging viewer with AI plugins.\n"
             "Not for primary diagnosis unless validated for that use."

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 from shiboken6 import isValid
 
 from interval.core.errors import Cancelled, IntervalError, TooLarge
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import DicomIndex, ImageStack
+from interval.ui.plain_text import plain_label
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class JobProgress(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel("")
+        self.label = plain_label("")  # file and series names
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(220)
         self.bar.setTextVisible(True)
