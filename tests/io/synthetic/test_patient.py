@@ -114,16 +114,20 @@ def test_every_file_is_a_valid_ct_image(patient):
     assert len(sop_uids) == 3 * SHAPE[0]
 
 
-def test_studies_are_distinct_and_months_apart(patient):
+def test_studies_are_distinct_and_weeks_apart(patient):
     tps = patient.timepoints
     for attr in ("study_instance_uid", "series_instance_uid", "frame_of_reference_uid",
                  "accession_number"):
         assert len({getattr(t, attr) for t in tps}) == 3, attr
     for a, b in zip(tps, tps[1:], strict=False):
         gap = (b.study_date - a.study_date).days
-        assert 80 <= gap <= 100
+        assert 35 <= gap <= 114  # 5 to 16 weeks, irregular
         assert b.day - a.day == gap
+        assert (b.study_date.isoformat(), b.study_time) > (a.study_date.isoformat(), a.study_time)
     assert tps[0].day == 0
+    for tp in tps:
+        ds = pydicom.dcmread(_files(tp.series_dir)[0], stop_before_pixels=True)
+        assert ds.StudyTime == tp.study_time and len(tp.study_time) == 6
 
 
 def test_simpleitk_reads_the_same_volume_and_geometry(patient):
@@ -228,3 +232,116 @@ def test_progress_and_cancel(tmp_path):
     with pytest.raises(Cancelled):
         generate_patient(tmp_path / "c", seed=4, shape=(5, 32, 32), cancel=lambda: True)
     assert not is_complete(tmp_path / "c")
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """Four scans with a merge, a split and lymph nodes: the tracking truth on disk."""
+    return generate_patient(tmp_path_factory.mktemp("syn") / "tracked", seed=3, shape=(48, 96, 96),
+                            n_timepoints=4, n_merge=1, n_split=1, n_nodes=2)
+
+
+def test_lesions_json_holds_events_volumes_components_and_deformations(tracked):
+    truth = json.loads((tracked.ground_truth_dir / "lesions.json").read_text())
+    assert truth["format"] == "interval-synthetic-truth" and truth["version"] == 3
+    assert {d["value"]: d["name"] for d in truth["label_table"]}[10] == "lymph node"
+    kinds = sorted(e["kind"] for e in truth["events"])
+    assert kinds == ["merge", "split"]
+    merge = next(e for e in truth["events"] if e["kind"] == "merge")
+    split = next(e for e in truth["events"] if e["kind"] == "split")
+    assert set(merge) == {"kind", "timepoint", "lesions"} and len(merge["lesions"]) == 2
+    assert set(split) == {"kind", "timepoint", "lesion", "parts"} and split["parts"] == 2
+    assert [g["kind"] for g in truth["groups"]] == ["merge", "split"]
+    # the label maps agree with the records: volumes, presence, components
+    for k, tp in enumerate(tracked.timepoints):
+        ids = sitk.GetArrayFromImage(sitk.ReadImage(str(tp.lesion_ids_path)))
+        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tp.labels_path)))
+        table = truth["by_timepoint"][k]
+        assert table["timepoint"] == k and table["day"] == tp.day
+        voxel_ml = float(np.prod(tracked.spacing)) / 1000
+        for lid, row in table["lesions"].items():
+            voxels = ids == int(lid)
+            assert row["present"] == bool(voxels.any())
+            assert row["volume_ml"] == pytest.approx(voxels.sum() * voxel_ml, rel=1e-4, abs=1e-6)
+            n = sitk.ConnectedComponentImageFilter()
+            n.Execute(sitk.GetImageFromArray(voxels.astype(np.uint8)))
+            assert row["n_components"] == n.GetObjectCount()
+        a, b = merge["lesions"]
+        touching = np.isin(ids, (a, b))
+        joined = sitk.GetArrayFromImage(sitk.ConnectedComponent(
+            sitk.GetImageFromArray(touching.astype(np.uint8)), False))
+        together = bool(set(np.unique(joined[ids == a])) & set(np.unique(joined[ids == b])))
+        assert together == (k >= merge["timepoint"]), k
+        assert np.array_equal(np.isin(labels, (9, 10)), ids > 0)
+    for les in truth["lesions"]:
+        assert les["organ"] in ("liver", "lung", "kidney", "lymph node") and les["kind"]
+        assert les["label"] == (10 if les["organ"] == "lymph node" else 9)
+        assert [t["timepoint"] for t in les["timepoints"]] == [0, 1, 2, 3]
+        assert all({"volume_ml", "n_components", "touching", "centroid_lps"} <= set(t)
+                   for t in les["timepoints"])
+        if les["organ"] == "lymph node":
+            assert les["site"]
+    assert sum(les["organ"] == "lymph node" for les in truth["lesions"]) == 2
+    split_lesion = next(les for les in truth["lesions"] if les["id"] == split["lesion"])
+    assert split_lesion["group"]["kind"] == "split" and len(split_lesion["lobes"]) == 1
+    # deformation parameters and size per follow-up; none at the baseline
+    tps = truth["timepoints"]
+    assert tps[0]["deformation"] is None and tps[0]["deformation_max_mm"] == 0
+    for t in tps[1:]:
+        assert t["deformation"]["breathing_mm"] != 0 and t["deformation"]["bend_mm"] != 0
+        assert 0 < t["deformation_rms_mm"] < t["deformation_max_mm"] < 12
+
+
+def test_read_back_events_deformations_and_the_point_mapping(tracked):
+    from interval.io.synthetic import true_point_mapping
+    from interval.io.synthetic.phantom import sample_patient
+
+    again = read_synthetic_patient(tracked.root)
+    assert again.events == tracked.events and len(again.events) == 2
+    assert again.groups == tracked.groups
+    assert again.timepoints == tracked.timepoints and again.lesions == tracked.lesions
+    model = sample_patient(3, 4, n_merge=1, n_split=1, n_nodes=2)
+    pts = np.array([t.centroid_lps for t in again.lesions[0] if t.present])
+    for k in range(4):
+        from_disk = true_point_mapping(again, k, pts)
+        assert np.allclose(from_disk, true_point_mapping(model, k, pts), atol=1e-6)
+        assert np.allclose(from_disk, true_point_mapping(tracked.root, k, pts), atol=1e-6)
+        rigid = again.timepoints[k].from_baseline_matrix
+        moved = np.linalg.norm(from_disk - (pts @ rigid[:3, :3].T + rigid[:3, 3]), axis=1)
+        assert (moved.max() > 0.1) == (k > 0)
+
+
+def test_one_timepoint_and_bad_options(tmp_path):
+    from interval.io.synthetic import true_point_mapping
+
+    one = generate_patient(tmp_path / "one", seed=5, shape=(8, 32, 32), n_timepoints=1)
+    assert len(one.timepoints) == 1 and one.events == [] and one.groups == []
+    assert one.timepoints[0].deformation is None
+    truth = json.loads((one.ground_truth_dir / "lesions.json").read_text())
+    assert truth["events"] == [] and len(truth["by_timepoint"]) == 1
+    pts = np.array([[1.0, 2.0, -300.0]])
+    assert np.array_equal(true_point_mapping(read_synthetic_patient(one.root), 0, pts), pts)
+    for bad in ({"n_timepoints": 9}, {"n_timepoints": 1, "n_split": 1}, {"n_merge": 3}):
+        with pytest.raises(IntervalError, match="cannot make this synthetic patient"):
+            generate_patient(tmp_path / "bad", seed=5, shape=(8, 32, 32), **bad)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_regular_months_on_request_and_an_old_manifest_still_reads(tmp_path):
+    regular = generate_patient(tmp_path / "regular", seed=6, shape=(8, 32, 32), n_timepoints=3,
+                               months_between=3, ground_truth=False)
+    gaps = [b.day - a.day for a, b in zip(regular.timepoints, regular.timepoints[1:], strict=False)]
+    assert all(80 <= g <= 100 for g in gaps)
+    # a version-2 manifest (no study time, deformation or events) reads, and is not "complete"
+    manifest = json.loads((regular.root / MANIFEST).read_text())
+    manifest["version"] = 2
+    for key in ("events", "intervals_days"):
+        manifest.pop(key)
+    for t in manifest["timepoints"]:
+        for key in ("study_time", "deformation", "deformation_max_mm", "deformation_rms_mm"):
+            t.pop(key)
+    (regular.root / MANIFEST).write_text(json.dumps(manifest))
+    old = read_synthetic_patient(regular.root)
+    assert [t.study_date for t in old.timepoints] == [t.study_date for t in regular.timepoints]
+    assert old.events == [] and all(t.deformation is None for t in old.timepoints)
+    assert not is_complete(regular.root)

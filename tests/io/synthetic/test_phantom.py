@@ -7,7 +7,15 @@ import hashlib
 import numpy as np
 import pytest
 
-from interval.io.synthetic import LABELS, LESION, generate_phantom, label_table, sample_patient
+from interval.io.synthetic import (
+    LABELS,
+    LESION,
+    LYMPH_NODE,
+    generate_phantom,
+    label_table,
+    sample_patient,
+    true_point_mapping,
+)
 from interval.io.synthetic.lesions import axial_diameters, equivalent_diameter
 from interval.io.synthetic.phantom import (
     AORTA,
@@ -17,6 +25,8 @@ from interval.io.synthetic.phantom import (
     KIDNEY,
     LIVER,
     LUNG,
+    MAX_GAP_DAYS,
+    MIN_GAP_DAYS,
     SPLEEN,
     STOMACH,
 )
@@ -92,22 +102,32 @@ def test_label_table_is_fixed():
     table = label_table()
     assert {i.value: i.name for i in table} == LABELS
     assert LABELS[LESION] == "lesion" and LABELS[LIVER] == "liver"
+    assert LABELS[LYMPH_NODE] == "lymph node" and list(LABELS) == list(range(1, 11))
 
 
-def test_lesion_ids_match_the_lesion_label(scans):
+def test_lesion_ids_match_the_lesion_labels(scans):
     for scan in scans:
-        assert np.array_equal(scan.lesion_ids > 0, scan.labels == LESION)
+        assert np.array_equal(scan.lesion_ids > 0, np.isin(scan.labels, (LESION, LYMPH_NODE)))
         ids = set(np.unique(scan.lesion_ids)) - {0}
         assert ids == {t.id for t in scan.lesions if t.present}
+        for t in scan.present_lesions():  # nodes carry label 10, the other lesions label 9
+            painted = set(np.unique(scan.labels[scan.lesion_ids == t.id]))
+            assert painted == ({LYMPH_NODE} if t.organ == "lymph node" else {LESION}), t
+
+
+def _ordinary(model):
+    """The organ lesions that are neither lymph nodes nor part of a merge or split."""
+    grouped = {i for g in model.groups for i in g.lesions}
+    return [s for s in model.lesions if s.organ != "lymph node" and s.id not in grouped]
 
 
 def test_lesions_grow_shrink_and_appear(scans):
     model = sample_patient(0)
     kinds = {s.kind for s in model.lesions}
     assert {"grow", "shrink", "appear"} <= kinds
-    assert 3 <= len(model.lesions) <= 6
+    assert 3 <= len(_ordinary(model)) <= 6
     by_id = {s.id: [scan.lesions[s.id - 1] for scan in scans] for s in model.lesions}
-    for spec in model.lesions:
+    for spec in _ordinary(model):
         states = by_id[spec.id]
         assert [t.id for t in states] == [spec.id] * 3
         vols = [t.volume_mm3 for t in states]
@@ -134,6 +154,7 @@ def test_lesions_grow_shrink_and_appear(scans):
 
 def test_lesions_lie_in_their_organ(scans):
     model = sample_patient(0)
+    grouped = {i for g in model.groups for i in g.lesions}
     for tp, scan in enumerate(scans):
         plain = generate_phantom(0, SHAPE, timepoint=tp, lesions=False, noise=False)
         for spec in model.lesions:
@@ -144,20 +165,26 @@ def test_lesions_lie_in_their_organ(scans):
             allowed = (KIDNEY, 0) if spec.organ == "kidney" else (spec.host_label,)
             assert np.isin(under, allowed).all(), spec
             assert np.mean(under == spec.host_label) > 0.6
-            # visible: it differs from the organ it replaced (blur dims the smallest ones)
-            if voxels.sum() >= 60:
-                contrast = float(np.median(scan.ct[voxels])) - float(np.median(plain.ct[voxels]))
+            # visible: it differs from the organ it replaced (inside it: blur dims its rim)
+            inner = _eroded(voxels)
+            if inner.sum() >= 20:
+                contrast = float(np.median(scan.ct[inner])) - float(np.median(plain.ct[inner]))
                 assert abs(contrast) > 12, (spec.id, contrast)
-            # the recorded centre is where the voxels are (in this scan's LPS)
+            # the recorded centroid is that of the voxels, and the nominal centre (of the
+            # main part, so not for a split lesion or a bridged pair) lies near it
             k, j, i = np.nonzero(voxels)
             centroid = np.array(scan.origin) + np.array(scan.spacing) * np.array(
                 [i.mean(), j.mean(), k.mean()])
             truth = scan.lesions[spec.id - 1]
-            assert np.linalg.norm(centroid - np.array(truth.centre_lps)) < 6.0
+            assert np.linalg.norm(centroid - np.array(truth.centroid_lps)) < 0.01
+            if spec.id not in grouped:
+                assert np.linalg.norm(centroid - np.array(truth.centre_lps)) < 6.0
 
 
-def test_patient_moves_a_little_between_scans(scans):
-    model = sample_patient(0)
+def test_patient_moves_a_little_between_scans():
+    # rigid motion only (deform=False): the organs' centroid follows the pose exactly
+    model = sample_patient(0, deform=False)
+    scans = [generate_phantom(0, SHAPE, timepoint=t, deform=False, noise=False) for t in range(3)]
     base = model.poses[0]
     # organs wholly inside the field of view and never replaced by lesions
     organs = (SPLEEN, HEART)
@@ -172,6 +199,7 @@ def test_patient_moves_a_little_between_scans(scans):
         moved = _centroid(scans[tp], organs)
         assert np.linalg.norm(moved - before) > 1.0
         assert np.linalg.norm(moved - predicted) < 1.0
+        assert np.allclose(true_point_mapping(model, tp, before[None])[0], predicted)
 
 
 def _centroid(scan, labels: tuple[int, ...]) -> np.ndarray:
@@ -180,13 +208,16 @@ def _centroid(scan, labels: tuple[int, ...]) -> np.ndarray:
 
 
 def test_same_seed_same_bytes_other_seed_differs():
-    a = generate_phantom(3, (32, 64, 64), timepoint=1)
-    b = generate_phantom(3, (32, 64, 64), timepoint=1)
-    c = generate_phantom(4, (32, 64, 64), timepoint=1)
-    digest = lambda s: hashlib.sha256(s.ct.tobytes() + s.labels.tobytes()).hexdigest()  # noqa: E731
+    digest = lambda s: hashlib.sha256(  # noqa: E731
+        s.ct.tobytes() + s.labels.tobytes() + s.lesion_ids.tobytes()).hexdigest()
+    options = {"n_timepoints": 4, "n_merge": 1, "n_split": 1, "n_nodes": 3}
+    a = generate_phantom(3, (32, 64, 64), timepoint=2, **options)
+    sample_patient.cache_clear()  # the patient drawn again from the seed, not from the cache
+    b = generate_phantom(3, (32, 64, 64), timepoint=2, **options)
+    c = generate_phantom(4, (32, 64, 64), timepoint=2, **options)
     assert digest(a) == digest(b)
     assert digest(a) != digest(c)
-    assert a.lesions == b.lesions
+    assert a.lesions == b.lesions and a.deformation == b.deformation
 
 
 def test_seeds_vary_the_anatomy():
@@ -199,18 +230,43 @@ def test_seeds_vary_the_anatomy():
 
 
 def test_many_seeds_have_every_course():
+    all_gaps = []
     for seed in range(25):
         model = sample_patient(seed)
         assert {"grow", "shrink", "appear"} <= {s.kind for s in model.lesions}, seed
-        assert len(model.dates) == 3
+        assert len(model.dates) == 3 and model.days[0] == 0
         gaps = [(b - a).days for a, b in zip(model.dates, model.dates[1:], strict=False)]
-        assert all(80 <= g <= 100 for g in gaps), gaps
+        # irregular: 5 to 16 weeks apart (a weekend date moves to the Monday)
+        assert all(MIN_GAP_DAYS <= g <= MAX_GAP_DAYS + 2 for g in gaps), gaps
+        assert all(d.weekday() < 5 for d in model.dates)
+        all_gaps += gaps
+    assert len(set(all_gaps)) > 20 and max(all_gaps) - min(all_gaps) > 50
+
+
+def test_irregular_intervals_and_the_regular_option():
+    for n in (1, 2, 5, 8):
+        model = sample_patient(11, n_timepoints=n)
+        assert len(model.dates) == n == len(model.poses) == len(model.deformations)
+        assert list(model.days) == sorted(set(model.days))  # distinct and increasing
+        gaps = np.diff(model.days)
+        assert np.all((gaps >= MIN_GAP_DAYS) & (gaps <= MAX_GAP_DAYS + 2)), gaps
+    assert len(set(np.diff(sample_patient(11, n_timepoints=8).days))) > 3  # not one step
+    regular = sample_patient(11, n_timepoints=4, months_between=3)
+    assert all(80 <= g <= 100 for g in np.diff(regular.days)), regular.days
+    assert regular.dates[0] == sample_patient(11, n_timepoints=4).dates[0]
+    for bad in ({"n_timepoints": 0}, {"n_timepoints": 9}, {"months_between": 0},
+                {"n_timepoints": 1, "n_merge": 1}, {"n_nodes": 5}):
+        with pytest.raises(ValueError):
+            sample_patient(11, **bad)
 
 
 def test_options():
     one = sample_patient(5, n_timepoints=1)
     assert len(one.dates) == 1 and all(s.kind != "appear" for s in one.lesions)
-    assert len(sample_patient(5, n_lesions=4).lesions) == 4
+    assert one.groups == () and one.deformations == (None,)
+    four = sample_patient(5, n_lesions=4)
+    assert len(_ordinary(four)) == 4
+    assert len(sample_patient(5, n_lesions=4, n_merge=0, n_split=0, n_nodes=0).lesions) == 4
     scan = generate_phantom(5, (16, 32, 32), spacing=(3.0, 3.0, 5.0))
     assert scan.spacing == (3.0, 3.0, 5.0)
     with pytest.raises(ValueError):

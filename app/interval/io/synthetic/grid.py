@@ -6,14 +6,20 @@ timepoint (``lps = R @ body + t``), and a :class:`Grid` is the scanner's regular
 axial voxel grid (identity direction).  :class:`BodySampler` gives the body-frame
 coordinates of the voxel centres of any sub-box of the grid, so every shape is
 evaluated where it physically lies at that timepoint: moving the patient moves
-the anatomy through a fixed scanner grid.
+the anatomy through a fixed scanner grid.  A follow-up may also carry a smooth
+non-rigid deformation (:mod:`.deformation`): the sampler then subtracts its
+displacement from the body coordinates, so every shape is drawn deformed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from interval.io.synthetic.deformation import GridWarp
 
 Box = tuple[slice, slice, slice]
 Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -130,11 +136,16 @@ class Pose:
 
 
 class BodySampler:
-    """Body-frame coordinates (float32) of the voxel centres of a grid under a pose."""
+    """Body-frame coordinates (float32) of the voxel centres of a grid under a pose.
 
-    def __init__(self, grid: Grid, pose: Pose) -> None:
+    With a ``warp`` (a deformation evaluated on this grid) the voxel at scanner
+    position ``y`` shows the body point ``pose^-1(y) - u(y)``.
+    """
+
+    def __init__(self, grid: Grid, pose: Pose, warp: GridWarp | None = None) -> None:
         self.grid = grid
         self.pose = pose
+        self.warp = warp
         rt = pose.r.T
         # body = R^T (origin + S @ ijk - t)  ->  body = c + A @ ijk
         self._a = rt @ np.diag(grid.spacing)
@@ -145,13 +156,26 @@ class BodySampler:
                       np.arange(nz, dtype=np.float64))
         corners = np.array([[i, j, k] for i in (0, nx - 1) for j in (0, ny - 1) for k in (0, nz - 1)])
         body = corners @ self._a.T + self._c
-        self.body_lo = body.min(axis=0)
-        self.body_hi = body.max(axis=0)
+        self._pad = np.zeros(3) if warp is None else np.asarray(warp.pad_mm, dtype=np.float64)
+        self.body_lo = body.min(axis=0) - self._pad
+        self.body_hi = body.max(axis=0) + self._pad
 
     def box(self, lo: np.ndarray | tuple, hi: np.ndarray | tuple, margin: int = 1) -> Box | None:
         """Index box (slices k, j, i) holding the body-frame box ``[lo, hi]``; None if outside."""
-        lo = np.maximum(np.asarray(lo, dtype=np.float64), self.body_lo - 5.0)
-        hi = np.minimum(np.asarray(hi, dtype=np.float64), self.body_hi + 5.0)
+        lo = np.asarray(lo, dtype=np.float64)
+        hi = np.asarray(hi, dtype=np.float64)
+        if self.warp is None:
+            return self._box(lo, hi, margin)
+        # Widen by a bound on the displacement inside the box widened by the largest one.
+        box = self._box(lo - self._pad, hi + self._pad, margin)
+        if box is None:
+            return None
+        pad = self.warp.local_pad(box)
+        return self._box(lo - pad, hi + pad, margin)
+
+    def _box(self, lo: np.ndarray, hi: np.ndarray, margin: int) -> Box | None:
+        lo = np.maximum(lo, self.body_lo - 5.0)
+        hi = np.minimum(hi, self.body_hi + 5.0)
         if np.any(hi < lo):
             return None
         corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
@@ -176,13 +200,20 @@ class BodySampler:
         i = self._axes[0][is_]
         j = self._axes[1][js]
         k = self._axes[2][ks]
+        warp = self.warp
         out = []
         for row in range(3):
             a = self._a[row]
             part_k = (self._c[row] + a[2] * k).astype(np.float32)[:, None, None]
             part_j = (a[1] * j).astype(np.float32)[None, :, None]
             part_i = (a[0] * i).astype(np.float32)[None, None, :]
+            if warp is not None and row == 0:
+                part_k = part_k - warp.u_x[ks, js][:, :, None]  # (k, j, 1): the bend
             out.append(part_k + part_j + part_i)
+        if warp is not None:
+            u_z = warp.u_z(ks, js, is_)
+            if u_z is not None:
+                out[2] -= u_z
         return out[0], out[1], out[2]
 
 

@@ -11,10 +11,14 @@ over time follows one of these kinds (days since the baseline scan):
 ``stable``  a slow drift of at most 10 % a year
 
 The shape keeps its proportions; only its scale changes with the volume.
+A lesion may have extra *lobes* (same id, their own shape and course): a lesion
+that splits in two is drawn that way (see :mod:`.groups`).  Lymph nodes
+(:mod:`.nodes`) are smooth ellipsoids in the fat, with their own label value.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -24,8 +28,11 @@ from interval.io.synthetic.grid import Box, Coords, ellipsoid_bounds
 
 KINDS = ("grow", "shrink", "appear", "vanish", "stable")
 ORGAN_LABELS = {"liver": 1, "kidney": 3, "lung": 4}
+NODE = "lymph node"  # the organ of lymph-node lesions (they lie in the fat: host label 0)
+HOST_LABELS = {**ORGAN_LABELS, NODE: 0}
 # Labels a lesion may grow into: kidney lesions may bulge out into the fat around it.
-PAINT_OVER = {"liver": (1,), "kidney": (3, 0), "lung": (4,)}
+PAINT_OVER = {"liver": (1,), "kidney": (3, 0), "lung": (4,), NODE: (0,)}
+LESION_LABEL, NODE_LABEL = 9, 10  # label values painted (phantom.LESION, phantom.LYMPH_NODE)
 MIN_VOLUME = math.pi / 6 * 3.0**3  # a 3 mm sphere: smaller counts as absent
 
 # Monomials of degree 2 and 3 of the unit direction (degree 1 would only move the centre).
@@ -89,15 +96,23 @@ class LesionSpec:
     hu: float  # mean attenuation
     core_hu: float  # attenuation of a necrotic core (used when larger than 25 mm)
     trajectory: Trajectory
+    label: int = LESION_LABEL  # label value painted in the organ map
+    site: str = ""  # where a lymph node lies ("left para-aortic", ...)
+    lobes: tuple[LesionSpec, ...] = ()  # further parts of the same lesion (same id)
 
     @property
     def host_label(self) -> int:
-        return ORGAN_LABELS[self.organ]
+        return HOST_LABELS[self.organ]
 
     @property
     def paint_labels(self) -> tuple[int, ...]:
         """Labels this lesion replaces where it overlaps them."""
         return PAINT_OVER[self.organ]
+
+    @property
+    def parts(self) -> tuple[LesionSpec, ...]:
+        """This lesion's shapes: itself, then its lobes."""
+        return (self, *self.lobes)
 
     def scale(self, day: float) -> float:
         v = self.trajectory.volume(day)
@@ -107,22 +122,39 @@ class LesionSpec:
         s = self.scale(day)
         return tuple(float(r * s) for r in self.shape_radii)  # type: ignore[return-value]
 
+    def nominal_volume(self, day: float) -> float:
+        """Analytic volume (mm^3) of all parts at ``day`` (the bridge between parts excluded)."""
+        return sum(p.trajectory.volume(day) for p in self.parts)
+
+    def reach(self, day: float) -> tuple[float, float]:
+        """(smallest, largest) distance (mm) of this part's surface from its centre at ``day``."""
+        s = self.scale(day)
+        lo, hi = surface_range(self.coeffs)
+        return s * min(self.shape_radii) * lo, s * max(self.shape_radii) * hi
+
     def max_extent(self, days: tuple[float, ...]) -> float:
-        """The largest distance (mm) of the surface from the centre over ``days``."""
-        s = max(self.scale(d) for d in days)
-        return s * max(self.shape_radii) * (1 + sum(abs(c) for c in self.coeffs))
+        """The largest distance (mm) of the surface (of every part) from the centre over ``days``."""
+        c = np.asarray(self.centre_body)
+        out = 0.0
+        for p in self.parts:
+            s = max(p.scale(d) for d in days)
+            own = s * max(p.shape_radii) * (1 + sum(abs(x) for x in p.coeffs))
+            out = max(out, own + float(np.linalg.norm(np.asarray(p.centre_body) - c)))
+        return out
 
     def bounds(self, day: float) -> tuple[np.ndarray, np.ndarray]:
-        s = self.scale(day)
-        bump = 1 + sum(abs(c) for c in self.coeffs)
-        radii = tuple(r * s * bump for r in self.shape_radii)
-        return ellipsoid_bounds(self.centre_body, radii, np.array(self.axes))  # type: ignore[arg-type]
+        lo, hi = None, None
+        for p in self.parts:
+            s = p.scale(day)
+            bump = 1 + sum(abs(c) for c in p.coeffs)
+            radii = tuple(r * s * bump for r in p.shape_radii)
+            a, b = ellipsoid_bounds(p.centre_body, radii, np.array(p.axes))  # type: ignore[arg-type]
+            lo = a if lo is None else np.minimum(lo, a)
+            hi = b if hi is None else np.maximum(hi, b)
+        return lo, hi  # type: ignore[return-value]
 
-    def inside(self, coords: Coords, day: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(mask, core)`` boolean arrays over ``coords``; None when absent at ``day``."""
-        s = self.scale(day)
-        if s <= 0:
-            return None
+    def _rho_surface(self, coords: Coords, s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised radius ``rho`` and the surface level at each point's direction."""
         x, y, z = coords
         c = self.centre_body
         dx, dy, dz = x - np.float32(c[0]), y - np.float32(c[1]), z - np.float32(c[2])
@@ -136,11 +168,40 @@ class LesionSpec:
         ux /= safe
         uy /= safe
         uz /= safe
-        surface = _modulation(self.coeffs, ux, uy, uz)
+        return rho, _modulation(self.coeffs, ux, uy, uz)
+
+    def inside(self, coords: Coords, day: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(mask, core)`` boolean arrays over ``coords``; None when absent at ``day``."""
+        s = self.scale(day)
+        if s <= 0:
+            return None
+        rho, surface = self._rho_surface(coords, s)
         mask = rho < surface
         big = equivalent_diameter(self.trajectory.volume(day)) > 25.0
         core = (rho < surface * np.float32(0.45)) if big else np.zeros_like(mask)
         return mask, core
+
+    def field(self, coords: Coords, day: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(distance, core)``: an approximate signed distance (mm, negative inside) to
+        this part's surface and its necrotic core; None when absent at ``day``."""
+        s = self.scale(day)
+        if s <= 0:
+            return None
+        rho, surface = self._rho_surface(coords, s)
+        ratio = rho / surface
+        big = equivalent_diameter(self.trajectory.volume(day)) > 25.0
+        core = (ratio < np.float32(0.45)) if big else np.zeros(ratio.shape, bool)
+        ratio -= np.float32(1.0)
+        ratio *= np.float32(s * float(np.mean(self.shape_radii)))
+        return ratio, core
+
+
+@functools.lru_cache(maxsize=256)
+def surface_range(coeffs: tuple[float, ...]) -> tuple[float, float]:
+    """(min, max) of the radius modulation over all directions (slightly widened)."""
+    u = _unit_directions(2000).astype(np.float32)
+    f = _modulation(coeffs, u[:, 0], u[:, 1], u[:, 2])
+    return float(f.min()) * 0.98, float(f.max()) * 1.02
 
 
 def _modulation(coeffs: tuple[float, ...], ux: np.ndarray, uy: np.ndarray, uz: np.ndarray) -> np.ndarray:
@@ -278,8 +339,10 @@ def place_lesions(
     coarse_origin: np.ndarray,
     coarse_step: float,
     z_range: tuple[float, float],
+    avoid: tuple[LesionSpec, ...] = (),
 ) -> list[LesionSpec]:
-    """Put one lesion of each kind in an organ, fully inside it at its largest, not touching others.
+    """Put one lesion of each kind in an organ, fully inside it at its largest, not touching others
+    (nor the lesions in ``avoid``).
 
     ``coarse_labels`` is the anatomy's label map on an isotropic body-frame grid
     (``[k, j, i]``, voxel (0,0,0) at ``coarse_origin``, ``coarse_step`` mm).
@@ -319,7 +382,7 @@ def place_lesions(
                          ORGAN_LABELS[organ], PAINT_OVER[organ]):
                 continue
             if any(np.linalg.norm(centre - np.array(s.centre_body)) < extent + s.max_extent(days) + 4
-                   for s in specs):
+                   for s in (*avoid, *specs)):
                 continue
             hu, core = lesion_hu(rng, organ, host)
             specs.append(LesionSpec(
@@ -334,6 +397,44 @@ def place_lesions(
             liver_grower = liver_grower and kind != "grow"
             break
     return specs
+
+
+@dataclass(frozen=True, eq=False)
+class CoarseMap:
+    """The anatomy on a coarse isotropic body-frame grid, for placing lesions.
+
+    ``labels``, ``hu`` and ``zone`` are ``[k, j, i]`` arrays; voxel (0, 0, 0) lies at
+    ``origin`` (body mm, x y z); ``step`` mm apart.  Lesions must lie within ``z_range``.
+    """
+
+    labels: np.ndarray
+    hu: np.ndarray
+    zone: np.ndarray
+    origin: np.ndarray
+    step: float
+    z_range: tuple[float, float]
+
+    def points(self, label: int) -> np.ndarray:
+        """Body-frame centres (mm) of the coarse voxels of ``label``."""
+        return self.origin + self.step * np.argwhere(self.labels == label)[:, ::-1].astype(float)
+
+    def sample(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(labels, hu, zone) at body points ``(N, 3)``; None when one lies outside the map."""
+        idx = np.rint((np.asarray(points) - self.origin) / self.step).astype(int)[:, ::-1]
+        if np.any(idx < 0) or np.any(idx >= np.array(self.labels.shape)):
+            return None
+        k, j, i = idx[:, 0], idx[:, 1], idx[:, 2]
+        return self.labels[k, j, i], self.hu[k, j, i], self.zone[k, j, i]
+
+    def fits(self, centre: np.ndarray, radius: float, host: int, outer: tuple[int, ...]) -> bool:
+        """Whether a ball lies in ``host`` (its outer half may lie in ``outer``), within z_range."""
+        if not self.z_range[0] + radius < centre[2] < self.z_range[1] - radius:
+            return False
+        return _fits(self.labels, self.origin, self.step, np.asarray(centre, dtype=float), radius,
+                     _DIRS, host, outer)
+
+
+_DIRS = np.concatenate([_unit_directions(48), np.zeros((1, 3))])
 
 
 def _fits(labels: np.ndarray, origin: np.ndarray, step: float, centre: np.ndarray, radius: float,

@@ -6,7 +6,8 @@
       synthetic_patient.json        manifest (written last: its presence means "complete")
       DICOM/study1_YYYYMMDD/series2/IM0001.dcm ...   one folder per timepoint
       ground_truth/
-        lesions.json                lesions per timepoint, poses and shifts, label table
+        lesions.json                lesions per timepoint, events (merge/split), poses,
+                                    deformations, label table (see _truth_json)
         tp1_labels.nii.gz           organ + lesion labels on the CT grid (see phantom.LABELS)
         tp1_labels.labels.json      their names and colours (interval.io.label_tables)
         tp1_lesion_ids.nii.gz       lesion ids on the CT grid
@@ -14,7 +15,10 @@
         ...
 
 Everything is determined by the seed (UIDs too), so the same seed gives the
-same files.  :func:`read_synthetic_patient` reads the record back.
+same files.  :func:`read_synthetic_patient` reads the record back (its
+``events`` and each timepoint's ``deformation`` included);
+:func:`~interval.io.synthetic.deformation.true_point_mapping` maps baseline
+points to any timepoint with the truth (rigid pose and deformation).
 """
 
 from __future__ import annotations
@@ -34,12 +38,17 @@ from interval.core.errors import IntervalError, UnreadableFile
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
 from interval.core.labels import LabelTable
 from interval.io.label_tables import json_sidecar_path, write_label_json
+from interval.io.synthetic.deformation import Deformation
 from interval.io.synthetic.dicom_writer import SeriesTags, make_uid, write_ct_series
+from interval.io.synthetic.events import LesionEvent, lesion_events
 from interval.io.synthetic.grid import Grid
-from interval.io.synthetic.lesions import Trajectory
+from interval.io.synthetic.groups import LesionGroup
+from interval.io.synthetic.lesions import NODE, LesionSpec, Trajectory
 from interval.io.synthetic.phantom import (
     DEFAULT_SHAPE,
     LABELS,
+    LESION,
+    LYMPH_NODE,
     LesionTruth,
     PatientModel,
     Phantom,
@@ -48,7 +57,8 @@ from interval.io.synthetic.phantom import (
     sample_patient,
 )
 
-GENERATOR_VERSION = 2  # 2: label maps have .labels.json sidecars
+GENERATOR_VERSION = 3  # 2: label maps have .labels.json sidecars; 3: irregular intervals,
+# merging/splitting lesions, lymph nodes (label 10), non-rigid deformation, events
 MANIFEST = "synthetic_patient.json"
 MARKER = ".interval-synthetic"  # written first: this folder is ours to rewrite
 SERIES_NUMBER = 2
@@ -73,11 +83,16 @@ class TimepointRecord:
     pose: tuple[tuple[float, ...], ...]  # 4x4 body -> this scan's LPS
     shift_mm: tuple[float, float, float]  # movement of the body centre since baseline (LPS)
     rotation_deg: float  # rotation since baseline
-    from_baseline: tuple[tuple[float, ...], ...]  # 4x4: baseline LPS -> this scan's LPS
+    from_baseline: tuple[tuple[float, ...], ...]  # 4x4: baseline LPS -> this scan's LPS (rigid)
+    study_time: str = ""  # HHMMSS
+    deformation: Deformation | None = None  # non-rigid motion on top of the pose (None: none)
+    deformation_max_mm: float = 0.0  # largest displacement by it inside the body
+    deformation_rms_mm: float = 0.0  # its root mean square over the body
 
     @property
     def from_baseline_matrix(self) -> np.ndarray:
-        """4x4 matrix mapping a point's baseline LPS position to its position in this scan."""
+        """4x4 matrix mapping a point's baseline LPS position to its position in this scan
+        for the rigid pose alone (the deformation comes on top: see ``true_point_mapping``)."""
         return np.array(self.from_baseline, dtype=np.float64)
 
 
@@ -99,6 +114,8 @@ class SyntheticPatient:
     trajectories: dict[int, Trajectory] = field(default_factory=dict)
     phantoms: list[Phantom] | None = None  # in-memory scans when kept
     seconds: float = 0.0
+    events: list[LesionEvent] = field(default_factory=list)  # merges and splits, as painted
+    groups: list[LesionGroup] = field(default_factory=list)  # the merges and splits planned
 
     @property
     def dicom_dir(self) -> Path:
@@ -164,8 +181,12 @@ def generate_patient(
     shape: tuple[int, int, int] = DEFAULT_SHAPE,
     spacing: tuple[float, float, float] | None = None,
     *,
-    months_between: int = 3,
+    months_between: int | None = None,
     n_lesions: int | None = None,
+    n_merge: int | None = None,
+    n_split: int | None = None,
+    n_nodes: int | None = None,
+    deform: bool = True,
     ground_truth: bool = True,
     keep_arrays: bool = True,
     progress: ProgressFn | None = None,
@@ -173,17 +194,26 @@ def generate_patient(
 ) -> SyntheticPatient:
     """Write synthetic patient ``seed`` as CT DICOM series (one study per timepoint).
 
-    ``shape`` is ``(nz, ny, nx)`` per scan (default 140 x 256 x 256 at 1.5 x 1.5 x
-    2.5 mm); ``spacing`` (x, y, z) defaults to covering a 384 x 384 x 350 mm
-    field of view.  Scans are ``months_between`` months apart.  With
-    ``ground_truth`` the label maps and a JSON of the lesions are written to
-    ``ground_truth/``; with ``keep_arrays`` the rendered scans stay in memory
-    (``.phantoms``).  ``out_dir`` must be absent, empty, or a previous synthetic
-    patient (which is replaced).  Raises :class:`IntervalError` on file problems.
+    ``n_timepoints`` 1 to 8.  ``shape`` is ``(nz, ny, nx)`` per scan (default 140 x
+    256 x 256 at 1.5 x 1.5 x 2.5 mm); ``spacing`` (x, y, z) defaults to covering a
+    384 x 384 x 350 mm field of view.  Scans are 5 to 16 weeks apart at irregular
+    intervals drawn from the seed, or exactly ``months_between`` months apart when
+    given.  ``n_lesions`` organ lesions (random when None), ``n_merge`` pairs that
+    merge and ``n_split`` lesions that split (0-2; random 0 or 1 when None),
+    ``n_nodes`` lymph nodes (0-4; 1-3 when None); ``deform`` False leaves out the
+    non-rigid deformation.  With ``ground_truth`` the label maps and a JSON of the
+    lesions and events are written to ``ground_truth/``; with ``keep_arrays`` the
+    rendered scans stay in memory (``.phantoms``).  ``out_dir`` must be absent,
+    empty, or a previous synthetic patient (which is replaced).  Raises
+    :class:`IntervalError` on file problems and on options out of range.
     """
     start = time.perf_counter()
     root = Path(out_dir)
-    model = sample_patient(seed, n_timepoints, months_between, n_lesions)
+    try:
+        model = sample_patient(seed, n_timepoints, months_between, n_lesions, n_merge=n_merge,
+                               n_split=n_split, n_nodes=n_nodes, deform=deform)
+    except ValueError as exc:
+        raise IntervalError(f"cannot make this synthetic patient: {exc}") from exc
     grid = model.default_grid(tuple(shape), spacing)  # type: ignore[arg-type]
     try:
         _prepare_folder(root)
@@ -248,6 +278,9 @@ def _write(root: Path, model: PatientModel, grid: Grid, ground_truth: bool, keep
             shift_mm=tuple(round(float(v), 4) for v in pose.t - base_pose.t),  # type: ignore[arg-type]
             rotation_deg=round(_angle(pose.r @ base_pose.r.T), 4),
             from_baseline=_rows(pose.relative_to(base_pose)),
+            study_time=tags.study_time, deformation=phantom.deformation,
+            deformation_max_mm=phantom.deformation_mm[0] if phantom.deformation_mm else 0.0,
+            deformation_rms_mm=phantom.deformation_mm[1] if phantom.deformation_mm else 0.0,
         ))
         truths.append(list(phantom.lesions))
         if keep_arrays:
@@ -258,9 +291,10 @@ def _write(root: Path, model: PatientModel, grid: Grid, ground_truth: bool, keep
         origin=grid.origin, timepoints=records, lesions=truths,
         trajectories={s.id: s.trajectory for s in model.lesions},
         phantoms=phantoms if keep_arrays else None,
+        events=lesion_events(truths), groups=list(model.groups),
     )
     if ground_truth:
-        (gt_dir / "lesions.json").write_text(json.dumps(_truth_json(patient), indent=1))
+        (gt_dir / "lesions.json").write_text(json.dumps(_truth_json(patient, model), indent=1))
     (root / MANIFEST).write_text(json.dumps(_manifest(patient, model), indent=1))
     return patient
 
@@ -273,22 +307,47 @@ def _angle(r: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))))
 
 
-def _truth_json(p: SyntheticPatient) -> dict[str, object]:
+def _truth_json(p: SyntheticPatient, model: PatientModel) -> dict[str, object]:
+    """``lesions.json``: every lesion at every scan, the events, poses and deformations."""
+    specs = {s.id: s for s in model.lesions}
+    group_of = {i: g for g in p.groups for i in g.lesions}
     return {
+        "format": "interval-synthetic-truth", "version": GENERATOR_VERSION,
         "description": "Ground truth of an Interval synthetic patient. Coordinates are DICOM LPS "
-                       "mm of each scan; label maps lie on the CT grid of their scan.",
+                       "mm of each scan; label maps lie on the CT grid of their scan. Volumes, "
+                       "diameters, components (face connectivity) and centroids are measured on "
+                       "the painted voxels of tpN_lesion_ids.nii.gz. Baseline points map to a "
+                       "follow-up by the rigid pose (baseline_lps_to_this_lps) and then the "
+                       "deformation: interval.io.synthetic.true_point_mapping.",
         "label_table": label_table().to_dict(),
         "timepoints": [_tp_json(t, p.root) for t in p.timepoints],
-        "lesions": [
-            {
-                "id": lid,
-                "organ": next(t.organ for tp in p.lesions for t in tp if t.id == lid),
-                "kind": next(t.kind for tp in p.lesions for t in tp if t.id == lid),
-                "trajectory": vars(p.trajectories[lid]) if lid in p.trajectories else None,
-                "timepoints": [t.to_dict() for tp in p.lesions for t in tp if t.id == lid],
-            }
-            for lid in p.lesion_ids()
+        "events": [e.to_dict() for e in p.events],
+        "groups": [g.to_dict() for g in p.groups],
+        "by_timepoint": [
+            {"timepoint": k, "day": p.timepoints[k].day, "lesions": {
+                str(t.id): {"present": t.present, "volume_ml": round(t.volume_mm3 / 1000.0, 6),
+                            "n_components": t.n_components}
+                for t in tp}}
+            for k, tp in enumerate(p.lesions)
         ],
+        "lesions": [_lesion_json(lid, p, specs.get(lid), group_of.get(lid)) for lid in p.lesion_ids()],
+    }
+
+
+def _lesion_json(lid: int, p: SyntheticPatient, spec: LesionSpec | None,
+                 group: LesionGroup | None) -> dict[str, object]:
+    states = [t for tp in p.lesions for t in tp if t.id == lid]
+    first = states[0]
+    return {
+        "id": lid, "organ": first.organ, "kind": first.kind,
+        "label": LYMPH_NODE if first.organ == NODE else LESION,
+        "site": first.site,
+        "group": None if group is None else {"kind": group.kind, "lesions": list(group.lesions),
+                                             "timepoint": group.timepoint},
+        "trajectory": vars(p.trajectories[lid]) if lid in p.trajectories else None,
+        "lobes": [{"centre_body": list(lobe.centre_body), "trajectory": vars(lobe.trajectory)}
+                  for lobe in (spec.lobes if spec is not None else ())],
+        "timepoints": [t.to_dict() for t in states],
     }
 
 
@@ -300,10 +359,14 @@ def _tp_json(t: TimepointRecord, root: Path) -> dict[str, object]:
         "frame_of_reference_uid": t.frame_of_reference_uid, "accession_number": t.accession_number,
         "series_number": t.series_number, "series_dir": rel(t.series_dir), "n_files": t.n_files,
         "labels": rel(t.labels_path), "lesion_ids": rel(t.lesion_ids_path),
+        "study_time": t.study_time,
         "pose_body_to_lps": [list(r) for r in t.pose],
         "shift_from_baseline_mm": list(t.shift_mm),
         "rotation_from_baseline_deg": t.rotation_deg,
         "baseline_lps_to_this_lps": [list(r) for r in t.from_baseline],
+        "deformation": None if t.deformation is None else t.deformation.to_dict(),
+        "deformation_max_mm": t.deformation_max_mm,
+        "deformation_rms_mm": t.deformation_rms_mm,
     }
 
 
@@ -314,6 +377,9 @@ def _manifest(p: SyntheticPatient, model: PatientModel) -> dict[str, object]:
         "origin": list(p.origin), "patient_id": p.patient_id, "patient_sex": p.patient_sex,
         "patient_birth_date": p.patient_birth_date.isoformat(),
         "n_lesions": len(model.lesions),
+        "intervals_days": [b.day - a.day for a, b in zip(p.timepoints, p.timepoints[1:],
+                                                          strict=False)],
+        "events": [e.to_dict() for e in p.events],
         "timepoints": [_tp_json(t, p.root) for t in p.timepoints],
         "ground_truth": "ground_truth/lesions.json"
         if (p.root / "ground_truth" / "lesions.json").exists() else None,
@@ -354,6 +420,11 @@ def _from_json(root: Path, m: dict, truth: dict | None) -> SyntheticPatient:
             shift_mm=tuple(t["shift_from_baseline_mm"]),
             rotation_deg=t["rotation_from_baseline_deg"],
             from_baseline=tuple(tuple(r) for r in t["baseline_lps_to_this_lps"]),
+            study_time=str(t.get("study_time", "")),
+            deformation=None if t.get("deformation") is None
+            else Deformation.from_dict(t["deformation"]),
+            deformation_max_mm=float(t.get("deformation_max_mm", 0.0)),
+            deformation_rms_mm=float(t.get("deformation_rms_mm", 0.0)),
         )
         for t in tps
     ]
@@ -363,20 +434,18 @@ def _from_json(root: Path, m: dict, truth: dict | None) -> SyntheticPatient:
         if les.get("trajectory"):
             trajectories[les["id"]] = Trajectory(**les["trajectory"])
         for t in les["timepoints"]:
-            lesions[t["timepoint"]].append(LesionTruth(
-                id=t["id"], organ=t["organ"], kind=t["kind"], timepoint=t["timepoint"],
-                day=t["day"], present=t["present"], centre_lps=tuple(t["centre_lps"]),
-                centre_body=tuple(t["centre_body"]), radii_mm=tuple(t["radii_mm"]),
-                nominal_volume_mm3=t["nominal_volume_mm3"], volume_mm3=t["volume_mm3"],
-                longest_diameter_mm=t["longest_diameter_mm"],
-                short_diameter_mm=t["short_diameter_mm"], hu=t["hu"],
-            ))
+            lesions[t["timepoint"]].append(LesionTruth.from_dict(t))
+    for tp in lesions:
+        tp.sort(key=lambda t: t.id)
+    events = [LesionEvent.from_dict(e) for e in (truth or m).get("events", [])]
+    groups = [LesionGroup.from_dict(g) for g in (truth or {}).get("groups", [])]
     name, _pid = _patient_identity(m["seed"])
     return SyntheticPatient(
         root=root, seed=m["seed"], patient_id=m["patient_id"], patient_name=name,
         patient_sex=m["patient_sex"], patient_birth_date=date.fromisoformat(m["patient_birth_date"]),
         shape=tuple(m["shape"]), spacing=tuple(m["spacing"]), origin=tuple(m["origin"]),
-        timepoints=records, lesions=lesions, trajectories=trajectories,
+        timepoints=records, lesions=lesions, trajectories=trajectories, events=events,
+        groups=groups,
     )
 
 

@@ -8,10 +8,13 @@ scripts can draw thousands of cases.
 
 The patient (:class:`PatientModel`, from :func:`sample_patient`) is fixed by the
 seed: body habitus, organ sizes and positions, HU values, lesions and their
-trajectories, scan dates and the patient's pose on the table at each scan.
-Rendering a timepoint places the body in the scanner with that scan's pose and
-evaluates every structure at the voxel centres, so the small rigid shift between
-scans is real (the anatomy moves, the grid stays a regular axial grid).
+trajectories (including lesions that merge or split, :mod:`.groups`, and lymph
+nodes, :mod:`.nodes`), scan dates at irregular intervals, the patient's pose on
+the table at each scan and a smooth non-rigid deformation (breathing, posture;
+:mod:`.deformation`) of each follow-up.  Rendering a timepoint places the body
+in the scanner with that scan's pose and deformation and evaluates every
+structure at the voxel centres, so the motion between scans is real (the
+anatomy moves, the grid stays a regular axial grid).
 
 Body frame: millimetres, LPS axes (x to the patient's left, y posterior, z
 superior), origin at the centre of the torso in the middle of the default field
@@ -26,7 +29,8 @@ of view.  Label table (fixed; everything else is 0):
  6   aorta
  7   heart
  8   stomach  wall and content (fluid and gas)
- 9   lesion   every lesion (ids in :attr:`Phantom.lesion_ids`)
+ 9   lesion   every lesion in an organ (ids in :attr:`Phantom.lesion_ids`)
+10   lymph    lymph nodes ("lymph node"; ids in :attr:`Phantom.lesion_ids` too)
 ===  =======  ==========================================
 """
 
@@ -43,6 +47,7 @@ import numpy as np
 from interval.core.labels import LabelInfo, LabelTable
 from interval.core.metadata import VolumeMetadata, WindowLevel
 from interval.core.volume import Volume
+from interval.io.synthetic.deformation import Deformation, GridWarp, sample_deformation
 from interval.io.synthetic.grid import (
     BodySampler,
     Box,
@@ -54,8 +59,11 @@ from interval.io.synthetic.grid import (
     ellipsoid_r2,
     rotation_zyx,
 )
+from interval.io.synthetic.groups import LesionGroup, place_merge, place_split, smooth_min
 from interval.io.synthetic.lesions import (
+    NODE,
     ORGAN_LABELS,
+    CoarseMap,
     HostInfo,
     LesionSpec,
     axial_diameters,
@@ -63,17 +71,22 @@ from interval.io.synthetic.lesions import (
     place_lesions,
     sample_kinds,
 )
+from interval.io.synthetic.nodes import NodeSite, place_nodes, sample_courses
 
-LIVER, SPLEEN, KIDNEY, LUNG, BONE, AORTA, HEART, STOMACH, LESION = range(1, 10)
+LIVER, SPLEEN, KIDNEY, LUNG, BONE, AORTA, HEART, STOMACH, LESION, LYMPH_NODE = range(1, 11)
 LABELS: dict[int, str] = {
     LIVER: "liver", SPLEEN: "spleen", KIDNEY: "kidney", LUNG: "lung", BONE: "bone",
     AORTA: "aorta", HEART: "heart", STOMACH: "stomach", LESION: "lesion",
+    LYMPH_NODE: "lymph node",
 }
 _COLORS = {
     LIVER: (221, 130, 101), SPLEEN: (157, 108, 162), KIDNEY: (185, 102, 83),
     LUNG: (128, 174, 218), BONE: (241, 214, 145), AORTA: (216, 101, 79),
     HEART: (206, 110, 84), STOMACH: (216, 132, 105), LESION: (255, 30, 30),
+    LYMPH_NODE: (68, 172, 100),
 }
+MAX_TIMEPOINTS = 8
+MIN_GAP_DAYS, MAX_GAP_DAYS = 35, 112  # irregular intervals: 5 to 16 weeks
 DEFAULT_SHAPE = (140, 256, 256)  # (nz, ny, nx): 9.2 M voxels
 DEFAULT_FOV_MM = (384.0, 384.0, 350.0)  # x, y, z extent of the default field of view
 DEFAULT_SPACING = (1.5, 1.5, 2.5)
@@ -140,6 +153,8 @@ class PatientModel:
     sex: str
     birth_date: date
     noise_sd: float
+    deformations: tuple[Deformation | None, ...] = ()  # per timepoint (None: none, baseline)
+    groups: tuple[LesionGroup, ...] = ()  # lesions that merge or split
 
     @property
     def n_timepoints(self) -> int:
@@ -161,7 +176,7 @@ class LesionTruth:
     timepoint: int
     day: int
     present: bool
-    centre_lps: tuple[float, float, float]  # nominal centre in this scan's LPS (mm)
+    centre_lps: tuple[float, float, float]  # nominal centre (of the main part) in this scan's LPS
     centre_body: tuple[float, float, float]
     radii_mm: tuple[float, float, float]  # nominal semi-axes at this timepoint
     nominal_volume_mm3: float  # analytic volume of the shape
@@ -169,6 +184,14 @@ class LesionTruth:
     longest_diameter_mm: float  # longest axial caliper of the voxel mask (outer edges)
     short_diameter_mm: float  # perpendicular to it, same slice
     hu: float
+    n_components: int = 0  # face-connected components of its voxels (0 when absent)
+    touching: tuple[int, ...] = ()  # ids of lesions whose voxels touch its voxels (faces)
+    centroid_lps: tuple[float, float, float] | None = None  # mean position of its voxels
+    site: str = ""  # lymph nodes: where the node lies
+
+    @property
+    def volume_ml(self) -> float:
+        return self.volume_mm3 / 1000.0
 
     def to_dict(self) -> dict[str, object]:
         r = lambda v: round(float(v), 3)  # noqa: E731
@@ -179,9 +202,30 @@ class LesionTruth:
             "centre_body": [r(v) for v in self.centre_body],
             "radii_mm": [r(v) for v in self.radii_mm],
             "nominal_volume_mm3": r(self.nominal_volume_mm3), "volume_mm3": r(self.volume_mm3),
+            "volume_ml": round(self.volume_mm3 / 1000.0, 6),
             "longest_diameter_mm": r(self.longest_diameter_mm),
             "short_diameter_mm": r(self.short_diameter_mm), "hu": r(self.hu),
+            "n_components": self.n_components, "touching": list(self.touching),
+            "centroid_lps": None if self.centroid_lps is None else [r(v) for v in self.centroid_lps],
+            "site": self.site,
         }
+
+    @classmethod
+    def from_dict(cls, t: dict) -> LesionTruth:
+        """Inverse of :meth:`to_dict` (older files without the newer keys are accepted)."""
+        centroid = t.get("centroid_lps")
+        return cls(
+            id=t["id"], organ=t["organ"], kind=t["kind"], timepoint=t["timepoint"],
+            day=t["day"], present=t["present"], centre_lps=tuple(t["centre_lps"]),
+            centre_body=tuple(t["centre_body"]), radii_mm=tuple(t["radii_mm"]),
+            nominal_volume_mm3=t["nominal_volume_mm3"], volume_mm3=t["volume_mm3"],
+            longest_diameter_mm=t["longest_diameter_mm"],
+            short_diameter_mm=t["short_diameter_mm"], hu=t["hu"],
+            n_components=int(t.get("n_components", 1 if t["present"] else 0)),
+            touching=tuple(t.get("touching", ())),
+            centroid_lps=None if centroid is None else tuple(centroid),
+            site=str(t.get("site", "")),
+        )
 
 
 @dataclass(eq=False)
@@ -197,6 +241,8 @@ class Phantom:
     day: int
     study_date: date
     lesions: tuple[LesionTruth, ...]
+    deformation: Deformation | None = None  # non-rigid motion since the baseline (None: none)
+    deformation_mm: tuple[float, float] | None = None  # (max, RMS) of it over the body
 
     @property
     def spacing(self) -> tuple[float, float, float]:
@@ -343,18 +389,36 @@ def _sample_poses(rng: np.random.Generator, n: int, z_table: float) -> tuple[Pos
 
 
 @functools.lru_cache(maxsize=16)
-def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int = 3,
-                   n_lesions: int | None = None) -> PatientModel:
-    """The synthetic patient of ``seed``: anatomy, lesions, scan dates and poses (cached)."""
-    if n_timepoints < 1:
-        raise ValueError("a synthetic patient needs at least one timepoint")
+def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int | None = None,
+                   n_lesions: int | None = None, *, n_merge: int | None = None,
+                   n_split: int | None = None, n_nodes: int | None = None,
+                   deform: bool = True) -> PatientModel:
+    """The synthetic patient of ``seed``: anatomy, lesions, scan dates and poses (cached).
+
+    ``n_timepoints`` 1 to 8.  Scans are 5 to 16 weeks apart (irregular, from the
+    seed), or exactly ``months_between`` months apart when given.  ``n_lesions``
+    (0-12) organ lesions with a course each (random when None); on top of them
+    ``n_merge`` pairs of lesions that merge, ``n_split`` lesions that split (0-2
+    each; random 0 or 1 when None, 0 with one scan) and ``n_nodes`` lymph nodes
+    (0-4; 1-3 when None).  ``deform`` False gives rigid motion only.
+    """
+    if not 1 <= n_timepoints <= MAX_TIMEPOINTS:
+        raise ValueError(f"a synthetic patient has 1 to {MAX_TIMEPOINTS} timepoints, "
+                         f"not {n_timepoints}")
     if n_lesions is not None and not 0 <= n_lesions <= 12:
         raise ValueError("n_lesions must be between 0 and 12")
+    for name, value, top in (("n_merge", n_merge, 2), ("n_split", n_split, 2), ("n_nodes", n_nodes, 4)):
+        if value is not None and not 0 <= value <= top:
+            raise ValueError(f"{name} must be between 0 and {top}")
+    if n_timepoints < 2 and (n_merge or n_split):
+        raise ValueError("lesions can only merge or split in a patient with two or more timepoints")
+    if months_between is not None and months_between < 1:
+        raise ValueError("months_between must be at least 1")
     seed = int(seed)
     anatomy = _sample_anatomy(np.random.default_rng([seed, 1]))
     rng = np.random.default_rng([seed, 2])
     first = _weekday(date(2019, 1, 7) + timedelta(days=int(rng.integers(0, 5 * 365))))
-    dates = [first] + [_weekday(_add_months(first, months_between * t)) for t in range(1, n_timepoints)]
+    dates = _scan_dates(seed, first, n_timepoints, months_between)
     days = tuple((d - first).days for d in dates)
     z_table = float(np.round(rng.uniform(-600, -200), 1))
     poses = _sample_poses(rng, n_timepoints, z_table)
@@ -372,12 +436,98 @@ def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int = 3
                             np.array(coarse.origin), coarse_step)
     half_z = DEFAULT_FOV_MM[2] / 2
     host = HostInfo({organ: anatomy.hu[organ] for organ in ORGAN_LABELS})
+    cmap = CoarseMap(canvas.labels, canvas.hu, canvas.zone, np.array(coarse.origin), coarse_step,
+                     (-half_z + 12.0, half_z - 12.0))
+    grouped = _place_groups(np.random.default_rng([seed, 6]), days, host, cmap, n_merge, n_split)
+    group_specs = tuple(spec for _g, specs in grouped for spec in specs)
     specs = place_lesions(lesion_rng, kinds, days, host, canvas.labels, np.array(coarse.origin),
-                          coarse_step, (-half_z + 12.0, half_z - 12.0))
+                          coarse_step, (-half_z + 12.0, half_z - 12.0), avoid=group_specs)
+    node_rng = np.random.default_rng([seed, 7])
+    nodes = place_nodes(node_rng, sample_courses(node_rng, n_nodes), days, _node_sites(anatomy),
+                        cmap, (_THORAX, _ABDOMEN), avoid=(*group_specs, *specs))
+    lesions, groups = _numbered(specs, grouped, nodes)
+    deformations = _sample_deformations(seed, anatomy, poses, z_table, half_z) if deform \
+        else (None,) * n_timepoints
     return PatientModel(
-        seed=seed, anatomy=anatomy, lesions=tuple(specs), dates=tuple(dates), days=days,
+        seed=seed, anatomy=anatomy, lesions=lesions, dates=tuple(dates), days=days,
         poses=poses, scanner_centre=centre, sex=sex, birth_date=birth, noise_sd=noise_sd,
+        deformations=deformations, groups=groups,
     )
+
+
+def _scan_dates(seed: int, first: date, n: int, months_between: int | None) -> list[date]:
+    """Weekday study dates: ``months_between`` months apart, or 5-16 weeks apart at random."""
+    if months_between is not None:
+        return [first] + [_weekday(_add_months(first, months_between * t)) for t in range(1, n)]
+    gaps = np.random.default_rng([seed, 9]).integers(MIN_GAP_DAYS, MAX_GAP_DAYS + 1, size=n - 1)
+    dates = [first]
+    for gap in gaps:
+        dates.append(_weekday(dates[-1] + timedelta(days=int(gap))))
+    return dates
+
+
+def _place_groups(rng: np.random.Generator, days: tuple[int, ...], host: HostInfo,
+                  cmap: CoarseMap, n_merge: int | None, n_split: int | None
+                  ) -> list[tuple[LesionGroup, list[LesionSpec]]]:
+    """Merging pairs and splitting lesions (placed first: they need the most room)."""
+    n = len(days)
+    if n < 2:
+        return []
+    merges = int(rng.random() < 0.5) if n_merge is None else n_merge
+    splits = int(rng.random() < 0.5) if n_split is None else n_split
+    out: list[tuple[LesionGroup, list[LesionSpec]]] = []
+    for place in [place_merge] * merges + [place_split] * splits:
+        avoid = tuple(spec for _g, specs in out for spec in specs)
+        placed = place(rng, days, int(rng.integers(1, n)), host, cmap, avoid)
+        if placed is not None:
+            specs, group = placed
+            out.append((group, specs))
+    return out
+
+
+def _numbered(specs: list[LesionSpec], grouped: list[tuple[LesionGroup, list[LesionSpec]]],
+              nodes: list[LesionSpec]) -> tuple[tuple[LesionSpec, ...], tuple[LesionGroup, ...]]:
+    """Ids 1, 2, ...: organ lesions, then merging and splitting ones, then lymph nodes."""
+    out = list(specs)
+    groups = []
+    for group, members in grouped:
+        ids = []
+        for spec in members:
+            ids.append(len(out) + 1)
+            out.append(replace(spec, id=len(out) + 1))
+        groups.append(replace(group, lesions=tuple(ids)))
+    out += [replace(spec, id=len(out) + 1 + n) for n, spec in enumerate(nodes)]
+    return tuple(out), tuple(groups)
+
+
+def _sample_deformations(seed: int, a: Anatomy, poses: tuple[Pose, ...], z_table: float,
+                         half_z: float) -> tuple[Deformation | None, ...]:
+    """No deformation at the baseline; breathing and posture at each follow-up."""
+    rng = np.random.default_rng([seed, 8])
+    out: list[Deformation | None] = [None]
+    for pose in poses[1:]:
+        out.append(sample_deformation(
+            rng, translation=pose.t, z_dome=a.z_dome, spine_y=a.spine_y,
+            half_width=(a.a_abd + a.a_chest) / 2, front=(a.b_ant_abd + a.b_ant_chest) / 2,
+            back=a.b_post, fov_z=(z_table - half_z, z_table + half_z)))
+    return tuple(out)
+
+
+def _node_sites(a: Anatomy) -> list[NodeSite]:
+    """Lymph node stations beside the abdominal aorta and IVC, the trachea and the
+    oesophagus (body frame)."""
+    zd, sy, w = a.z_dome, a.spine_y, a.width
+    aorta = ((24 * w, sy - 22, zd - 30), (9 * w, sy - 33, zd - 200), 11.0)
+    ivc = ((-24 * w, sy - 24, zd - 240), (-26 * w, sy - 20, zd - 70), 11.0)
+    trachea = ((0.0, sy - 35, zd + 170), (0.0, sy - 35, zd + 105), 11.0)
+    oesophagus = ((2.0, sy - 22, zd + 80), (2.0, sy - 23, zd + 10), 7.0)
+    return [
+        NodeSite("left para-aortic", *aorta, (0.8, -0.6, 0.0), 0.3),
+        NodeSite("pre-aortic", *aorta, (0.1, -1.0, 0.0), 0.15),
+        NodeSite("right paracaval", *ivc, (-1.0, 0.0, 0.0), 0.15),
+        NodeSite("right paratracheal", *trachea, (-1.0, -0.2, 0.0), 0.15),
+        NodeSite("right paraesophageal", *oesophagus, (-1.0, 0.2, 0.0), 0.25),
+    ]
 
 
 # --- rendering -------------------------------------------------------------------------
@@ -411,20 +561,26 @@ def render(model: PatientModel, timepoint: int = 0, grid: Grid | None = None, *,
     grid = grid or model.default_grid()
     pose = model.poses[timepoint]
     day = model.days[timepoint]
-    sampler = BodySampler(grid, pose)
+    deformation = model.deformations[timepoint] if model.deformations else None
+    warp = None if deformation is None else GridWarp(deformation, grid.shape, grid.spacing,
+                                                     grid.origin)
+    sampler = BodySampler(grid, pose, warp)
     canvas = _Canvas.empty(grid.shape)
     texture_rng = np.random.default_rng([model.seed, 10, timepoint]) if noise else None
     _paint_anatomy(canvas, sampler, model.anatomy, texture_rng)
-    truths = []
-    for spec in model.lesions:
-        box = _paint_lesion(canvas, sampler, spec, day) if lesions else None
-        truths.append(_measure(canvas, grid, pose, spec, timepoint, day, box))
+    boxes = _paint_lesions(canvas, sampler, model, day) if lesions else {}
+    truths = [_measure(canvas, grid, pose, deformation, spec, timepoint, day, boxes.get(spec.id))
+              for spec in model.lesions]
+    stats = None
+    if warp is not None:
+        peak, rms, _mean = warp.stats(canvas.zone[::3, ::3, ::3] != _OUT, step=3)
+        stats = (round(peak, 3), round(rms, 3))
     rng = np.random.default_rng([model.seed, 20, timepoint]) if noise else None
     ct = _finish(canvas.hu, rng, model.noise_sd)
     return Phantom(
         ct=ct, labels=canvas.labels, lesion_ids=canvas.lesion_ids, grid=grid,
         pose=pose, timepoint=timepoint, day=day, study_date=model.dates[timepoint],
-        lesions=tuple(truths),
+        lesions=tuple(truths), deformation=deformation, deformation_mm=stats,
     )
 
 
@@ -435,10 +591,14 @@ def generate_phantom(
     timepoint: int = 0,
     *,
     n_timepoints: int = 3,
-    months_between: int = 3,
+    months_between: int | None = None,
     n_lesions: int | None = None,
     noise: bool = True,
     lesions: bool = True,
+    n_merge: int | None = None,
+    n_split: int | None = None,
+    n_nodes: int | None = None,
+    deform: bool = True,
 ) -> Phantom:
     """One CT scan of synthetic patient ``seed`` at ``timepoint``, in memory.
 
@@ -446,9 +606,11 @@ def generate_phantom(
     to the spacing that covers the default field of view (384 x 384 x 320 mm)
     with ``shape``, so small shapes still show the whole anatomy.  The grid is
     centred on the scanner's isocentre; the patient lies slightly differently at
-    each timepoint.  Same arguments, same bytes.
+    each timepoint (rigid pose and, at follow-ups, a smooth deformation).  The
+    patient options are those of :func:`sample_patient`.  Same arguments, same bytes.
     """
-    model = sample_patient(seed, n_timepoints, months_between, n_lesions)
+    model = sample_patient(seed, n_timepoints, months_between, n_lesions, n_merge=n_merge,
+                           n_split=n_split, n_nodes=n_nodes, deform=deform)
     return render(model, timepoint, model.default_grid(shape, spacing), noise=noise, lesions=lesions)
 
 
@@ -863,6 +1025,32 @@ def _paint_ribs(c: _Canvas, s: BodySampler, a: Anatomy, ring: tuple) -> None:
 
 # --- lesions, noise ---------------------------------------------------------------------
 
+def _paint_lesions(c: _Canvas, s: BodySampler, model: PatientModel, day: int) -> dict[int, Box]:
+    """Paint every lesion present at ``day``; the box holding each one's voxels, by id."""
+    in_group = {i: g for g in model.groups for i in g.lesions}
+    by_id = {spec.id: spec for spec in model.lesions}
+    boxes: dict[int, Box] = {}
+    done: set[LesionGroup] = set()
+    for spec in model.lesions:
+        group = in_group.get(spec.id)
+        if group is None:
+            box = _paint_lesion(c, s, spec, day)
+            if box is not None:
+                boxes[spec.id] = box
+        elif group not in done:
+            done.add(group)
+            boxes.update(_paint_group(c, s, [by_id[i] for i in group.lesions], group.bridge(day), day))
+    return boxes
+
+
+def _allowed(c: _Canvas, box: Box, spec: LesionSpec) -> np.ndarray:
+    """Where ``spec`` may be painted: over its host labels, inside the body (nodes: cavities)."""
+    zone = c.zone[box]
+    ok = np.isin(c.labels[box], spec.paint_labels)
+    ok &= np.isin(zone, (_THORAX, _ABDOMEN)) if spec.organ == NODE else (zone != _OUT)
+    return ok
+
+
 def _paint_lesion(c: _Canvas, s: BodySampler, spec: LesionSpec, day: int) -> Box | None:
     if spec.scale(day) <= 0:
         return None
@@ -873,32 +1061,109 @@ def _paint_lesion(c: _Canvas, s: BodySampler, spec: LesionSpec, day: int) -> Box
     if result is None:
         return None
     mask, core = result
-    mask &= np.isin(c.labels[box], spec.paint_labels) & (c.zone[box] != _OUT)
+    mask &= _allowed(c, box, spec)
     if not mask.any():
         return None
     value = np.where(core, np.float32(spec.core_hu), np.float32(spec.hu))
-    c.paint(box, mask, value, LESION)
+    c.paint(box, mask, value, spec.label)
     np.copyto(c.lesion_ids[box], np.uint8(spec.id), where=mask)
     return box_of(box, mask)
 
 
-def _measure(c: _Canvas, grid: Grid, pose: Pose, spec: LesionSpec, timepoint: int, day: int,
-             box: Box | None) -> LesionTruth:
+def _paint_group(c: _Canvas, s: BodySampler, specs: list[LesionSpec], width: float,
+                 day: int) -> dict[int, Box]:
+    """Paint the parts of ``specs`` as one smooth union (bridge ``width`` mm); each voxel
+    takes the id of the lesion whose part is nearest."""
+    parts = [(spec, part) for spec in specs for part in spec.parts if part.scale(day) > 0]
+    if not parts:
+        return {}
+    lo = np.min([p.bounds(day)[0] for _s, p in parts], axis=0)
+    hi = np.max([p.bounds(day)[1] for _s, p in parts], axis=0)
+    box = s.box(lo, hi)
+    if box is None:
+        return {}
+    coords = s.coords(box)
+    fields = [p.field(coords, day) for _s, p in parts]
+    union = fields[0][0].copy()
+    nearest = fields[0][0].copy()
+    owner = np.zeros(union.shape, np.uint8)
+    for n, (dist, _core) in enumerate(fields[1:], start=1):
+        union = smooth_min(union, dist, width)
+        closer = dist < nearest
+        owner[closer] = n
+        np.minimum(nearest, dist, out=nearest)
+    mask = (union < 0) & _allowed(c, box, specs[0])
+    out: dict[int, Box] = {}
+    for n, ((spec, _part), (_dist, core)) in enumerate(zip(parts, fields, strict=True)):
+        mine = mask & (owner == n)
+        if not mine.any():
+            continue
+        c.paint(box, mine, np.where(core, np.float32(spec.core_hu), np.float32(spec.hu)), spec.label)
+        np.copyto(c.lesion_ids[box], np.uint8(spec.id), where=mine)
+    for spec in specs:
+        mine = c.lesion_ids[box] == spec.id
+        if mine.any():
+            out[spec.id] = box_of(box, mine)
+    return out
+
+
+def _measure(c: _Canvas, grid: Grid, pose: Pose, deformation: Deformation | None,
+             spec: LesionSpec, timepoint: int, day: int, box: Box | None) -> LesionTruth:
     volume, longest, short = 0.0, 0.0, 0.0
+    parts, touching, centroid = 0, (), None
     if box is not None:
         mask = c.lesion_ids[box] == spec.id
         volume = float(mask.sum()) * grid.voxel_volume
         longest, short = axial_diameters(mask, grid.spacing)
+        parts = count_components(mask)
+        touching = _touching(c.lesion_ids, box, spec.id)
+        k, j, i = np.nonzero(mask)
+        ijk = np.array([i.mean() + box[2].start, j.mean() + box[1].start, k.mean() + box[0].start])
+        centroid = grid.index_to_lps(ijk)
     r3 = lambda v: round(float(v), 3)  # noqa: E731 - what lesions.json holds
+    centre = np.array(spec.centre_body)[None]
+    centre_lps = (pose.to_lps(centre) if deformation is None
+                  else deformation.locate(pose.r, pose.t, centre))[0]
     return LesionTruth(
         id=spec.id, organ=spec.organ, kind=spec.kind, timepoint=timepoint, day=day,
         present=volume > 0,
-        centre_lps=tuple(r3(v) for v in pose.to_lps(np.array(spec.centre_body))),  # type: ignore[arg-type]
+        centre_lps=tuple(r3(v) for v in centre_lps),  # type: ignore[arg-type]
         centre_body=tuple(r3(v) for v in spec.centre_body),  # type: ignore[arg-type]
         radii_mm=tuple(r3(v) for v in spec.radii(day)),  # type: ignore[arg-type]
-        nominal_volume_mm3=r3(spec.trajectory.volume(day)), volume_mm3=r3(volume),
+        nominal_volume_mm3=r3(spec.nominal_volume(day)), volume_mm3=r3(volume),
         longest_diameter_mm=r3(longest), short_diameter_mm=r3(short), hu=r3(spec.hu),
+        n_components=parts, touching=touching,
+        centroid_lps=None if centroid is None else tuple(r3(v) for v in centroid),  # type: ignore[arg-type]
+        site=spec.site,
     )
+
+
+def count_components(mask: np.ndarray) -> int:
+    """Number of face-connected (6-neighbour) components of a boolean ``[k, j, i]`` mask."""
+    import SimpleITK as sitk
+
+    if not mask.any():
+        return 0
+    components = sitk.ConnectedComponentImageFilter()
+    components.FullyConnectedOff()
+    components.Execute(sitk.GetImageFromArray(mask.view(np.uint8)))
+    return int(components.GetObjectCount())
+
+
+def _touching(ids: np.ndarray, box: Box, lesion: int) -> tuple[int, ...]:
+    """Ids of other lesions with a voxel face-adjacent to a voxel of ``lesion``."""
+    grown = tuple(slice(max(sl.start - 1, 0), min(sl.stop + 1, n))
+                  for sl, n in zip(box, ids.shape, strict=True))
+    part = ids[grown]
+    mine = part == lesion
+    found: set[int] = set()
+    for axis in range(3):
+        for a, b in ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))):
+            src = [slice(None)] * 3
+            dst = [slice(None)] * 3
+            src[axis], dst[axis] = a, b
+            found.update(int(v) for v in np.unique(part[tuple(dst)][mine[tuple(src)]]))
+    return tuple(sorted(found - {0, lesion}))
 
 
 # Noise is added before a light blur (CT noise is correlated between neighbours); the
