@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -116,10 +115,11 @@ def test_demo_is_called_with_out_and_seed(
         echo("demo ran")
         return 0
 
-    fake = types.ModuleType("interval.cli.demo")
-    fake.run_demo = run_demo  # type: ignore[attr-defined]
-    fake.options_from_args = lambda args: {"segment": not args.no_segment}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "interval.cli.demo", fake)
+    from interval.cli import demo as demo_cli
+
+    monkeypatch.setattr(demo_cli, "run_demo", run_demo)
+    monkeypatch.setattr(demo_cli, "options_from_args",
+                        lambda args: {"segment": not args.no_segment})
     assert main(["demo", "--out", str(tmp_path / "d"), "--seed", "7", "--no-segment"]) == 0
     assert seen[-1] == {"segment": False}
     assert calls == [(tmp_path / "d", 7)]
@@ -129,10 +129,10 @@ def test_demo_is_called_with_out_and_seed(
 
 
 def test_demo_exit_code_is_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("interval.cli.demo")
-    fake.run_demo = lambda out_dir, seed, echo, **options: 1  # type: ignore[attr-defined]
-    fake.options_from_args = lambda args: {}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "interval.cli.demo", fake)
+    from interval.cli import demo as demo_cli
+
+    monkeypatch.setattr(demo_cli, "run_demo", lambda out_dir, seed, echo, **options: 1)
+    monkeypatch.setattr(demo_cli, "options_from_args", lambda args: {})
     assert main(["demo", "--out", "x"]) == 1
 
 

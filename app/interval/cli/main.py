@@ -80,44 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     # (a new one, e.g. `segment`, adds its module to this tuple, in the order of --help)
     for module_name in ("interval.cli.plugins", "interval.cli.segment"):
         importlib.import_module(module_name).add_parser(sub, [common])
-    demo = sub.add_parser(
-        "demo", parents=[common],
-        help="write a synthetic patient (real DICOM files) and run the demo on it",
-        description="Generate a synthetic patient as DICOM files and run the Interval demo on it.",
-    )
-    demo.add_argument(
-        "--out", metavar="DIR", default=None,
-        help="folder for the demo data (default: a folder in your user cache, reused between runs)",
-    )
-    demo.add_argument("--seed", metavar="N", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument(
-        "--view", action=argparse.BooleanOptionalAction, default=None,
-        help="afterwards, open the viewer on the generated patient (default: when a display "
-        "is available and the command runs in an interactive terminal, not under CI)",
-    )
-    demo.add_argument(
-        "--no-segment", action="store_true",
-        help="skip the segmentation (only write, index and load the patient)",
-    )
-    demo.add_argument(
-        "--model", metavar="NAME", default="phantom-unet",
-        help="segmentation model from 'interval plugins' (default: phantom-unet)",
-    )
-    demo.add_argument(
-        "--device", metavar="DEVICE", default="auto",
-        help="auto (default: CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps",
-    )
+    for module_name in ("interval.cli.track",):
+        importlib.import_module(module_name).add_parser(sub, [common])
+    from interval.cli import demo as demo_cli
+
+    demo = demo_cli.add_parser(sub, [common])
     demo.set_defaults(func=_run_demo)
     return parser
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    try:
-        from interval.cli.demo import options_from_args, run_demo
-    except ModuleNotFoundError as exc:
-        if exc.name != "interval.cli.demo":
-            raise
-        raise IntervalError("the demo is not available in this installation") from exc
+    from interval.cli.demo import options_from_args, run_demo
 
     def echo(message: str) -> None:
         sys.stdout.write(f"{message}\n")

@@ -1,0 +1,344 @@
+"""The tracking pipeline: timeline -> segment -> register -> lesions -> match -> RECIST -> reports.
+
+:func:`run_tracking` is what ``interval track``, ``interval demo``, the viewer and the
+tests call.  It works through the timepoints one at a time (read, segment, measure the
+lesions, register to the reference, map the lesions into baseline space) so that only
+the scans it still needs are held in memory, then matches the lesions across time,
+applies RECIST 1.1 and writes every report into the output folder atomically.
+
+Progress and messages go through a :class:`Reporter` (the CLI draws progress bars and
+prints; the viewer shows its own); ``cancel()`` returning True stops the run at the next
+step with :class:`~interval.core.errors.Cancelled`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interval.core.errors import Cancelled, IntervalError
+from interval.core.jobs import CancelFn, ProgressFn
+from interval.core.volume import Volume
+from interval.longitudinal.model import (
+    REG_FAILED,
+    LesionMeasurement,
+    LongitudinalReport,
+    RegistrationResult,
+)
+from interval.longitudinal.output_folder import prepare_output_folder
+from interval.longitudinal.segmentation_source import LabelProvider
+
+REGISTRATION_METHODS = ("rigid", "affine", "deformable")
+CORRECTIONS_FILE = "corrections.json"
+SEGMENTATION_DIR = "segmentation"
+REGISTRATION_DIR = "registration"
+
+
+@dataclass
+class TrackingOptions:
+    """How to run the pipeline (the CLI's options)."""
+
+    registration: str = "affine"  # rigid | affine | deformable
+    chained: bool = False  # register each follow-up to the previous timepoint, composed
+    corrections: Path | None = None  # the reader's sidecar (default: OUT/corrections.json)
+    save_label_maps: bool = True  # write each timepoint's label map (NIfTI) into OUT
+    reports: bool = True  # HTML, PDF, CSV, SR, SEG (False: report.json only)
+    force: bool = False  # write into a folder that holds other files
+
+
+@dataclass
+class Reporter:
+    """Where the pipeline says what it does: ``echo`` lines and ``bar(label)`` progress."""
+
+    echo: Callable[[str], None] = lambda _line: None
+    bar: Callable[[str], contextlib.AbstractContextManager[ProgressFn]] | None = None
+
+    @contextlib.contextmanager
+    def progress(self, label: str) -> Iterator[ProgressFn | None]:
+        if self.bar is None:
+            yield None
+            return
+        with self.bar(label) as fn:
+            yield fn
+
+
+@dataclass
+class TimepointData:
+    """What the pipeline keeps of one timepoint after its scan has been processed."""
+
+    index: int
+    volume: Volume | None  # kept for the key images (None once released)
+    labels: Volume | None
+    components: np.ndarray | None  # lesion component map on the scan's grid
+    measurements: list[LesionMeasurement]
+    registration: Any  # longitudinal.registration.Registration
+    components_in_baseline: np.ndarray | None = None
+    label_file: str | None = None
+
+
+@dataclass
+class TrackingOutcome:
+    """The report and the files written (name -> path)."""
+
+    report: LongitudinalReport
+    outputs: dict[str, Path] = field(default_factory=dict)
+    timepoints: list[TimepointData] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every timepoint registered and measured (warnings aside)."""
+        return all(r.status != REG_FAILED for r in self.report.registrations)
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def time(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def run_tracking(
+    selection: Any,
+    labels: LabelProvider,
+    out_dir: str | Path,
+    options: TrackingOptions | None = None,
+    *,
+    inputs: tuple[str | Path, ...] = (),
+    reporter: Reporter | None = None,
+    cancel: CancelFn | None = None,
+) -> TrackingOutcome:
+    """Run the whole pipeline on a :class:`~interval.longitudinal.timeline.TimelineSelection`.
+
+    ``labels`` gives each timepoint's segmentation (a model or files); ``inputs`` are the
+    folders the scans came from (the output folder may not lie inside them).  Raises
+    :class:`IntervalError` for problems with the data (with a sentence for the reader) and
+    :class:`Cancelled` when ``cancel()`` says so.
+    """
+    from interval.longitudinal import corrections as corrections_mod
+    from interval.longitudinal import lesions as lesions_mod
+    from interval.longitudinal import matching, recist
+
+    options = options or TrackingOptions()
+    reporter = reporter or Reporter()
+    if options.registration not in REGISTRATION_METHODS:
+        raise IntervalError(f"unknown registration {options.registration!r}; use "
+                            + ", ".join(REGISTRATION_METHODS))
+    timeline = selection.timeline
+    n = len(timeline.timepoints)
+    if n == 0:
+        raise IntervalError("no timepoint to track: no study with a usable series was found")
+    out = prepare_output_folder(out_dir, inputs, force=options.force)
+    phases = _Phases()
+    t_start = time.perf_counter()
+    warnings: list[str] = list(timeline.warnings)
+    if n == 1:
+        warnings.append("only one timepoint: lesions are measured, but nothing can be matched "
+                        "or compared over time")
+    report = LongitudinalReport(timeline=timeline, warnings=warnings,
+                                interval_version=_version(),
+                                created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    corrections_path = options.corrections or (out / CORRECTIONS_FILE)
+    corrections = corrections_mod.load_corrections(corrections_path)
+    data: list[TimepointData] = []
+    try:
+        for i, tp in enumerate(timeline.timepoints):
+            _check(cancel)
+            reporter.echo(f"Timepoint {i + 1}/{n}: {tp.label}, "
+                          f"{tp.study_date.isoformat() if tp.study_date else 'date unknown'}, "
+                          f"series {tp.series.series_number} ({tp.series.modality})")
+            with phases.time("read"), reporter.progress(f"Reading timepoint {i + 1}") as bar:
+                volume = selection.load(i, progress=bar, cancel=cancel)
+            with phases.time("segment"), reporter.progress(f"Segmenting timepoint {i + 1}") as bar:
+                label_map = labels.label_map(i, volume, progress=bar, cancel=cancel)
+            report.segmentations.append(labels.source(i))
+            label_file = None
+            if options.save_label_maps:
+                with phases.time("write"):
+                    label_file = _save_label_map(out, i, label_map)
+                    report.outputs[f"labels_tp{i + 1}"] = label_file
+            _check(cancel)
+            with phases.time("extract"):
+                extracted = lesions_mod.extract_lesions(label_map, volume, timepoint=i)
+            reporter.echo(f"  {len(extracted.measurements)} lesion region(s) found")
+            with phases.time("register"), reporter.progress(f"Registering timepoint {i + 1}") as bar:
+                registration = _register(data, volume, i, options, bar, cancel)
+            result: RegistrationResult = registration.result
+            if i > 0:
+                reporter.echo(f"  registration ({result.method}): {result.status}: "
+                              f"{result.message}")
+            if result.status == REG_FAILED:
+                report.warnings.append(
+                    f"timepoint {i + 1}: registration failed ({result.message}); its lesions are "
+                    "measured but matched by position only with care: check them"
+                )
+            with phases.time("map"):
+                item = _map_to_baseline(data, i, volume, label_map, extracted, registration)
+            data.append(item)
+            with phases.time("write"):
+                tfm = _save_transform(out, i, registration)
+            report.registrations.append(_with_file(result, tfm))
+            if tfm is not None:
+                report.outputs[f"transform_tp{i + 1}"] = tfm
+        _check(cancel)
+        with phases.time("match"):
+            matched = matching.match_lesions(
+                [matching.TimepointLesions(
+                    d.index, d.measurements, d.components_in_baseline,
+                    _baseline_voxel_ml(data))
+                 for d in data],
+                corrections=corrections,
+                uid_seed=timeline.timepoints[0].study_instance_uid,
+            )
+        report.measurements = [m for d in data for m in d.measurements]
+        report.tracks = matched.tracks
+        report.events = matched.events
+        report.warnings.extend(getattr(matched, "warnings", []))
+        with phases.time("recist"):
+            recist_warnings: list[str] = []
+            tracks, table = recist.assess(report.tracks, report.measurements, timeline,
+                                          registrations=report.registrations,
+                                          corrections=corrections, warnings=recist_warnings)
+        report.warnings.extend(recist_warnings)
+        report.tracks = tracks
+        report.recist = table
+        report.corrections = list(matched.corrections) or corrections_mod.applied_operations(
+            corrections)
+        report.warnings.extend(corrections.warnings)
+        report.warnings.extend(getattr(labels, "warnings", []))
+        _check(cancel)
+        outputs = _write_reports(report, out, data, selection, options, phases, t_start)
+    finally:
+        labels.close()
+    return TrackingOutcome(report=report, outputs=outputs, timepoints=data)
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def _check(cancel: CancelFn | None) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled()
+
+
+def _version() -> str:
+    import interval
+
+    return str(interval.__version__)
+
+
+def _register(data: list[TimepointData], volume: Volume, i: int, options: TrackingOptions,
+              bar: ProgressFn | None, cancel: CancelFn | None) -> Any:
+    from interval.longitudinal import registration as reg
+
+    if i == 0:
+        return reg.identity_registration(volume, 0)
+    reference = data[i - 1] if options.chained else data[0]
+    if reference.volume is None:
+        raise IntervalError("internal: the reference scan was released too early")
+    outcome = reg.register(reference.volume, volume, method=options.registration,
+                           timepoint=i, reference=reference.index, progress=bar, cancel=cancel)
+    if options.chained and reference.index > 0:
+        outcome = reg.compose(reference.registration, outcome)
+    return outcome
+
+
+def _map_to_baseline(data: list[TimepointData], i: int, volume: Volume, label_map: Volume,
+                     extracted: Any, registration: Any) -> TimepointData:
+    """Centroids and the component map of timepoint ``i`` in baseline space."""
+    import dataclasses
+
+    measurements = list(extracted.measurements)
+    components = extracted.components
+    if i == 0:
+        measurements = [dataclasses.replace(m, centroid_baseline_lps=m.centroid_lps)
+                        for m in measurements]
+        in_baseline = components
+    elif registration.result.status == REG_FAILED:
+        in_baseline = None
+    else:
+        baseline = data[0].volume
+        comp_volume = label_map.with_array(components.astype(np.int32, copy=False))
+        in_baseline = registration.resample_labels(comp_volume, baseline)
+        if measurements:
+            points = np.array([m.centroid_lps for m in measurements], dtype=np.float64)
+            mapped = registration.to_reference(points)
+            measurements = [dataclasses.replace(m, centroid_baseline_lps=tuple(map(float, p)))
+                            for m, p in zip(measurements, mapped, strict=True)]
+    return TimepointData(i, volume, label_map, components, measurements, registration,
+                         in_baseline)
+
+
+def _baseline_voxel_ml(data: list[TimepointData]) -> float:
+    base = data[0].volume if data else None
+    return float(base.voxel_volume_mm3()) / 1000.0 if base is not None else 0.0
+
+
+def _with_file(result: RegistrationResult, path: str | None) -> RegistrationResult:
+    import dataclasses
+
+    return dataclasses.replace(result, transform_file=path) if path else result
+
+
+def _save_transform(out: Path, i: int, registration: Any) -> str | None:
+    if i == 0 or registration.result.status == REG_FAILED:
+        return None
+    folder = out / REGISTRATION_DIR
+    folder.mkdir(exist_ok=True)
+    ref = registration.result.reference
+    suffix = ".h5" if registration.result.method == "deformable" else ".tfm"
+    path = registration.save(folder / f"tp{i + 1}_to_tp{ref + 1}{suffix}")
+    return Path(path).relative_to(out).as_posix()
+
+
+def _save_label_map(out: Path, i: int, label_map: Volume) -> str:
+    from interval.io.image_files import write_image
+    from interval.io.label_tables import json_sidecar_path, write_label_json
+
+    folder = out / SEGMENTATION_DIR
+    folder.mkdir(exist_ok=True)
+    path = folder / f"tp{i + 1}_labels.nii.gz"
+    write_image(label_map, path)
+    if label_map.labels is not None:
+        write_label_json(label_map.labels, json_sidecar_path(path))
+    return path.relative_to(out).as_posix()
+
+
+def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointData],
+                   selection: Any, options: TrackingOptions, phases: _Phases,
+                   t_start: float) -> dict[str, Path]:
+    from interval.longitudinal.report_bundle import write_reports
+    from interval.longitudinal.report_json import write_report_json
+
+    outputs: dict[str, Path] = {}
+    report.timings = dict(phases.seconds)
+    report.timings["total"] = time.perf_counter() - t_start
+    t0 = time.perf_counter()
+    if options.reports:
+        written = write_reports(
+            report, out,
+            volumes=[d.volume for d in data],
+            component_maps=[d.components for d in data],
+            series_files=[selection.files(d.index) for d in data],
+            label_volumes=[d.labels for d in data],
+        )
+        outputs.update({k: Path(v) for k, v in written.items()})
+        report.outputs.update({k: Path(v).relative_to(out).as_posix()
+                               for k, v in written.items() if k != "report_json"})
+    phases.seconds["report"] = time.perf_counter() - t0  # report.json itself: milliseconds
+    report.timings = dict(phases.seconds)
+    report.timings["total"] = time.perf_counter() - t_start
+    outputs["report_json"] = Path(write_report_json(report, out / "report.json"))
+    return outputs

@@ -1,0 +1,194 @@
+"""The DICOM SEG of one timepoint's tracked lesions: one segment per lesion, named after it.
+
+The component map of the timepoint becomes a label map on the source series' grid in
+which every component carries the value of the lesion (track) it belongs to; each lesion
+present there becomes one segment named ``"<name> lesion"`` (so the segment's property
+type is "Lesion", not the organ it sits in), written with
+:func:`interval.io.seg_writer.write_dicom_seg`.  A component shared by several tracks (a
+merge) belongs to the first track that is not marked as merged into another; a track
+whose components all belong to others has no segment at that timepoint.
+
+Excluded lesions (the reader marked them as false positives) are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from interval.core.labels import LabelInfo, LabelTable, default_color
+from interval.core.volume import Volume
+from interval.io.seg_writer import AlgorithmInfo, SegWritten, write_dicom_seg
+from interval.io.segmentation import place_on_grid
+from interval.longitudinal.model import LongitudinalReport
+from interval.longitudinal.report_common import (
+    ReportError,
+    as_component_volume,
+    component_ids,
+    lesion_at,
+    lesion_title,
+    shown_tracks,
+)
+
+SEG_SERIES_NUMBER = 901
+_LESION_WORDS = re.compile(r"(?i)\b(lesion|tumou?r|neoplasm|mass|nodule|metastas[ie]s)\b")
+
+
+@dataclass(frozen=True)
+class TimepointSeg:
+    """What :func:`write_timepoint_seg` wrote for one timepoint."""
+
+    timepoint: int
+    written: SegWritten
+    segment_of: dict[str, int]  # lesion_id -> segment number
+    sources: tuple[Any, ...]  # the source image headers it references (pydicom datasets)
+
+    @property
+    def path(self) -> Path:
+        return self.written.path
+
+
+def segment_label(name: str) -> str:
+    """The segment's name: the lesion's name, with " lesion" added unless it says so."""
+    return name if _LESION_WORDS.search(name) else f"{name} lesion"
+
+
+def lesion_label_map(report: LongitudinalReport, timepoint: int, components: Volume,
+                     image: Volume) -> tuple[Volume, dict[str, int], list[int]]:
+    """The tracked lesions of ``timepoint`` as a label map on ``image``'s grid,
+    lesion_id -> label value (1..n in the order of the shown tracks), and the slices that
+    hold a lesion.  Only the lesions' bounding boxes (or, without them, the slices holding
+    lesion voxels) are filled; the rest stays untouched zeros, so a large scan costs little."""
+    comps = components
+    regions = None
+    if comps.same_grid(image):
+        regions = _bbox_regions(report, timepoint, image.shape)
+    else:
+        if comps.labels is None:
+            comps = as_component_volume(comps, None, component_ids(report, timepoint))
+        comps = place_on_grid(comps, image)  # type: ignore[arg-type]
+    array = np.asarray(comps.array)
+    if regions is None:
+        nk = array.shape[0]
+        regions = [(slice(int(k), int(k) + 1),)
+                   for k in np.flatnonzero(array.reshape(nk, -1).any(axis=1))]
+    top = max((int(array[r].max()) for r in regions), default=0)
+    lut = np.zeros(top + 1, dtype=np.uint16)
+    owner: dict[int, str] = {}
+    values: dict[str, int] = {}
+    infos = []
+    for track in shown_tracks(report):
+        item = lesion_at(report, track, timepoint)
+        if not item.seen:
+            continue
+        mine = [c for c in item.components if 0 < c <= top and c not in owner]
+        if not mine:
+            continue
+        value = len(values) + 1  # consecutive: the SEG writer need not scan for others
+        for c in mine:
+            owner[c] = track.lesion_id
+            lut[c] = value
+        values[track.lesion_id] = value
+        infos.append(LabelInfo(value, segment_label(lesion_title(track))[:64],
+                               default_color(value)))
+    lut = lut.astype(np.uint8) if len(values) < 256 else lut
+    labels = np.zeros(array.shape, dtype=lut.dtype)
+    for r in regions:  # a voxel gets the same value from every box that holds it
+        labels[r] = lut[array[r]]
+    ks = sorted({k for r in regions for k in range(*r[0].indices(array.shape[0]))})
+    used = [k for k in ks if labels[k].any()]
+    return image.with_array(labels, labels=LabelTable(infos)), values, used
+
+
+def _bbox_regions(report: LongitudinalReport, timepoint: int,
+                  shape: tuple[int, ...]) -> list[tuple[slice, ...]] | None:
+    """The measured components' bounding boxes, so a large map need not be scanned; None
+    when a box is missing or outside the grid."""
+    regions = []
+    for m in report.measurements:
+        if m.timepoint != timepoint:
+            continue
+        if any(hi <= lo or lo < 0 or hi > n
+               for lo, hi, n in zip(m.bbox_lo, m.bbox_hi, shape, strict=True)):
+            return None
+        regions.append(tuple(slice(lo, hi)
+                             for lo, hi in zip(m.bbox_lo, m.bbox_hi, strict=True)))
+    return regions
+
+
+def algorithm_for(report: LongitudinalReport, timepoint: int) -> AlgorithmInfo | None:
+    """The model that segmented ``timepoint`` (None for a label file given by the user)."""
+    for s in report.segmentations:
+        if s.timepoint == timepoint and s.kind == "model":
+            return AlgorithmInfo(name=(s.model or s.description or "model")[:64],
+                                 version=(s.model_version or "unknown")[:64],
+                                 source=(s.plugin_id or "")[:64])
+    return None
+
+
+def source_headers(files: Sequence[str | Path | Any], image: Volume,
+                   slices: Sequence[int]) -> list[Any]:
+    """Headers (read-only, no pixels) of the source images of ``slices``.
+
+    When the files are in slice order, or in reverse slice order (checked against the
+    image's SOP Instance UIDs), only those files are read; otherwise every file is read and
+    the slices are found by UID, or, without UIDs, all headers are returned (the SEG
+    writer then matches them by position).
+    """
+    from interval.io.seg_writer import _dataset  # noqa: PLC0415 - same fix-ups as the SEG
+
+    uids = image.metadata.sop_instance_uids
+    nk = image.shape[0]
+    if len(files) == len(uids) == nk and slices:
+        for order in (list(files), list(files)[::-1]):
+            first = _dataset(order[slices[0]])
+            if str(getattr(first, "SOPInstanceUID", "")) != uids[slices[0]]:
+                continue
+            picked = [first] + [_dataset(order[k]) for k in slices[1:]]
+            if all(str(getattr(d, "SOPInstanceUID", "")) == uids[k]
+                   for d, k in zip(picked, slices, strict=True)):
+                return picked
+    every = [_dataset(f) for f in files]
+    if len(uids) == nk and slices:
+        by_uid = {str(getattr(d, "SOPInstanceUID", "")): d for d in every}
+        picked = [by_uid.get(uids[k]) for k in slices]
+        if all(d is not None for d in picked):
+            return picked
+    return every
+
+
+def write_timepoint_seg(report: LongitudinalReport, timepoint: int, components: Volume,
+                        image: Volume, files: Sequence[str | Path | Any], path: str | Path,
+                        ) -> TimepointSeg | None:
+    """Write the SEG of ``timepoint`` (None when no tracked lesion is present there).
+
+    ``files`` are the source series' files (any order) or their pydicom datasets; the SEG
+    references the images of the slices that hold a lesion.
+    """
+    labels, values, slices = lesion_label_map(report, timepoint, components, image)
+    if not values or not slices:
+        return None
+    if not files:
+        raise ReportError("the DICOM files of this timepoint are not known, so no DICOM "
+                          "segmentation can reference them")
+    sources = source_headers(files, image, slices)
+    labels = labels.with_metadata(modality="SEG")
+    written = write_dicom_seg(
+        labels, path, sources, algorithm=algorithm_for(report, timepoint),
+        series_description=f"Interval tracked lesions ({_label(report, timepoint)})"[:64],
+        series_number=SEG_SERIES_NUMBER, content_label="LESIONS",
+    )
+    segment_of = {lid: written.segment_numbers[v] for lid, v in values.items()}
+    return TimepointSeg(timepoint, written, segment_of, tuple(sources))
+
+
+def _label(report: LongitudinalReport, timepoint: int) -> str:
+    for tp in report.timeline.timepoints:
+        if tp.index == timepoint:
+            return tp.label
+    return f"timepoint {timepoint}"

@@ -1,0 +1,97 @@
+"""Plain-text pieces shared by the HTML and PDF reports (each writer escapes them itself)."""
+
+from __future__ import annotations
+
+from interval.longitudinal.model import (
+    LongitudinalReport,
+    RegistrationResult,
+    TimepointInfo,
+)
+from interval.longitudinal.report_common import timepoint_info
+
+
+def patient_lines(report: LongitudinalReport) -> list[str]:
+    """Who and what: patient, birth date and sex, number of timepoints and their span."""
+    tl = report.timeline
+    who = f"Patient: {tl.patient_name or '(no name)'}, ID {tl.patient_id or '(none)'}"
+    details = []
+    if tl.patient_birth_date:
+        details.append(f"born {tl.patient_birth_date.isoformat()}")
+    if tl.patient_sex:
+        details.append(f"sex {tl.patient_sex}")
+    if details:
+        who += " (" + ", ".join(details) + ")"
+    lines = [who]
+    dates = [tp.study_date for tp in tl.timepoints if tp.study_date]
+    span = f", {dates[0].isoformat()} to {dates[-1].isoformat()}" if len(dates) > 1 else ""
+    lines.append(f"{len(tl.timepoints)} examinations{span}")
+    return lines
+
+
+def model_notice(report: LongitudinalReport) -> str:
+    """The "not for clinical use" line when any segmentation came from a model ("" if none)."""
+    models = [s for s in report.segmentations if s.kind == "model"]
+    if not models:
+        return ""
+    names = sorted({s.description or s.model or "a model" for s in models})
+    return ("Not for clinical use: the lesions were segmented automatically by "
+            + "; ".join(names) + ". Check every lesion before relying on these results.")
+
+
+def series_text(tp: TimepointInfo) -> str:
+    s = tp.series
+    number = f"#{s.series_number} " if s.series_number is not None else ""
+    dims = "x".join(str(d) for d in s.dimensions)
+    spacing = " x ".join(f"{v:g}" for v in s.spacing)
+    desc = f" \"{s.description}\"" if s.description else ""
+    return f"{number}{s.modality}{desc}, {s.orientation}, {dims}, {spacing} mm"
+
+
+def registration_text(reg: RegistrationResult) -> str:
+    if reg.status == "identity":
+        return "reference (baseline)"
+    bits = [f"{reg.method} to timepoint {reg.reference}: {reg.status}"]
+    if reg.message:
+        bits.append(reg.message)
+    said = reg.message.lower()
+    if reg.body_overlap is not None and "overlap" not in said:
+        bits.append(f"body overlap {reg.body_overlap:.2f}")
+    if reg.metric is not None and "metric" not in said:
+        bits.append(f"metric {reg.metric:.3f}")
+    if reg.translation_mm is not None:
+        t = ", ".join(f"{v:.1f}" for v in reg.translation_mm)
+        bits.append(f"shift ({t}) mm")
+    if reg.rotation_deg is not None:
+        bits.append(f"rotation {reg.rotation_deg:.1f} deg")
+    return "; ".join(bits)
+
+
+def warnings_of(report: LongitudinalReport) -> list[str]:
+    """Timeline warnings, failed or questionable registrations, then the report's warnings."""
+    out = list(report.timeline.warnings)
+    for reg in report.registrations:
+        if reg.status in ("failed", "questionable"):
+            out.append(f"Registration of timepoint {reg.timepoint} {reg.status}: {reg.message}")
+    out += [w for w in report.warnings if w not in out]
+    return out
+
+
+def segmentation_rows(report: LongitudinalReport) -> list[tuple[str, str, str]]:
+    """(timepoint label, kind, description) per segmentation source."""
+    rows = []
+    for s in report.segmentations:
+        tp = timepoint_info(report, s.timepoint)
+        rows.append((tp.label if tp else str(s.timepoint), s.kind, s.description or s.path))
+    return rows
+
+
+def correction_lines(report: LongitudinalReport) -> list[str]:
+    """The reader's corrections as applied, one line each: ``"link: a=1, b=2"``."""
+    lines = []
+    for op in report.corrections:
+        if not isinstance(op, dict):
+            lines.append(str(op))
+            continue
+        rest = ", ".join(f"{k}={v}" for k, v in op.items() if k != "op")
+        lines.append(f"{op.get('op', '?')}: {rest}" if rest else str(op.get("op", "?")))
+    return lines

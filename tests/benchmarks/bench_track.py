@@ -1,0 +1,130 @@
+"""Benchmark the tracking pipeline: three timepoints of a 512x512x300 CT, label maps given.
+
+What runs: :func:`interval.longitudinal.pipeline.run_tracking` on a synthetic patient
+(three CT scans of 512 x 512 x 300 voxels written as DICOM by the generator, with its
+ground-truth label maps given as ``--labels`` would give them), in a fresh process,
+reports included.  It prints the seconds of every phase (read, segment = placing the
+given label maps, extract, register, map, match, RECIST, report, write) and the peak
+resident memory above the process's baseline, as a multiple of one CT volume (int16).
+
+Targets (issue 10, on the 2-core reference machine): registration at most 5 s per
+follow-up (rigid + affine); everything else together under 3 s; peak memory under 3x
+one CT volume.  The patient is written once under ``/tmp/interval-bench/track`` and reused.
+
+    python tests/benchmarks/bench_track.py [--repeat N] [--registration rigid|affine]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+from tests.benchmarks._bench_child import run_script_child  # noqa: E402
+
+SHAPE = (300, 512, 512)
+FOLDER = Path("/tmp/interval-bench/track")
+OTHER = ("read", "segment", "extract", "map", "match", "recist", "report", "write")
+
+
+def _patient(folder: Path) -> Path:
+    from interval.io.synthetic.patient import generate_patient, is_complete
+
+    if not is_complete(folder, seed=11, shape=SHAPE, n_timepoints=3):
+        t0 = time.perf_counter()
+        generate_patient(folder, 11, 3, SHAPE, keep_arrays=False)
+        print(f"wrote the 3-timepoint 512x512x300 patient in {time.perf_counter() - t0:.0f} s")
+    return folder
+
+
+def _peak_sampler(stop: threading.Event, out: list[int]) -> None:
+    import psutil
+
+    proc = psutil.Process()
+    while not stop.is_set():
+        out[0] = max(out[0], proc.memory_info().rss)
+        time.sleep(0.005)
+
+
+def child(folder: Path, result: Path, registration: str) -> None:
+    import tempfile
+
+    import psutil
+
+    from interval.io.synthetic.patient import read_synthetic_patient
+    from interval.longitudinal.pipeline import TrackingOptions, run_tracking
+    from interval.longitudinal.segmentation_source import FileLabels
+    from interval.longitudinal.timeline import build_timeline
+
+    patient = read_synthetic_patient(folder)
+    labels = FileLabels([tp.labels_path for tp in patient.timepoints])
+    baseline = psutil.Process().memory_info().rss
+    peak = [baseline]
+    stop = threading.Event()
+    sampler = threading.Thread(target=_peak_sampler, args=(stop, peak), daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        selection = build_timeline([patient.dicom_dir])
+        t_index = time.perf_counter() - t0
+        outcome = run_tracking(selection, labels, Path(tmp) / "out",
+                               TrackingOptions(registration=registration))
+    wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    ct_bytes = SHAPE[0] * SHAPE[1] * SHAPE[2] * 2
+    timings = dict(outcome.report.timings)
+    timings["index"] = t_index
+    result.write_text(json.dumps({
+        "timings": timings, "wall": wall,
+        "registrations": [r.seconds for r in outcome.report.registrations[1:]],
+        "statuses": [r.status for r in outcome.report.registrations],
+        "peak_x_ct": (peak[0] - baseline) / ct_bytes,
+        "lesions": len(outcome.report.tracks),
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--registration", default="affine", choices=("rigid", "affine"))
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "FOLDER", "RESULT"))
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[1]), Path(args.child[2]), args.child[0])
+        return
+    print(f"load average {os.getloadavg()}; {os.cpu_count()} CPUs")
+    folder = _patient(FOLDER)
+    runs = []
+    for i in range(args.repeat):
+        res = run_script_child(__file__, args.registration, folder, timeout=1200)
+        if "error" in res:
+            print(f"run {i + 1}: {res['error']}")
+            sys.exit(1)
+        runs.append(res)
+        reg = res["registrations"]
+        other = sum(res["timings"].get(k, 0.0) for k in OTHER)
+        print(f"run {i + 1}: registration per follow-up {', '.join(f'{s:.2f}' for s in reg)} s; "
+              f"everything else {other:.2f} s; peak {res['peak_x_ct']:.2f}x one CT; "
+              f"statuses {res['statuses']}; {res['lesions']} lesions")
+    med = lambda key: statistics.median(r["timings"].get(key, 0.0) for r in runs)  # noqa: E731
+    print("\nmedian seconds per phase:")
+    for key in ("index", *OTHER[:3], "register", *OTHER[3:], "total"):
+        print(f"  {key:<9} {med(key):7.2f}")
+    reg = statistics.median(s for r in runs for s in r["registrations"])
+    other = statistics.median(sum(r["timings"].get(k, 0.0) for k in OTHER) for r in runs)
+    peak = statistics.median(r["peak_x_ct"] for r in runs)
+    print(f"\nregistration per follow-up: {reg:.2f} s (target <= 5 s: {reg / 5:.2f}x of the budget)")
+    print(f"everything else together:   {other:.2f} s (target < 3 s: {other / 3:.2f}x of the budget)")
+    print(f"peak memory:                {peak:.2f}x one CT volume (target < 3x)")
+
+
+if __name__ == "__main__":
+    main()
