@@ -140,7 +140,7 @@ def test_demo_segments_every_scan_with_the_unet_and_scores_it(segmented):
         assert "lymph node" not in dice  # the model does not know that label
         assert 0.5 < dice["liver"] <= 1.0  # a trained model, not noise
     patient = read_synthetic_patient(out)
-    for i, tp in enumerate(patient.timepoints, start=1):
+    for i in range(1, len(patient.timepoints) + 1):
         labels = read_image(out / report["outputs"][f"labels_tp{i}"])
         assert labels.shape == (SEG_SHAPE[0], SEG_SHAPE[1], SEG_SHAPE[2])
     seg_files = sorted(out.rglob("*seg*.dcm"))

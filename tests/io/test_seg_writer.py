@@ -177,3 +177,16 @@ def test_save_segmentation_by_extension(series, tmp_path):
     with pytest.raises(UnsupportedData, match="save it as NIfTI"):
         save_segmentation(labels, tmp_path / "c.dcm")
     assert not (tmp_path / "c.dcm").exists()
+
+
+def test_segment_names_in_any_language_survive(series, tmp_path):
+    """The SEG is written in UTF-8 (ISO_IR 192), not in the source's Latin-1."""
+    files, volume = series
+    table = LabelTable([LabelInfo(1, "Leber", (221, 130, 101)),
+                        LabelInfo(2, "Läsion 肝", (255, 255, 0)),
+                        LabelInfo(3, "Селезёнка", (20, 90, 230))])
+    out = tmp_path / "seg.dcm"
+    write_dicom_seg(_labels(volume, table), out, files)
+    assert pydicom.dcmread(out).SpecificCharacterSet == "ISO_IR 192"
+    back = load_segmentation(out)
+    assert [i.name for i in back.labels] == ["Leber", "Läsion 肝", "Селезёнка"]

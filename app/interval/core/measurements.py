@@ -275,7 +275,7 @@ class MeasurementBook:
         if series_names is not None:
             for row in rows:
                 name, units = series_names.get(row["series_uid"], ("", ""))
-                row["series"], row["units"] = _safe_text(name), _safe_text(units)
+                row["series"], row["units"] = safe_csv_text(name), safe_csv_text(units)
         return rows
 
     def to_csv(
@@ -349,7 +349,7 @@ def _num(x: float | None, digits: int = 4) -> str:
     return "" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def _safe_text(text: str) -> str:
+def safe_csv_text(text: str) -> str:
     """Neutralise spreadsheet formulas (CSV injection) in free text."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -357,7 +357,7 @@ def _safe_text(text: str) -> str:
 def _row(series_uid: str, m: Measurement) -> dict[str, str]:
     """CSV fields; x1..z2 are ruler ends, or for ROIs two opposite corners of the bounding box."""
     row = dict.fromkeys(CSV_COLUMNS, "")
-    row.update(id=str(m.id), series_uid=series_uid, kind=m.kind, label=_safe_text(m.label))
+    row.update(id=str(m.id), series_uid=series_uid, kind=m.kind, label=safe_csv_text(m.label))
     if isinstance(m.shape, Ruler):
         a, b = m.shape.p1, m.shape.p2
         row["length_mm"] = _num(m.shape.length_mm)

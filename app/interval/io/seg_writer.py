@@ -85,7 +85,7 @@ def write_dicom_seg(
     if labels.labels is None:
         raise ValueError("write_dicom_seg needs a label map (a Volume with labels)")
     path = Path(path)
-    datasets = [_dataset(s) for s in sources]
+    datasets = [read_source_header(s) for s in sources]
     if not datasets:
         raise UnsupportedData("no source images were given for the DICOM segmentation")
     _check_one_series(datasets)
@@ -125,6 +125,8 @@ def write_dicom_seg(
             omit_empty_frames=True,
         )
         seg.SeriesDescription = series_description[:64]
+        # UTF-8: segment labels in any language survive (the source's Latin-1 would not)
+        seg.SpecificCharacterSet = "ISO_IR 192"
         folder = path.parent if str(path.parent) else Path(".")
         if not folder.is_dir():
             raise IntervalError(f"the folder {folder} does not exist", path=path)
@@ -155,8 +157,9 @@ def _build(hd: Any, **kwargs: Any) -> Any:
         ) from exc
 
 
-def _dataset(source: str | Path | Any) -> Any:
-    """A pydicom dataset: given, or read header-only (read-only) from a path."""
+def read_source_header(source: str | Path | Any) -> Any:
+    """A pydicom dataset: given, or read header-only (read-only) from a path (with the
+    SOP class filled in when a file lacks it)."""
     if not isinstance(source, (str, Path)):
         return source
     from pydicom import dcmread  # noqa: PLC0415

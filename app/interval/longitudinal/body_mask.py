@@ -4,13 +4,14 @@ CT: voxels above -500 HU (air and lung are below; the skin is far above).  Other
 (MR, PET, unknown): the triangle threshold of the image's histogram (Zack et al. 1977), made
 for a histogram with one large background peak: on head MR it keeps the whole head, where
 Otsu's threshold splits bright fat from the rest and loses most of the brain (measured on
-the ``dcm_qa_xa30`` T1 pair).  Then a morphological opening
-of one voxel breaks thin bridges (the table, cables, a blanket), the largest connected
-component is kept, and holes are filled in 3-D and slice by slice across the patient's
-head-foot axis (so the lungs, which reach the outside through the airway, count as body).
+the ``dcm_qa_xa30`` T1 pair).  Then a morphological opening by the one-voxel cross breaks
+thin bridges (the table, cables, a blanket), the largest connected component is kept, and
+holes are filled in 3-D and slice by slice across the patient's head-foot axis (so the
+lungs, which reach the outside through the airway, count as body).
 
 Meant for the coarse working images of :mod:`interval.longitudinal.registration` (2-4 mm
-voxels), where it takes milliseconds.
+voxels): about 0.1 s for a 128 x 128 x 100 image.  The erosions and dilations are numpy
+(6-neighbourhood), several times faster than SimpleITK's ball-shaped filters here.
 """
 
 from __future__ import annotations

@@ -4,22 +4,32 @@
 timepoint when the reader chains them) with SimpleITK: rigid, then affine, then optionally a
 B-spline deformation, by Mattes mutual information on the body, multi-resolution, on coarse
 working copies (:mod:`.registration_images`: about 3 mm voxels, so a 512 x 512 x 300 CT
-registers in seconds).  Every run is deterministic (fixed sampling seed).
+registers in about 2-3 s).  Same inputs, same result (fixed sampling seed; multi-threaded
+sums may differ in the last digits, below 1e-6 mm).
+
+A later stage is kept only when it improves the match on validation samples by 1 %
+(``RegistrationOptions.min_gain``): an affine that only fits noise or breathing, or a
+B-spline that adds nothing, is dropped and ``result.method`` names what was used, the
+message says why.
 
 The result says whether it can be trusted (:mod:`.registration_quality`): ``ok``,
 ``questionable`` (usable; the reader should look) or ``failed`` (never used to map lesions:
 :meth:`Registration.to_moving`, :meth:`~Registration.to_reference` and
 :meth:`~Registration.resample_labels` refuse a failed registration unless ``force=True``).
+A registration that fails is returned with status ``failed`` and a message, never raised.
 
 Chained mode (each follow-up registered to the previous timepoint): :func:`compose` joins
 ``reference <- previous`` and ``previous <- this`` into one ``reference <- this`` registration
-(exact matrix product for linear ones; a composite transform when one is deformable), so
-lesions are resampled once, never through a chain of interpolations.
+(exact matrix product for linear ones; a flat composite transform when one is deformable),
+so lesions are resampled once, never through a chain of interpolations.
 
-Transforms map reference (fixed) LPS points to the moving timepoint's LPS (ITK's
-convention, as in the saved ``.tfm``/``.h5`` files that 3D Slicer, ANTs or ITK-SNAP read:
-resampling the moving image with it puts it on the reference grid).
+Conventions: transforms map reference (fixed) LPS points to the moving timepoint's LPS
+(ITK's convention, as in the saved ``.tfm``/``.h5`` files: resampling the moving image with
+it puts it on the reference grid).  ``result.matrix`` is that 4x4 (linear part);
+``translation_mm`` is how far it moves the centre of the reference body, ``rotation_deg``
+the angle of its rotation part.
 """
+
 
 from __future__ import annotations
 
@@ -266,8 +276,9 @@ def compose(reg_prev_to_base: Registration, reg_this_to_prev: Registration) -> R
     if a.deformation is None and b.deformation is None and a.chain is None and b.chain is None:
         transform: sitk.Transform = affine_transform(matrix)
     else:
-        # base -> prev (a), then prev -> this (b): CompositeTransform applies the last first
-        transform = sitk.CompositeTransform([b.transform, a.transform])
+        # base -> prev (a), then prev -> this (b): CompositeTransform applies the last first;
+        # flat (an HDF5 file cannot hold a composite inside a composite)
+        transform = sitk.CompositeTransform(_parts(b.transform) + _parts(a.transform))
         chain = (a, b)
     status = max(a.result.status, b.result.status, key=lambda s: _STATUS_RANK.get(s, 3))
     overlaps = [r.result.body_overlap for r in (a, b) if r.result.body_overlap is not None]
@@ -300,12 +311,19 @@ def _linear_stages(runner: StageRunner, fixed: WorkingImage, moving: WorkingImag
     rigid = runner.rigid(fixed, moving)
     if method == "rigid":
         return rigid, "rigid", []
-    affine = runner.affine(fixed, moving, rigid)
+    rigid_metric = runner.metric
+    try:
+        affine = runner.affine(fixed, moving, rigid)
+    except RuntimeError as exc:
+        runner.metric = rigid_metric
+        return rigid, "rigid", [f"The affine stage stopped ({_itk_reason(exc)}): the rigid "
+                                "result is used."]
     before = runner.evaluate(fixed, moving, rigid)
     after = runner.evaluate(fixed, moving, affine)
     gain = (before - after) / abs(before) if before else 0.0
     if gain >= runner.options.min_gain:
         return affine, "affine", []
+    runner.metric = rigid_metric  # the metric reported is that of the transform used
     note = (f"The affine stage improved the match by only {max(gain, 0.0):.1%} "
             f"(needs {runner.options.min_gain:.0%}): the rigid result is used.")
     return rigid, "rigid", [note]
@@ -314,14 +332,28 @@ def _linear_stages(runner: StageRunner, fixed: WorkingImage, moving: WorkingImag
 def _deformable_stage(runner: StageRunner, fixed: WorkingImage, moving: WorkingImage,
                       linear: sitk.Transform) -> tuple[sitk.Transform | None, str]:
     """The B-spline on top of ``linear``, kept only if it improves the validation metric."""
-    bspline = runner.bspline(fixed, moving, linear)
+    linear_metric = runner.metric
+    try:
+        bspline = runner.bspline(fixed, moving, linear)
+    except RuntimeError as exc:
+        runner.metric = linear_metric
+        return None, f"The deformable stage stopped ({_itk_reason(exc)}): the linear result is used."
     before = runner.evaluate(fixed, moving, linear)
     after = runner.evaluate(fixed, moving, bspline, moving_initial=linear)
     gain = (before - after) / abs(before) if before else 0.0
     if gain >= runner.options.min_gain:
         return bspline, f"The deformable stage improved the match by {gain:.1%}."
+    runner.metric = linear_metric
     return None, (f"The deformable stage improved the match by only {max(gain, 0.0):.1%}: "
                   "the linear result is used.")
+
+
+def _parts(transform: sitk.Transform) -> list[sitk.Transform]:
+    """The transforms of a composite, in its order (a single transform as a list of one)."""
+    if isinstance(transform, sitk.CompositeTransform) or transform.GetName() == "CompositeTransform":
+        composite = sitk.CompositeTransform(transform)
+        return [composite.GetNthTransform(i) for i in range(composite.GetNumberOfTransforms())]
+    return [transform]
 
 
 def _empty_scan(fixed: WorkingImage, moving: WorkingImage) -> str:
@@ -352,9 +384,14 @@ def _body_centre(w: WorkingImage) -> np.ndarray:
 
 
 def _itk_reason(exc: RuntimeError) -> str:
-    text = str(exc).strip().splitlines()
-    last = text[-1] if text else type(exc).__name__
-    return last.replace("sitk::ERROR:", "").strip()[:200]
+    """SimpleITK's error in a few words (no build paths, no object addresses)."""
+    text = str(exc)
+    if "outside moving image buffer" in text or "samples map outside" in text.lower():
+        return "the scans do not overlap enough"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    last = last.split("):", 1)[-1] if "):" in last else last
+    return last.replace("ITK ERROR:", "").replace("sitk::ERROR:", "").strip()[:160]
 
 
 def _rows(m: np.ndarray) -> tuple[tuple[float, ...], ...]:

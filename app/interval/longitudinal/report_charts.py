@@ -170,7 +170,8 @@ def sum_chart(report: LongitudinalReport) -> Chart:
     _style(ax, xlabel, "sum of diameters (mm)", xs)
     ax.set_ylim(0, top * 1.3 if top > 0 else 1.0)
     ax.set_title("RECIST 1.1: sum of target lesion diameters", fontsize=9, y=1.02)
-    ax.legend(fontsize=7, loc="lower left", frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # nothing to explain when there is no target
+        ax.legend(fontsize=7, loc="lower left", frameon=False)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.17, top=0.88)
     return Chart("sum", "RECIST sum of diameters", _png(fig))
 

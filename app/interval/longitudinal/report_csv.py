@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interval.core.measurements import _safe_text as safe_text
+from interval.core.measurements import safe_csv_text as safe_text
 from interval.core.measurements import write_csv
 from interval.longitudinal.model import LongitudinalReport
 from interval.longitudinal.report_common import (

@@ -140,20 +140,20 @@ def source_headers(files: Sequence[str | Path | Any], image: Volume,
     the slices are found by UID, or, without UIDs, all headers are returned (the SEG
     writer then matches them by position).
     """
-    from interval.io.seg_writer import _dataset  # noqa: PLC0415 - same fix-ups as the SEG
+    from interval.io.seg_writer import read_source_header  # noqa: PLC0415 - same fix-ups as the SEG
 
     uids = image.metadata.sop_instance_uids
     nk = image.shape[0]
     if len(files) == len(uids) == nk and slices:
         for order in (list(files), list(files)[::-1]):
-            first = _dataset(order[slices[0]])
+            first = read_source_header(order[slices[0]])
             if str(getattr(first, "SOPInstanceUID", "")) != uids[slices[0]]:
                 continue
-            picked = [first] + [_dataset(order[k]) for k in slices[1:]]
+            picked = [first] + [read_source_header(order[k]) for k in slices[1:]]
             if all(str(getattr(d, "SOPInstanceUID", "")) == uids[k]
                    for d, k in zip(picked, slices, strict=True)):
                 return picked
-    every = [_dataset(f) for f in files]
+    every = [read_source_header(f) for f in files]
     if len(uids) == nk and slices:
         by_uid = {str(getattr(d, "SOPInstanceUID", "")): d for d in every}
         picked = [by_uid.get(uids[k]) for k in slices]
