@@ -89,6 +89,7 @@ def test_default_folder_is_in_the_user_cache(tmp_path, monkeypatch):
 def test_demo_replacing_the_patient_removes_the_old_results(tmp_path):
     copy = tmp_path / "d"
     _run(copy, n_timepoints=2)
+    (copy / "segmentation").mkdir(exist_ok=True)
     (copy / "segmentation" / "tp9_old.nii.gz").write_bytes(b"old")
     (copy / "notes.txt").write_text("not the demo's")
     code, _lines = _run(copy, seed=1, n_timepoints=2)

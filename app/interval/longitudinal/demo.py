@@ -206,19 +206,23 @@ def _show_truth(echo: Echo, patient: SyntheticPatient) -> None:
 def demo_segmentations(root: Path) -> dict[str, Path]:
     """Series instance UID -> the label map the demo wrote for it (from ``report.json``).
 
-    Empty when the report is missing or damaged: the viewer then opens the patient
-    without overlays.
+    The label maps the run wrote (a model's), or those it was given (``--no-segment``: the
+    ground truth).  Empty when the report is missing or damaged: the viewer then opens
+    the patient without overlays.
     """
     import json
 
     try:
         report = json.loads((root / "report.json").read_text(encoding="utf-8"))
         outputs = report.get("outputs") or {}
+        given = {int(s["timepoint"]): s.get("path") or "" for s in report.get("segmentations", [])}
         out: dict[str, Path] = {}
         for tp in report["timeline"]["timepoints"]:
-            rel = outputs.get(f"labels_tp{int(tp['index']) + 1}")
-            if rel and (root / rel).is_file():
-                out[str(tp["series"]["series_instance_uid"])] = root / rel
+            index = int(tp["index"])
+            rel = outputs.get(f"labels_tp{index + 1}")
+            path = root / rel if rel else Path(given[index]) if given.get(index) else None
+            if path is not None and path.is_file():
+                out[str(tp["series"]["series_instance_uid"])] = path
         return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}

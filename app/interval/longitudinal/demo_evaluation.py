@@ -57,6 +57,8 @@ def link_report(tracks: list[Any], identities: dict[int, dict[int, frozenset[int
 def evaluate(patient: Any, outcome: Any, *, segmented: bool) -> dict[str, Any]:
     """Dice, lesions found, link precision/recall and RECIST agreement (a JSON-able dict)."""
     report = outcome.report
+    report_json = outcome.outputs.get("report_json")
+    root = Path(report_json).parent if report_json else None
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
     identities: dict[int, dict[int, frozenset[int]]] = {}
@@ -80,8 +82,10 @@ def evaluate(patient: Any, outcome: Any, *, segmented: bool) -> dict[str, Any]:
         regions = component_identities(data.components, ids.array)
         identities[data.index] = regions
         present.append({int(v) for v in np.unique(ids.array) if v > 0})
-        if segmented and truth_tp.labels_path is not None and data.labels is not None:
-            row.update(_segmentation_scores(data.labels, load_segmentation(truth_tp.labels_path)))
+        written = report.outputs.get(f"labels_tp{data.index + 1}")  # the model's label map
+        if segmented and truth_tp.labels_path is not None and written and root is not None:
+            row.update(_segmentation_scores(load_segmentation(root / written),
+                                            load_segmentation(truth_tp.labels_path)))
         row["lesions_true"] = sorted(present[-1])
         row["lesions_found"] = sorted(set().union(*regions.values()) if regions else set())
         row["regions"] = len(data.measurements)

@@ -71,7 +71,7 @@ class ExtractedLesions:
     """The measured components of one timepoint and their map (0 = background)."""
 
     measurements: list[LesionMeasurement]
-    components: np.ndarray  # int32 on the labels' grid, ids 1..n
+    components: np.ndarray  # uint16 (int32 beyond 65535 lesions) on the labels' grid, ids 1..n
 
     def measurement(self, component: int) -> LesionMeasurement | None:
         for m in self.measurements:
@@ -260,7 +260,7 @@ def extract_lesions(
         comps.extend(_components_of(arr, int(value)))
     comps.sort(key=lambda c: (c.first, c.value))
 
-    components = np.zeros(arr.shape, dtype=np.int32)
+    components = np.zeros(arr.shape, dtype=np.uint16 if len(comps) < 2**16 else np.int32)
     voxel_ml = labels.voxel_volume_mm3() / 1000.0
     metric2 = in_plane_metric(labels.spacing[:2], labels.direction)
     metric3 = volume_metric(labels.spacing, labels.direction)

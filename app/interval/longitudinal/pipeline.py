@@ -26,6 +26,7 @@ import numpy as np
 from interval.core.errors import Cancelled, IntervalError
 from interval.core.jobs import CancelFn, ProgressFn
 from interval.core.volume import Volume
+from interval.longitudinal import sparse_volumes as sparse
 from interval.longitudinal.model import (
     REG_FAILED,
     LesionMeasurement,
@@ -74,13 +75,12 @@ class TimepointData:
     """What the pipeline keeps of one timepoint after its scan has been processed."""
 
     index: int
-    volume: Volume | None  # kept for the key images (None once released)
-    labels: Volume | None
-    components: np.ndarray | None  # lesion component map on the scan's grid
+    volume: Volume | None  # for the key images: only the regions they show (None until then)
+    labels: Volume | None  # the label map's grid (no voxels kept)
+    components: np.ndarray | None  # lesion component map on the scan's grid (sparse)
     measurements: list[LesionMeasurement]
     registration: Any  # longitudinal.registration.Registration
     components_in_baseline: np.ndarray | None = None
-    label_file: str | None = None
 
 
 @dataclass
@@ -153,6 +153,8 @@ def run_tracking(
     corrections_path = options.corrections or (out / CORRECTIONS_FILE)
     corrections = corrections_mod.load_corrections(corrections_path)
     data: list[TimepointData] = []
+    baseline: Any = None  # the reference scans' reduced copies (registration_images)
+    previous: Any = None
     try:
         for i, tp in enumerate(timeline.timepoints):
             _check(cancel)
@@ -164,17 +166,24 @@ def run_tracking(
             with phases.time("segment"), reporter.progress(f"Segmenting timepoint {i + 1}") as bar:
                 label_map = labels.label_map(i, volume, progress=bar, cancel=cancel)
             report.segmentations.append(labels.source(i))
-            label_file = None
-            if options.save_label_maps:
+            if options.save_label_maps and getattr(labels, "writes_label_maps", True):
                 with phases.time("write"):
-                    label_file = _save_label_map(out, i, label_map)
-                    report.outputs[f"labels_tp{i + 1}"] = label_file
+                    report.outputs[f"labels_tp{i + 1}"] = _save_label_map(out, i, label_map)
             _check(cancel)
             with phases.time("extract"):
                 extracted = lesions_mod.extract_lesions(label_map, volume, timepoint=i)
-            reporter.echo(f"  {len(extracted.measurements)} lesion region(s) found")
+                measurements = extracted.measurements
+                dtype = sparse.smallest_label_dtype(len(measurements))
+                components = sparse.sparse_copy(  # keeps memory only where lesions are
+                    extracted.components, sparse.lesion_boxes(measurements, volume.shape, 0),
+                    dtype)
+                del extracted
+                grid = sparse.grid_only(label_map)
+                del label_map
+            reporter.echo(f"  {len(measurements)} lesion region(s) found")
             with phases.time("register"), reporter.progress(f"Registering timepoint {i + 1}") as bar:
-                registration = _register(data, volume, i, options, bar, cancel)
+                reference = previous if options.chained else baseline
+                registration = _register(data, reference, volume, i, options, bar, cancel)
             result: RegistrationResult = registration.result
             if i > 0:
                 reporter.echo(f"  registration ({result.method}): {result.status}: "
@@ -185,13 +194,24 @@ def run_tracking(
                     "measured but matched by position only with care: check them"
                 )
             with phases.time("map"):
-                item = _map_to_baseline(data, i, volume, label_map, extracted, registration)
+                base_grid = grid if i == 0 else data[0].labels
+                item = _map_to_baseline(i, grid, base_grid, components, measurements,
+                                        registration)
             data.append(item)
+            if i == 0 or options.chained:  # the registration's reduced copy, not the scan
+                with phases.time("register"):
+                    from interval.longitudinal.registration import prepare_reference
+
+                    previous = prepare_reference(volume)
+                    baseline = previous if i == 0 else baseline
+            del volume
+            _release_freed_memory()
             with phases.time("write"):
                 tfm = _save_transform(out, i, registration)
             report.registrations.append(_with_file(result, tfm))
             if tfm is not None:
                 report.outputs[f"transform_tp{i + 1}"] = tfm
+        baseline = previous = None  # the scans are read again, one by one, for the key images
         _check(cancel)
         with phases.time("match"):
             matched = matching.match_lesions(
@@ -239,50 +259,56 @@ def _version() -> str:
     return str(interval.__version__)
 
 
-def _register(data: list[TimepointData], volume: Volume, i: int, options: TrackingOptions,
-              bar: ProgressFn | None, cancel: CancelFn | None) -> Any:
+def _release_freed_memory() -> None:
+    """Give memory freed by the last scan back to the system (glibc keeps it otherwise)."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _register(data: list[TimepointData], reference: Any, volume: Volume, i: int,
+              options: TrackingOptions, bar: ProgressFn | None, cancel: CancelFn | None) -> Any:
     from interval.longitudinal import registration as reg
 
     if i == 0:
         return reg.identity_registration(volume, 0)
-    reference = data[i - 1] if options.chained else data[0]
-    if reference.volume is None:
+    if reference is None:
         raise IntervalError("internal: the reference scan was released too early")
-    outcome = reg.register(reference.volume, volume, method=options.registration,
-                           timepoint=i, reference=reference.index, progress=bar, cancel=cancel)
-    if options.chained and reference.index > 0:
-        outcome = reg.compose(reference.registration, outcome)
+    ref_index = data[i - 1].index if options.chained else 0
+    outcome = reg.register(reference, volume, method=options.registration,
+                           timepoint=i, reference=ref_index, progress=bar, cancel=cancel)
+    if options.chained and ref_index > 0:
+        outcome = reg.compose(data[ref_index].registration, outcome)
     return outcome
 
 
-def _map_to_baseline(data: list[TimepointData], i: int, volume: Volume, label_map: Volume,
-                     extracted: Any, registration: Any) -> TimepointData:
+def _map_to_baseline(i: int, grid: Volume, base_grid: Volume | None, components: np.ndarray,
+                     measurements: list[LesionMeasurement], registration: Any) -> TimepointData:
     """Centroids and the component map of timepoint ``i`` in baseline space."""
     import dataclasses
 
-    measurements = list(extracted.measurements)
-    components = extracted.components
     if i == 0:
         measurements = [dataclasses.replace(m, centroid_baseline_lps=m.centroid_lps)
                         for m in measurements]
-        in_baseline = components
-    elif registration.result.status == REG_FAILED:
+        in_baseline: np.ndarray | None = components
+    elif registration.result.status == REG_FAILED or base_grid is None:
         in_baseline = None
     else:
-        baseline = data[0].volume
-        comp_volume = label_map.with_array(components.astype(np.int32, copy=False))
-        in_baseline = registration.resample_labels(comp_volume, baseline)
+        in_baseline = sparse.components_in_reference(registration, components, grid,
+                                                     measurements, base_grid)
         if measurements:
             points = np.array([m.centroid_lps for m in measurements], dtype=np.float64)
             mapped = registration.to_reference(points)
             measurements = [dataclasses.replace(m, centroid_baseline_lps=tuple(map(float, p)))
                             for m, p in zip(measurements, mapped, strict=True)]
-    return TimepointData(i, volume, label_map, components, measurements, registration,
-                         in_baseline)
+    return TimepointData(i, None, grid, components, measurements, registration, in_baseline)
 
 
 def _baseline_voxel_ml(data: list[TimepointData]) -> float:
-    base = data[0].volume if data else None
+    base = data[0].labels if data else None
     return float(base.voxel_volume_mm3()) / 1000.0 if base is not None else 0.0
 
 
@@ -327,6 +353,12 @@ def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointDa
     report.timings["total"] = time.perf_counter() - t_start
     t0 = time.perf_counter()
     if options.reports:
+        with phases.time("read"):  # again, keeping only what the key images show
+            for d in data:
+                image = selection.load(d.index)
+                boxes = sparse.key_image_boxes(report, d.index, image)
+                d.volume = image.with_array(sparse.sparse_copy(image.array, boxes))
+                del image
         written = write_reports(
             report, out,
             volumes=[d.volume for d in data],

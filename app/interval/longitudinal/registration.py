@@ -184,8 +184,15 @@ class Registration:
 # --- public functions --------------------------------------------------------------------
 
 
+def prepare_reference(volume: Volume, options: RegistrationOptions | None = None) -> WorkingImage:
+    """The reduced-resolution copy (and body mask) :func:`register` works on, made once for
+    a reference used by several follow-ups; the full scan can then be released."""
+    opts = options or RegistrationOptions()
+    return working_image(volume, opts.working_spacing_mm)
+
+
 def register(
-    fixed: Volume,
+    fixed: Volume | WorkingImage,
     moving: Volume,
     *,
     method: str = "affine",
@@ -195,7 +202,8 @@ def register(
     cancel: CancelFn | None = None,
     options: RegistrationOptions | None = None,
 ) -> Registration:
-    """Align ``moving`` (timepoint ``timepoint``) to ``fixed`` (timepoint ``reference``).
+    """Align ``moving`` (timepoint ``timepoint``) to ``fixed`` (timepoint ``reference``;
+    a scan, or its :func:`prepare_reference` copy).
 
     ``method``: ``"rigid"``, ``"affine"`` (rigid then affine) or ``"deformable"`` (rigid,
     affine, then B-spline).  ``progress(done, total)`` counts resolution levels over all
@@ -210,7 +218,8 @@ def register(
     start = time.perf_counter()
     opts = options or RegistrationOptions()
     check_cancel(cancel)
-    fixed_w = working_image(fixed, opts.working_spacing_mm)
+    fixed_w = (fixed if isinstance(fixed, WorkingImage)
+               else working_image(fixed, opts.working_spacing_mm))
     check_cancel(cancel)
     moving_w = working_image(moving, opts.working_spacing_mm)
     check_cancel(cancel)

@@ -35,6 +35,8 @@ class FileLabels:
     """Label maps from files (NIfTI/NRRD/MHA, Slicer .seg.nrrd, DICOM SEG), one per timepoint
     in timeline order, placed on each scan by physical position."""
 
+    writes_label_maps = False  # the user has them already: the report names their paths
+
     def __init__(self, paths: Sequence[str | Path]) -> None:
         self.paths = [Path(p) for p in paths]
         self.warnings: list[str] = []
@@ -62,7 +64,8 @@ class FileLabels:
 
     def source(self, index: int) -> SegmentationSource:
         path = self.paths[index] if index < len(self.paths) else Path("")
-        return SegmentationSource(index, "file", f"label map {path.name}", path=str(path))
+        return SegmentationSource(index, "file", f"label map {path.name}",
+                                  path=str(path.resolve()))
 
     def close(self) -> None:
         return None
@@ -74,6 +77,8 @@ class ModelLabels:
     The next timepoint's child process starts while the current one runs, so torch's
     import overlaps the work (as ``interval demo`` always did).
     """
+
+    writes_label_maps = True  # OUT/segmentation/tpN_labels.nii.gz (+ .labels.json)
 
     def __init__(self, entry: Any, *, device: str = "auto",
                  memory_limit_bytes: int | None = None, describe: str = "") -> None:
