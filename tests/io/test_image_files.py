@@ -191,3 +191,78 @@ def test_extension_detection() -> None:
     assert image_extension("x.mhd") == ".mhd"
     assert image_extension("x.dcm") is None
     assert image_extension("x.gz") is None
+
+
+# --- label maps: values present, NIfTI inflated into one array -------------------------
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "int32", "uint32", "int64"])
+def test_present_values_equal_numpy_unique(dtype: str) -> None:
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    for low, high in ((0, 6), (max(int(info.min), -4), 5), (int(info.min), int(info.max))):
+        array = rng.integers(low, high, size=(3, 40, 1100), dtype=dtype, endpoint=True)
+        array[0] = low  # whole chunks of one value are skipped, not lost
+        assert image_files.present_values(array) == np.unique(array).tolist()
+    assert image_files.present_values(np.zeros((0, 2, 2), dtype)) == []
+
+
+def _itk_read(path: Path) -> Volume:
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(path))
+    return Volume(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
+                  np.array(image.GetDirection()).reshape(3, 3))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32"])
+@pytest.mark.parametrize("ext", [".nii.gz", ".nii"])
+def test_nifti_label_map_read_directly_matches_itk(tmp_path: Path, ext: str, dtype: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    array = (np.abs(make_volume(dtype, (6, 7, 9)).array.astype(np.int64)) % 7).astype(dtype)
+    vol = Volume(array, (0.5, 0.7, 2.5), (10.0, -20.0, 30.0), oblique_direction(),
+                 labels=LabelTable.for_values(list(range(1, 7))))
+    path = write_image(vol, tmp_path / f"labels{ext}")
+    monkeypatch.setattr(image_files, "_read_with_itk", _no_itk)  # the direct path must serve
+    back = read_image(path, as_labels=True)
+    ref = _itk_read(path)
+    assert back.array.dtype == np.dtype(dtype) and back.array.flags.writeable
+    np.testing.assert_array_equal(back.array, ref.array)
+    assert back.spacing == ref.spacing and back.origin == ref.origin
+    np.testing.assert_array_equal(back.direction, ref.direction)
+    assert [i.value for i in back.labels or []] == sorted(set(np.unique(ref.array)) - {0})
+
+
+def _no_itk(*args: object) -> Volume:
+    raise AssertionError("read with ITK, not directly")
+
+
+def test_nifti_label_map_of_several_gzip_members(tmp_path: Path) -> None:
+    from interval.io.gzip_members import gzip_stream
+
+    vol = make_volume("uint8", (10, 20, 30))
+    vol = vol.with_array(vol.array % 5, labels=LabelTable.for_values([1, 2, 3, 4]))
+    plain = write_image(vol, tmp_path / "labels.nii")
+    members = tmp_path / "labels.nii.gz"
+    with open(plain, "rb") as src, open(members, "wb") as dst:
+        gzip_stream(src, dst, chunk_bytes=1000, threads=2)
+    assert members.read_bytes().count(b"\x1f\x8b\x08") > 3
+    back = read_image(members, as_labels=True)
+    np.testing.assert_array_equal(back.array, vol.array)
+    # a truncated file is refused with a reason, never half-read (ITK would read it)
+    whole = members.read_bytes()
+    for cut in (whole[:-200], whole[: len(whole) // 2 + 7]):  # at / inside a member
+        members.write_bytes(cut)
+        with pytest.raises(UnreadableFile, match="incomplete"):
+            read_image(members, as_labels=True)
+
+
+def test_scaled_nifti_label_map_is_left_to_itk(tmp_path: Path) -> None:
+    array = np.arange(24, dtype=np.int16).reshape(2, 3, 4) % 3
+    img = nib.Nifti1Image(array.T, np.diag([1.0, 1.0, 1.0, 1.0]))
+    img.header.set_slope_inter(2.0, 0.0)
+    path = tmp_path / "scaled.nii.gz"
+    nib.save(img, str(path))
+    assert image_files._read_nifti_direct(path, ".nii.gz", image_files.VolumeMetadata()) is None
+    back = read_image(path, as_labels=True)
+    np.testing.assert_array_equal(back.array, _itk_read(path).array)

@@ -202,3 +202,27 @@ def test_generated_scan_volumes_and_diameters_match_the_truth() -> None:
         assert abs(m.long_axis.length_mm - t.longest_diameter_mm) <= voxel
         checked += 1
     assert checked >= 3
+
+
+def test_components_equal_a_full_volume_labelling_per_value() -> None:
+    """Box-by-box labelling finds exactly the components of labelling each value whole."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        array = (rng.random((18, 24, 20)) < 0.06) * rng.integers(1, 11, (18, 24, 20))
+        array = array.astype(np.uint8)
+        array[rng.integers(0, 18), :, :] = 0  # an empty plane to cut along
+        result = extract_lesions(_volume(array), timepoint=0)
+        expected = set()
+        for value in (9, 10):
+            lab, n = ndimage.label(array == value, structure=np.ones((3, 3, 3)))
+            expected |= {(value, frozenset(np.flatnonzero(lab == c).tolist()))
+                         for c in range(1, n + 1)}
+        got = {(m.label_value, frozenset(np.flatnonzero(result.components == m.component)
+                                         .tolist())) for m in result.measurements}
+        assert got == expected and len(result.measurements) == len(expected)
+        firsts = [min(v) for _, v in sorted(got, key=lambda g: min(g[1]))]
+        ordered = [int(np.flatnonzero(result.components == m.component)[0])
+                   for m in result.measurements]
+        assert ordered == sorted(ordered) == firsts

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,24 +78,81 @@ def write_dicom_seg(
     Raises :class:`UnsupportedData` when the geometry does not match, and
     :class:`IntervalError` when the file cannot be written.
     """
-    import highdicom as hd  # noqa: PLC0415 - heavy, only when saving a SEG
-
-    import interval
-
     if labels.labels is None:
         raise ValueError("write_dicom_seg needs a label map (a Volume with labels)")
-    path = Path(path)
+    datasets = _source_datasets(sources)
+    slices = _match_slices(labels, datasets)
+    _check_covered(labels.array, slices)
+    frames = labels.array[np.asarray(slices)]  # the source images' slices only
+    return _write(frames, labels.labels, datasets, Path(path), algorithm=algorithm,
+                  series_description=series_description, series_number=series_number,
+                  content_label=content_label, segmentation_type=segmentation_type)
+
+
+def write_dicom_seg_slices(
+    grid: Volume,
+    slices: Mapping[int, np.ndarray],
+    table: LabelTable,
+    path: str | Path,
+    sources: Sequence[str | Path | Any],
+    *,
+    algorithm: AlgorithmInfo | None = None,
+    series_description: str = "Segmentation",
+    series_number: int = 999,
+    content_label: str = "SEGMENTATION",
+    segmentation_type: str = "BINARY",
+) -> SegWritten:
+    """Like :func:`write_dicom_seg` for a label map given only where it holds labels.
+
+    ``grid`` gives the geometry (its array is not read); ``slices`` maps a slice index k
+    of ``grid`` to that slice's labels (rows x columns); every other slice is empty.
+    ``sources`` need only be the images of those slices (an image of another slice gets
+    an empty frame, which is left out).  No array of the whole grid's size is made.
+    """
+    datasets = _source_datasets(sources)
+    ks = _match_slices(grid, datasets)
+    covered = set(ks)
+    uncovered = [k for k, a in slices.items() if k not in covered and np.any(a)]
+    if uncovered:
+        raise UnsupportedData(
+            f"{len(uncovered)} labelled slice(s) have no source image; give their images too")
+    nj, ni = grid.shape[1], grid.shape[2]
+    dtypes = [np.asarray(a).dtype for a in slices.values()]
+    dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.uint8)
+    frames = np.zeros((len(ks), nj, ni), dtype=dtype)
+    for n, k in enumerate(ks):
+        if k in slices:
+            frame = np.asarray(slices[k])
+            if frame.shape != (nj, ni):
+                raise ValueError(f"slice {k} is {frame.shape}, not the grid's {(nj, ni)}")
+            frames[n] = frame
+    return _write(frames, table, datasets, Path(path), algorithm=algorithm,
+                  series_description=series_description, series_number=series_number,
+                  content_label=content_label, segmentation_type=segmentation_type)
+
+
+def _source_datasets(sources: Sequence[str | Path | Any]) -> list[Any]:
     datasets = [read_source_header(s) for s in sources]
     if not datasets:
         raise UnsupportedData("no source images were given for the DICOM segmentation")
     _check_one_series(datasets)
-    slices = _match_slices(labels, datasets)
-    table, numbers = _segment_table(labels)
+    return datasets
+
+
+def _write(frames: np.ndarray, table: LabelTable, datasets: list[Any], path: Path, *,
+           algorithm: AlgorithmInfo | None, series_description: str, series_number: int,
+           content_label: str, segmentation_type: str) -> SegWritten:
+    """Write ``frames`` (one label slice per source dataset, in their order) as a SEG."""
+    import highdicom as hd  # noqa: PLC0415 - heavy, only when saving a SEG
+
+    import interval
+
+    table, numbers = _segment_table(table, frames)
     lut = np.zeros(int(max(numbers, default=0)) + 1,
                    dtype=np.uint8 if len(numbers) <= 255 else np.uint16)
     for value, number in numbers.items():
         lut[value] = number
-    frames = lut[labels.array[np.asarray(slices)]]  # (source image order, rows, columns)
+    frames = lut[frames]  # (source image order, rows, columns)
     descriptions = [
         _description(hd, number, info.name, info.color, algorithm)
         for number, info in enumerate(table, start=1)
@@ -218,7 +275,8 @@ def _check_one_series(datasets: list[Any]) -> None:
 
 
 def _match_slices(labels: Volume, datasets: list[Any]) -> list[int]:
-    """For each source image, the index k of the label slice it is (by position)."""
+    """For each source image, the index k of the slice of ``labels``' grid it is (by
+    position; the array is not read)."""
     ni, nj, nk = labels.size_ijk
     found: dict[int, int] = {}
     out = []
@@ -255,27 +313,33 @@ def _match_slices(labels: Volume, datasets: list[Any]) -> list[int]:
             )
         found[k] = n
         out.append(k)
-    missing = [k for k in range(nk) if k not in found]
-    if missing and np.any(labels.array[missing]):
-        raise UnsupportedData(
-            f"{len(missing)} labelled slice(s) have no source image; give the whole series"
-        )
     return out
 
 
-def _segment_table(labels: Volume) -> tuple[LabelTable, dict[int, int]]:
-    """The labels to write (every named label) and label value -> segment number."""
-    table = labels.labels or LabelTable()
-    array = labels.array
-    if array.dtype.kind not in "ui":
+def _check_covered(array: np.ndarray, slices: Sequence[int]) -> None:
+    """Every labelled slice of ``array`` has a source image (one slice at a time: no copy)."""
+    covered = set(slices)
+    missing = sum(1 for k in range(array.shape[0]) if k not in covered and np.any(array[k]))
+    if missing:
+        raise UnsupportedData(
+            f"{missing} labelled slice(s) have no source image; give the whole series"
+        )
+
+
+def _segment_table(table: LabelTable | None,
+                   frames: np.ndarray) -> tuple[LabelTable, dict[int, int]]:
+    """The labels to write (every named label, and any value in ``frames`` no label
+    names) and label value -> segment number."""
+    table = table or LabelTable()
+    if frames.dtype.kind not in "ui":
         raise UnsupportedData("a label map must hold whole numbers to be saved as DICOM SEG")
-    top = int(array.max()) if array.size else 0
-    if array.size and int(array.min()) < 0:
+    top = int(frames.max()) if frames.size else 0
+    if frames.size and int(frames.min()) < 0:
         raise UnsupportedData("a label map cannot hold negative values")
     named = {i.value for i in table}
     unnamed: list[int] = []
     if any(v not in named for v in range(1, top + 1)):  # only then look at every voxel
-        unnamed = sorted({int(v) for v in np.unique(array) if v != 0} - named)
+        unnamed = sorted({int(v) for v in np.unique(frames) if v != 0} - named)
     if unnamed:
         extra = LabelTable.for_values(unnamed)
         table = LabelTable(list(table) + list(extra))

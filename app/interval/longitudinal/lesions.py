@@ -20,8 +20,9 @@ component as a :class:`~interval.longitudinal.model.LesionMeasurement`:
 * ``touches_border`` when the component reaches the edge of the array.
 
 Components are numbered 1..n in raster order of their first voxel (slice, row,
-column).  Work is done per bounding box: the volume is cut along empty planes into
-boxes that each hold separate lesions, so a 512x512x300 map costs a few passes of
+column).  Work is done per bounding box: the slices holding lesion voxels are found in
+one pass, slab by slab (no full-volume masks), and cut along lesion-free planes into
+boxes that each hold separate lesions, so a 512x512x300 map costs one pass of
 comparisons plus work proportional to the lesions.
 """
 
@@ -47,6 +48,7 @@ from interval.longitudinal.recist_axes import (
     slice_diameter_bounds,
     volume_metric,
 )
+from interval.longitudinal.sparse_volumes import sparse_zeros
 
 LYMPH_NODE_ORGAN = "lymph node"
 UNKNOWN_ORGAN = "unknown"
@@ -60,6 +62,7 @@ _LESION_WORDS = re.compile(
 _NODE_WORDS = re.compile(r"lymph|\bnodes?\b", re.IGNORECASE)
 _STRUCTURE = np.ones((3, 3, 3), dtype=bool)  # full 26-connectivity
 _SHELL_VOXELS = 2
+_SLAB_SLICES = 8  # slices per pass when looking for lesion voxels
 
 
 class LesionError(IntervalError):
@@ -145,23 +148,65 @@ class _Component:
     first: int  # flat index of its first voxel (raster order)
 
 
-def _components_of(labels: np.ndarray, value: int) -> list[_Component]:
-    mask = labels == value
+def lesion_boxes(labels: np.ndarray, values: list[int]) -> list[tuple[slice, slice, slice]]:
+    """Tight boxes holding every voxel whose value is in ``values``, cut along planes
+    without such voxels (so no 26-connected component spans two boxes).
+
+    Slices are first checked a slab at a time (no full-volume mask is made); only the
+    runs of slices holding such voxels are masked and cut (:func:`occupied_boxes`).
+    """
+    values = [int(v) for v in values]  # Python ints compare without upcasting the array
+    nk = labels.shape[0]
+    occupied = np.zeros(nk, dtype=bool)
+    buffers = (np.empty((_SLAB_SLICES, *labels.shape[1:]), dtype=bool),
+               np.empty((_SLAB_SLICES, *labels.shape[1:]), dtype=bool))
+    for k0 in range(0, nk, _SLAB_SLICES):
+        slab = labels[k0:k0 + _SLAB_SLICES]
+        n = slab.shape[0]
+        found = _in_values(slab, values, buffers[0][:n], buffers[1][:n])
+        occupied[k0:k0 + n] = found.view(np.uint8).reshape(n, -1).max(axis=1)
+    del buffers
+    boxes: list[tuple[slice, slice, slice]] = []
+    for lo, hi in _runs(occupied):
+        for leaf in occupied_boxes(_in_values(labels[lo:hi], values)):
+            boxes.append((slice(lo + leaf[0].start, lo + leaf[0].stop), leaf[1], leaf[2]))
+    return boxes
+
+
+def _in_values(block: np.ndarray, values: list[int], out: np.ndarray | None = None,
+               scratch: np.ndarray | None = None) -> np.ndarray:
+    """``np.isin(block, values)`` for a few values, into ``out`` (2-3x faster than isin)."""
+    out = np.empty(block.shape, dtype=bool) if out is None else out
+    out[...] = False
+    scratch = np.empty(block.shape, dtype=bool) if scratch is None else scratch
+    for value in values:
+        np.equal(block, value, out=scratch)
+        np.logical_or(out, scratch, out=out)
+    return out
+
+
+def _components_of(labels: np.ndarray, values: list[int]) -> list[_Component]:
+    """Connected components of each of ``values`` (each value on its own), found box by box."""
     found: list[_Component] = []
-    for leaf in occupied_boxes(mask):
-        lab, n = ndimage.label(mask[leaf], structure=_STRUCTURE)
-        for idx, obj in enumerate(ndimage.find_objects(lab), start=1):
-            if obj is None:
+    for leaf in lesion_boxes(labels, values):
+        sub = labels[leaf]
+        for value in values:
+            mask = sub == value
+            if not mask.any():
                 continue
-            cmask = lab[obj] == idx
-            box = tuple(slice(leaf[a].start + obj[a].start, leaf[a].start + obj[a].stop)
-                        for a in range(3))
-            k0 = int(np.argmax(cmask.any(axis=(1, 2))))
-            flat0 = int(np.argmax(cmask[k0].ravel()))
-            j0, i0 = divmod(flat0, cmask.shape[2])
-            first = int(np.ravel_multi_index(
-                (box[0].start + k0, box[1].start + j0, box[2].start + i0), labels.shape))
-            found.append(_Component(value, box, cmask, first))  # type: ignore[arg-type]
+            lab, _n = ndimage.label(mask, structure=_STRUCTURE)
+            for idx, obj in enumerate(ndimage.find_objects(lab), start=1):
+                if obj is None:
+                    continue
+                cmask = lab[obj] == idx
+                box = tuple(slice(leaf[a].start + obj[a].start, leaf[a].start + obj[a].stop)
+                            for a in range(3))
+                k0 = int(np.argmax(cmask.any(axis=(1, 2))))
+                flat0 = int(np.argmax(cmask[k0].ravel()))
+                j0, i0 = divmod(flat0, cmask.shape[2])
+                first = int(np.ravel_multi_index(
+                    (box[0].start + k0, box[1].start + j0, box[2].start + i0), labels.shape))
+                found.append(_Component(value, box, cmask, first))  # type: ignore[arg-type]
     return found
 
 
@@ -255,12 +300,10 @@ def extract_lesions(
                           f"(image {image.size_ijk}, labels {labels.size_ijk}); "
                           "resample the label map onto the image first.")
     arr = labels.array
-    comps: list[_Component] = []
-    for value in sorted(lesion_values):
-        comps.extend(_components_of(arr, int(value)))
+    comps = _components_of(arr, sorted(int(v) for v in lesion_values)) if lesion_values else []
     comps.sort(key=lambda c: (c.first, c.value))
 
-    components = np.zeros(arr.shape, dtype=np.uint16 if len(comps) < 2**16 else np.int32)
+    components = sparse_zeros(arr.shape, np.uint16 if len(comps) < 2**16 else np.int32)
     voxel_ml = labels.voxel_volume_mm3() / 1000.0
     metric2 = in_plane_metric(labels.spacing[:2], labels.direction)
     metric3 = volume_metric(labels.spacing, labels.direction)

@@ -351,7 +351,6 @@ def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointDa
     outputs: dict[str, Path] = {}
     report.timings = dict(phases.seconds)
     report.timings["total"] = time.perf_counter() - t_start
-    t0 = time.perf_counter()
     if options.reports:
         with phases.time("read"):  # again, keeping only what the key images show
             for d in data:
@@ -359,6 +358,8 @@ def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointDa
                 boxes = sparse.key_image_boxes(report, d.index, image)
                 d.volume = image.with_array(sparse.sparse_copy(image.array, boxes))
                 del image
+    t0 = time.perf_counter()
+    if options.reports:
         written = write_reports(
             report, out,
             volumes=[d.volume for d in data],

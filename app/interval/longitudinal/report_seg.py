@@ -1,10 +1,12 @@
 """The DICOM SEG of one timepoint's tracked lesions: one segment per lesion, named after it.
 
-The component map of the timepoint becomes a label map on the source series' grid in
-which every component carries the value of the lesion (track) it belongs to; each lesion
+The component map of the timepoint becomes label slices on the source series' grid (only
+the slices holding a lesion) in which every component carries the value of the lesion
+(track) it belongs to; each lesion
 present there becomes one segment named ``"<name> lesion"`` (so the segment's property
 type is "Lesion", not the organ it sits in), written with
-:func:`interval.io.seg_writer.write_dicom_seg`.  A component shared by several tracks (a
+:func:`interval.io.seg_writer.write_dicom_seg_slices`, referencing the
+source images of those slices.  A component shared by several tracks (a
 merge) belongs to the first track that is not marked as merged into another; a track
 whose components all belong to others has no segment at that timepoint.
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from interval.core.labels import LabelInfo, LabelTable, default_color
 from interval.core.volume import Volume
-from interval.io.seg_writer import AlgorithmInfo, SegWritten, write_dicom_seg
+from interval.io.seg_writer import AlgorithmInfo, SegWritten, write_dicom_seg_slices
 from interval.io.segmentation import place_on_grid
 from interval.longitudinal.model import LongitudinalReport
 from interval.longitudinal.report_common import (
@@ -58,12 +60,16 @@ def segment_label(name: str) -> str:
     return name if _LESION_WORDS.search(name) else f"{name} lesion"
 
 
-def lesion_label_map(report: LongitudinalReport, timepoint: int, components: Volume,
-                     image: Volume) -> tuple[Volume, dict[str, int], list[int]]:
-    """The tracked lesions of ``timepoint`` as a label map on ``image``'s grid,
-    lesion_id -> label value (1..n in the order of the shown tracks), and the slices that
-    hold a lesion.  Only the lesions' bounding boxes (or, without them, the slices holding
-    lesion voxels) are filled; the rest stays untouched zeros, so a large scan costs little."""
+def lesion_slices(report: LongitudinalReport, timepoint: int, components: Volume,
+                  image: Volume) -> tuple[dict[int, np.ndarray], dict[str, int], LabelTable]:
+    """The tracked lesions of ``timepoint`` on ``image``'s grid, given only where they are.
+
+    Returns slice index k -> that slice's label values (rows x columns, only the slices
+    holding a lesion, in order), lesion_id -> label value (1..n in the order of the shown
+    tracks) and the label table naming the values.  Only the lesions' bounding boxes (or,
+    without them, the slices holding lesion voxels) of the component map are read, and
+    no array of the whole grid is made (except when the map must first be resampled onto
+    ``image``'s grid)."""
     comps = components
     regions = None
     if comps.same_grid(image):
@@ -71,13 +77,12 @@ def lesion_label_map(report: LongitudinalReport, timepoint: int, components: Vol
     else:
         if comps.labels is None:
             comps = as_component_volume(comps, None, component_ids(report, timepoint))
-        comps = place_on_grid(comps, image)  # type: ignore[arg-type]
-    array = np.asarray(comps.array)
-    if regions is None:
-        nk = array.shape[0]
-        regions = [(slice(int(k), int(k) + 1),)
-                   for k in np.flatnonzero(array.reshape(nk, -1).any(axis=1))]
-    top = max((int(array[r].max()) for r in regions), default=0)
+        comps = place_on_grid(comps, image)  # type: ignore[arg-type]  # resampled copy
+    array = comps.array
+    nk, nj, ni = array.shape
+    if regions is None:  # one slice (a view) at a time: no copy of the whole map
+        regions = [(slice(k, k + 1),) for k in range(nk) if np.any(array[k])]
+    top = max((int(np.max(array[r])) for r in regions), default=0)
     lut = np.zeros(top + 1, dtype=np.uint16)
     owner: dict[int, str] = {}
     values: dict[str, int] = {}
@@ -97,12 +102,15 @@ def lesion_label_map(report: LongitudinalReport, timepoint: int, components: Vol
         infos.append(LabelInfo(value, segment_label(lesion_title(track))[:64],
                                default_color(value)))
     lut = lut.astype(np.uint8) if len(values) < 256 else lut
-    labels = np.zeros(array.shape, dtype=lut.dtype)
+    frames: dict[int, np.ndarray] = {}
     for r in regions:  # a voxel gets the same value from every box that holds it
-        labels[r] = lut[array[r]]
-    ks = sorted({k for r in regions for k in range(*r[0].indices(array.shape[0]))})
-    used = [k for k in ks if labels[k].any()]
-    return image.with_array(labels, labels=LabelTable(infos)), values, used
+        box = lut[np.asarray(array[r])]
+        for n, k in enumerate(range(*r[0].indices(nk))):
+            if k not in frames:
+                frames[k] = np.zeros((nj, ni), dtype=lut.dtype)
+            frames[k][r[1:]] = box[n]
+    used = {k: frames[k] for k in sorted(frames) if frames[k].any()}
+    return used, values, LabelTable(infos)
 
 
 def _bbox_regions(report: LongitudinalReport, timepoint: int,
@@ -170,16 +178,15 @@ def write_timepoint_seg(report: LongitudinalReport, timepoint: int, components: 
     ``files`` are the source series' files (any order) or their pydicom datasets; the SEG
     references the images of the slices that hold a lesion.
     """
-    labels, values, slices = lesion_label_map(report, timepoint, components, image)
-    if not values or not slices:
+    frames, values, table = lesion_slices(report, timepoint, components, image)
+    if not values or not frames:
         return None
     if not files:
         raise ReportError("the DICOM files of this timepoint are not known, so no DICOM "
                           "segmentation can reference them")
-    sources = source_headers(files, image, slices)
-    labels = labels.with_metadata(modality="SEG")
-    written = write_dicom_seg(
-        labels, path, sources, algorithm=algorithm_for(report, timepoint),
+    sources = source_headers(files, image, list(frames))
+    written = write_dicom_seg_slices(
+        image, frames, table, path, sources, algorithm=algorithm_for(report, timepoint),
         series_description=f"Interval tracked lesions ({_label(report, timepoint)})"[:64],
         series_number=SEG_SERIES_NUMBER, content_label="LESIONS",
     )

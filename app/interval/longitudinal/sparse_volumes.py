@@ -20,6 +20,21 @@ from interval.longitudinal.model import LesionMeasurement, LongitudinalReport
 Box = tuple[tuple[int, int, int], tuple[int, int, int]]  # (k, j, i) lo inclusive, hi exclusive
 
 
+def sparse_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """``np.zeros`` whose untouched pages cost nothing: numpy asks the kernel for 2 MiB
+    huge pages on large arrays, which would make every touched box cost 2 MiB pages;
+    a sparse array is allocated without that request."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # pragma: no cover - another numpy layout: plain zeros
+        return np.zeros(shape, dtype=dtype)
+    previous = _set_madvise_hugepage(False)
+    try:
+        return np.zeros(shape, dtype=dtype)
+    finally:
+        _set_madvise_hugepage(previous)
+
+
 def grid_only(volume: Volume) -> Volume:
     """A Volume with ``volume``'s grid and metadata whose array holds no memory (all zero,
     read-only): for steps that need the geometry only."""
@@ -30,7 +45,7 @@ def grid_only(volume: Volume) -> Volume:
 
 def sparse_copy(array: np.ndarray, boxes: Iterable[Box], dtype: np.dtype | None = None) -> np.ndarray:
     """Zeros of ``array``'s shape with ``array``'s values inside ``boxes``."""
-    out = np.zeros(array.shape, dtype=dtype or array.dtype)
+    out = sparse_zeros(array.shape, dtype or array.dtype)
     for lo, hi in boxes:
         region = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
         out[region] = array[region]
@@ -63,7 +78,7 @@ def components_in_reference(registration: object, components: np.ndarray, moving
     """The component map of a follow-up resampled onto the reference (baseline) grid, one
     lesion box at a time (nearest neighbour): the result costs memory only where lesions are."""
     dtype = smallest_label_dtype(int(components.max()) if components.size else 0)
-    out = np.zeros(reference.shape, dtype=dtype)
+    out = sparse_zeros(reference.shape, dtype)
     ref_size = np.array(reference.size_ijk)
     for lo, hi in lesion_boxes(measurements, components.shape, margin=2):
         crop = np.ascontiguousarray(components[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]],
