@@ -255,3 +255,69 @@ def test_any_language_in_lesion_names_survives_the_sr(tmp_path):
     assert names == want
     data = _tid1500(sr.path, tmp_path)
     assert {g["TrackingIdentifier"] for g in data["Measurements"]} == want
+
+
+def test_the_growth_forecast_is_an_estimated_value_in_the_last_sr(tmp_path):
+    """The network's forecast: in the last timepoint's SR only, a Long/Short axis with the
+    derivation "Estimated", its algorithm and the text "model estimate"; valid for
+    dciodvfy, read back by highdicom and dcmqi; the measured values are unchanged."""
+    import highdicom as hd
+
+    from interval.longitudinal.dicom_sr import FORECAST_TEXT, sr_forecast
+    from interval.longitudinal.forecast import add_forecasts
+    from tests.longitudinal._forecast_plugin import fake_registry
+    from tests.longitudinal._report_fixture import fresh_report
+
+    case = shared_case()
+    report = fresh_report(case)
+    add_forecasts(report, registry=fake_registry(tmp_path / "plugin"))
+    last = report.timeline.timepoints[-1].index
+    written = {}
+    for t in (last - 1, last):
+        comps = as_component_volume(case.component_maps[t], case.volumes[t])
+        seg = write_timepoint_seg(report, t, comps, case.volumes[t], case.series_files[t],
+                                  tmp_path / f"seg{t}.dcm")
+        written[t] = (seg, write_timepoint_sr(report, t, seg, tmp_path / f"sr{t}.dcm"))
+    assert not [w for w in written[last - 1][1].measurements if w.quantity == "forecast"]
+    seg, sr = written[last]
+    estimates = {w.lesion_id: w.value for w in sr.measurements if w.quantity == "forecast"}
+    want = {lid: round(sr_forecast(report, lid, last).median_mm, 3) for lid in seg.segment_of
+            if sr_forecast(report, lid, last) is not None}
+    assert estimates == want and len(want) >= 3
+    tool = require_tool(*DCIODVFY)
+    run = subprocess.run([tool, str(sr.path)], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert not [x for x in (run.stdout + run.stderr).splitlines() if x.startswith("Error")]
+    estimated = "414135002"
+    for g in hd.sr.srread(sr.path).content.get_volumetric_roi_measurement_groups():
+        track = next(tr for tr in report.tracks if tr.tracking_uid == g.tracking_uid)
+        found = [m for m in g.get_measurements()
+                 if m.derivation is not None and m.derivation.value == estimated]
+        if track.lesion_id not in want:
+            assert not found
+            continue
+        (m,) = found
+        axis = "103340004" if track.is_lymph_node else "103339001"
+        assert m.name.value == axis and float(m.value) == want[track.lesion_id]
+        measured = [x for x in g.get_measurements()
+                    if x.name.value == axis and x.derivation is None]
+        assert len(measured) == 1  # the measurement itself, unchanged and unmarked
+        item = lesion_at(report, track, last)
+        want_axis = item.short_axis_mm if track.is_lymph_node else item.long_axis_mm
+        assert float(measured[0].value) == pytest.approx(want_axis, abs=1e-3)
+    data = _tid1500(sr.path, tmp_path)
+    seen = 0
+    for group in data["Measurements"]:
+        uid = group["TrackingUniqueIdentifier"]
+        track = next(tr for tr in report.tracks if tr.tracking_uid == uid)
+        for item in group["measurementItems"]:
+            if item.get("derivationModifier", {}).get("CodeValue") != estimated:
+                continue
+            seen += 1
+            assert float(item["value"]) == want[track.lesion_id]
+            algorithm = item["measurementAlgorithmIdentification"]
+            assert algorithm["AlgorithmParameters"][0] == FORECAST_TEXT
+            f = sr_forecast(report, track.lesion_id, last)
+            assert f"day {f.target_day:g}" in algorithm["AlgorithmParameters"][1]
+            assert algorithm["AlgorithmVersion"] == report.forecast_version
+    assert seen == len(want)

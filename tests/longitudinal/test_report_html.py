@@ -3,6 +3,7 @@ text from DICOM/files/plugins escaped, and the content the issue asks for."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 from html.parser import HTMLParser
@@ -96,7 +97,12 @@ def test_self_contained_and_offline(case, pictures, tmp_path):
     page = _parse(html)
     srcs = [img["src"] for img in page.imgs]
     assert len(srcs) == len(charts) + len(images)
-    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert sum(s.startswith("data:image/svg+xml;base64,") for s in srcs) == len(charts)
+    assert sum(s.startswith("data:image/png;base64,") for s in srcs) == len(images)
+    for s in srcs[:len(charts)]:  # the charts' SVG: no script, no link out of the page
+        svg = base64.b64decode(s.split(",", 1)[1]).decode("utf-8")
+        assert "<script" not in svg and "href" not in svg.replace("xmlns:xlink", "")
+        assert not re.search(r"(?i)(https?:|file:)(?!//www\.w3\.org/)", svg)
     assert not re.search(r"(?i)(src|href)\s*=\s*[\"']?(https?:|//|file:)", html)
     assert "<link" not in html and "@import" not in html and "url(" not in html
     assert "Content-Security-Policy" in html and "default-src 'none'" in html

@@ -30,7 +30,7 @@ def test_json_lists_loaded_and_refused_with_reasons(
     root = _plugins_tree(tmp_path / "plugins")
     assert main(["plugins", "--json", "--plugins-dir", str(root)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["api_version"] == "1.0"
+    assert data["api_version"] == "1.1"
     by_id = {p["id"]: p for p in data["plugins"]}
     good = by_id["org.test.good"]
     assert (good["version"], good["source"], good["location"]) == (
@@ -43,7 +43,7 @@ def test_json_lists_loaded_and_refused_with_reasons(
     assert [a["id"] for a in by_id[EXAMPLE_ID]["longitudinal_analyzers"]] == ["label-volume"]
     (refused,) = [r for r in data["refused"] if r["source"] == "--plugins-dir"]
     assert refused["id"] == "org.test.future"
-    assert refused["reason"] == "requires Interval API >=2 but this is 1.0"
+    assert refused["reason"] == "requires Interval API >=2 but this is 1.1"
     assert refused["manifest"] == str(root / "future" / "interval-plugin.json")
     assert data["search_path"]["plugins_dir"] == [str(root)]
 
@@ -58,7 +58,7 @@ def test_global_option_before_the_subcommand_and_text_output(
     assert "org.test.good 1.0.0  Plugin org.test.good" in out
     assert "segmentation model: tiny-model (MR; labels: 1 brain)" in out
     assert re.search(r"^Refused plugins: [1-9]\d*$", out, re.M)
-    assert "reason: requires Interval API >=2 but this is 1.0" in out
+    assert "reason: requires Interval API >=2 but this is 1.1" in out
     # the option holds while the command runs (the viewer included), then is forgotten
     assert discovery.session_plugin_dirs() == []
 

@@ -133,7 +133,7 @@ def test_broken_plugins_are_refused_and_the_others_still_load(tmp_path: Path) ->
     assert [p.id for p in reg.plugins] == ["org.test.good"]
     reasons = {r.name: r.reason for r in reg.refused}
     assert reasons["b_bad_json"].startswith("the manifest is not valid JSON (line 4")
-    assert reasons["org.test.future"] == "requires Interval API >=2,<3 but this is 1.0"
+    assert reasons["org.test.future"] == "requires Interval API >=2,<3 but this is 1.1"
     assert reasons["org.test.nomodel"] == "model folder models/x has no model.json"
     # two copies in non-bundled folders: the first found wins, the refusal names both folders
     assert reasons["org.test.good"] == (

@@ -57,7 +57,7 @@ def test_loaded_and_refused_rows_with_the_reason(qtbot, tmp_path: Path) -> None:
     assert "brain" in dialog.details.toPlainText()
     dialog.table.selectRow(1)
     text = dialog.details.toPlainText()
-    assert "refused" in text and "requires Interval API <1 but this is 1.0" in text
+    assert "refused" in text and "requires Interval API <1 but this is 1.1" in text
     reason_tip = dialog.table.item(1, COLUMNS.index("Status")).toolTip()
     assert "requires Interval API <1" in tooltip_text(reason_tip)
     assert dialog.summary.text().startswith("1 loaded, 1 refused")

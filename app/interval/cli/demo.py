@@ -80,6 +80,9 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpa
     demo.add_argument("--memory-limit", metavar="SIZE", default=None,
                       help="memory limit of the model process, e.g. 8G or 'none' (default: "
                       "from the machine)")
+    from interval.cli.track import add_forecast_options
+
+    add_forecast_options(demo)
     return demo
 
 
@@ -99,6 +102,10 @@ def options_from_args(args: Any) -> dict[str, Any]:
         "n_timepoints": timepoints,
         "registration": str(getattr(args, "registration", None) or "affine"),
     }
+    if getattr(args, "no_forecast", False):
+        options["forecast"] = False
+    if getattr(args, "horizon", None) is not None:
+        options["horizon_days"] = float(args.horizon)
     limit = getattr(args, "memory_limit", None)
     if limit is not None:
         from interval.ai.memory_limit import parse_size

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     # (a new one, e.g. `segment`, adds its module to this tuple, in the order of --help)
     for module_name in ("interval.cli.plugins", "interval.cli.segment"):
         importlib.import_module(module_name).add_parser(sub, [common])
-    for module_name in ("interval.cli.track",):
+    for module_name in ("interval.cli.track", "interval.cli.forecast"):
         importlib.import_module(module_name).add_parser(sub, [common])
     from interval.cli import demo as demo_cli
 

@@ -29,8 +29,10 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
             "Read the studies of ONE patient from the DICOM folders PATH..., choose one series per "
             "timepoint, segment each timepoint with a model (--model) or take label maps "
             "(--labels, one per timepoint, oldest first), register every follow-up to the "
-            "baseline, match the lesions across time, apply RECIST 1.1, and write report.json, "
-            "lesions.csv, report.html, report.pdf, DICOM SEG and SR (TID 1500) into OUT. The "
+            "baseline, match the lesions across time, apply RECIST 1.1, forecast each lesion's "
+            "size (growth-forecast plugin; a model estimate), and write report.json, "
+            "lesions.csv, forecasts.csv, report.html, report.pdf, DICOM SEG and SR (TID 1500) "
+            "into OUT. The "
             "reader's corrections in OUT/corrections.json are applied on every run."
         ),
     )
@@ -66,7 +68,20 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true",
                    help="write into OUT even if it holds files Interval did not write")
     p.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
+    add_forecast_options(p)
     p.set_defaults(func=run_track)
+
+
+def add_forecast_options(p: argparse.ArgumentParser) -> None:
+    """``--horizon DAYS`` and ``--no-forecast`` (``track`` and ``demo``)."""
+    from interval.cli.forecast import horizon_days
+
+    p.add_argument("--horizon", metavar="DAYS", type=horizon_days, default=None,
+                   help="forecast each lesion's size DAYS after the last visit (default: at the "
+                   "next expected visit, the median interval so far); a model estimate of the "
+                   "growth-forecast plugin")
+    p.add_argument("--no-forecast", action="store_true",
+                   help="make no growth forecast")
 
 
 def run_track(args: argparse.Namespace) -> int:
@@ -85,7 +100,8 @@ def run_track(args: argparse.Namespace) -> int:
     labels = _label_source(args, echo)
     reporter = Reporter(echo=echo, bar=lambda label: ProgressBar(label, enabled=show))
     options = TrackingOptions(registration=args.registration, chained=args.chained,
-                              reports=not args.no_reports, force=args.force)
+                              reports=not args.no_reports, force=args.force,
+                              forecast=not args.no_forecast, horizon_days=args.horizon)
     from interval.cli.cancel import ctrl_c_cancels
 
     with ctrl_c_cancels() as cancel:

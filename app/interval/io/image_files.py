@@ -28,6 +28,12 @@ from interval.core.volume import Volume
 from interval.io.gzip_members import gzip_stream
 from interval.io.sitk_bridge import from_sitk, to_sitk
 
+try:  # Intel ISA-L's inflate: the same API as zlib, about 5x faster (measured on label maps)
+    from isal import isal_zlib as _inflate_lib
+except ImportError:  # pragma: no cover - isal is a declared dependency; zlib still works
+    _inflate_lib = zlib  # type: ignore[misc]
+_INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, _inflate_lib.error)
+
 # extension -> (format name, header+data pair?)
 FORMATS: dict[str, tuple[str, bool]] = {
     ".nii.gz": ("NIfTI", False),
@@ -230,13 +236,13 @@ def _read_nifti_direct(path: Path, ext: str, metadata: VolumeMetadata) -> Volume
             try:
                 stream.skip(offset - 352)
                 complete = stream.readinto(memoryview(array).cast("B")) == array.nbytes
-            except (zlib.error, EOFError) as exc:
+            except (*_INFLATE_ERRORS, EOFError) as exc:
                 raise UnreadableFile(f"the file is damaged or incomplete ({exc})",
                                      path=path) from exc
             if not complete:
                 raise UnreadableFile("the file is incomplete (its voxel data ends early)",
                                      path=path)
-    except (RuntimeError, OSError, zlib.error, EOFError, ValueError):
+    except (RuntimeError, OSError, *_INFLATE_ERRORS, EOFError, ValueError):
         return None
     if not array.dtype.isnative:
         array = array.byteswap().view(array.dtype.newbyteorder("="))
@@ -279,7 +285,7 @@ class _Inflater:
     def __init__(self, file: BinaryIO, gzipped: bool) -> None:
         self._file = file
         self._gzipped = gzipped
-        self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzipped else None
+        self._inflate = _inflate_lib.decompressobj(zlib.MAX_WBITS | 16) if gzipped else None
         self._pending = b""  # compressed input not yet given to zlib
         self._out = b""  # inflated bytes not yet handed out
 
@@ -321,7 +327,7 @@ class _Inflater:
             self._pending = rest if rest else self._file.read(_INFLATE_STEP)
             if not self._pending.lstrip(b"\0"):
                 return False  # trailing zero padding is allowed after the last member
-            self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            self._inflate = _inflate_lib.decompressobj(zlib.MAX_WBITS | 16)
         if not self._pending:
             self._pending = self._inflate.unconsumed_tail or self._file.read(_INFLATE_STEP)
             if not self._pending:

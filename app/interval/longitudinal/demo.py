@@ -46,7 +46,7 @@ _COURSE = {"grow": "grows", "shrink": "shrinks", "appear": "appears", "vanish": 
            "stable": "stable"}
 # files and folders a previous demo run wrote into the patient's folder
 _RESULT_FILES = (EVALUATION_JSON, EVALUATION_MD, "report.json", "report.md", "report.html",
-                 "report.pdf", "lesions.csv", ".interval-track")
+                 "report.pdf", "lesions.csv", "forecasts.csv", ".interval-track")
 _RESULT_DIRS = ("segmentation", "registration", "sr", "seg", "key_images", "dicom")
 
 
@@ -68,6 +68,8 @@ def run_demo(
     device: str = "auto",
     memory_limit_bytes: int | None = None,
     registration: str = "affine",
+    forecast: bool = True,
+    horizon_days: float | None = None,
     reporter: Any = None,
     cancel: Callable[[], bool] | None = None,
 ) -> int:
@@ -76,6 +78,8 @@ def run_demo(
     ``shape`` (nz, ny, nx) is the size of each scan (default 140 x 256 x 256); ``model``
     names a segmentation model of an installed plugin (``segment=False``: the ground
     truth's label maps are tracked instead); ``device`` is auto, cpu, cuda, cuda:N or mps;
+    ``forecast`` adds each lesion's growth forecast (the growth-forecast plugin), at
+    ``horizon_days`` after the last scan (None: at the next expected scan);
     ``reporter`` (a :class:`~interval.longitudinal.pipeline.Reporter`) gets the progress
     of each step (``echo`` the lines); ``cancel()`` returning True stops the run.  Returns 1 when a scan could
     not be loaded or registered; raises :class:`IntervalError` for a missing model or
@@ -111,7 +115,8 @@ def run_demo(
         with reporter.progress("Indexing") as bar:
             selection = build_timeline([patient.dicom_dir], progress=bar, cancel=cancel)
         echo("")
-        options = TrackingOptions(registration=registration, force=True)
+        options = TrackingOptions(registration=registration, force=True, forecast=forecast,
+                                  horizon_days=horizon_days)
         outcome = run_tracking(selection, labels, root, options, inputs=(patient.dicom_dir,),
                                reporter=reporter, cancel=cancel)
         labels = None  # run_tracking closed it
@@ -134,6 +139,8 @@ def run_demo(
     for key, title in names.items():
         if key in outcome.outputs:
             echo(f"{title}: {outcome.outputs[key]}")
+    if "forecasts_csv" in outcome.report.outputs:
+        echo(f"Growth forecasts (CSV): {root / outcome.report.outputs['forecasts_csv']}")
     from interval.longitudinal.summary import timing_table
 
     echo(timing_table(outcome.report.timings))

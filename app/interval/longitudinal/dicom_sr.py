@@ -30,6 +30,16 @@ Design
   SD of intensity (CT)      same, derivation Standard Deviation    [hnsf'U]
   ========================  =====================================  =========
 
+  The **growth forecast** (a model estimate, never a measurement) is written into the
+  SR of the *last* timepoint only (it was made from the measurements up to that one), in
+  the group of each lesion present there that has a network forecast with a number: one
+  more measurement of the lesion's RECIST concept (Long axis; Short axis for a lymph
+  node), in mm, with the derivation (121401, DCM, "Derivation") = (414135002, SCT,
+  "Estimated") of DICOM CID 3627 "Measurement Type", and its Algorithm Identification
+  (TID 4019: the method's name, the plugin's version, and as parameters the text "model
+  estimate, not a measurement", the target date and day, and the band). A reader tells it
+  from the measured long axis by the derivation "Estimated" (dcmqi: ``derivationModifier``).
+
   A lesion split into several components is one group whose values are added up as in
   :mod:`.report_common`; a lesion absent or merged into another at a timepoint has no
   group there; excluded lesions have none anywhere.
@@ -65,6 +75,7 @@ from interval.longitudinal.report_common import (
 from interval.longitudinal.report_seg import TimepointSeg, algorithm_for
 
 SR_SERIES_NUMBER = 902
+FORECAST_TEXT = "model estimate, not a measurement"  # the forecast's first algorithm parameter
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 
 # Organ names (as the lesion extraction writes them) -> SNOMED CT keyword in pydicom's codes.
@@ -82,7 +93,8 @@ class WrittenMeasurement:
 
     lesion_id: str
     tracking_uid: str
-    quantity: str  # "volume", "long axis", "short axis", "max 3d diameter", "mean", "sd"
+    quantity: str  # "volume", "long axis", "short axis", "max 3d diameter", "mean", "sd",
+    # "forecast" (the growth forecast's median: a model estimate)
     value: float
     unit: str  # UCUM code
 
@@ -268,6 +280,11 @@ def _group(hd: Any, report: LongitudinalReport, track: Track, item: LesionAtTime
                                               derivation=derivation))
         written.append(WrittenMeasurement(track.lesion_id, track.tracking_uid, quantity, v,
                                           unit.value))
+    estimate = _forecast_measurement(hd, report, track, item.timepoint, mm)
+    if estimate is not None:
+        measurements.append(estimate[0])
+        written.append(WrittenMeasurement(track.lesion_id, track.tracking_uid, "forecast",
+                                          estimate[1], "mm"))
     site = finding_site(track.organ)
     algorithm = algorithm_for(report, item.timepoint)
     group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
@@ -286,3 +303,41 @@ def _group(hd: Any, report: LongitudinalReport, track: Track, item: LesionAtTime
         measurements=measurements,
     )
     return group, written
+
+
+def sr_forecast(report: LongitudinalReport, lesion_id: str, timepoint: int) -> Any | None:
+    """The forecast the SR of ``timepoint`` carries for a lesion: its default (network)
+    forecast with a number, in the SR of the last timepoint only."""
+    last = max((tp.index for tp in report.timeline.timepoints), default=None)
+    if timepoint != last:
+        return None
+    for f in report.forecasts_of(lesion_id):
+        if f.default and f.kind == "network" and f.status != "refused" \
+                and f.median_mm is not None and math.isfinite(f.median_mm):
+            return f
+    return None
+
+
+def _forecast_measurement(hd: Any, report: LongitudinalReport, track: Track, timepoint: int,
+                          mm: Any) -> tuple[Any, float] | None:
+    """The growth forecast as an estimated measurement (see the module docstring)."""
+    from pydicom.sr.codedict import codes  # noqa: PLC0415
+
+    f = sr_forecast(report, track.lesion_id, timepoint)
+    if f is None:
+        return None
+    value = round(float(f.median_mm), 3)
+    when = ", ".join(x for x in (f.target_date.isoformat() if f.target_date else "",
+                                 f"day {f.target_day:g}" if f.target_day is not None else "")
+                     if x)
+    parameters = [FORECAST_TEXT, f"forecast for {when or 'an unknown day'}"]
+    if f.lower_mm is not None and f.upper_mm is not None:
+        level = f"{(f.interval or 0.8) * 100:.0f} %"
+        parameters.append(f"{level} interval {f.lower_mm:.1f}-{f.upper_mm:.1f} mm")
+    name = codes.SCT.ShortAxis if track.is_lymph_node else codes.SCT.LongAxis
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=(f.method_label or f.method)[:64],
+        version=(report.forecast_version or "unknown")[:64], parameters=parameters)
+    measurement = hd.sr.Measurement(name=name, value=value, unit=mm,
+                                    derivation=codes.cid3627.Estimated, algorithm_id=algorithm)
+    return measurement, value

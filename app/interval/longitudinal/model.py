@@ -232,6 +232,40 @@ class SegmentationSource:
     path: str = ""  # the label file, if given
 
 
+@dataclass(frozen=True)
+class LesionForecast:
+    """One method's forecast of one lesion's RECIST diameter at a future day (a model
+    estimate, never a measurement), as the growth-forecast analyzer returned it.
+
+    ``method`` is e.g. "gru" or "gompertz" (``method_label`` the name shown), ``kind``
+    "network" or "classical"; ``default`` marks the forecast to show first (the network's).
+    Days count from the baseline, as ``TimepointInfo.days_from_baseline``: ``last_day`` is
+    the lesion's last observed visit, ``target_day`` (``target_date``) the day forecast at,
+    ``horizon_days`` the distance between them. ``median_mm`` is the median forecast,
+    ``lower_mm`` / ``upper_mm`` the central ``interval`` band (0.8: 80 %), ``quantiles``
+    level ("0.1") -> mm; None when the method has none. ``status`` is "ok", "widened"
+    (input the model was not trained for: wider band) or "refused" (no number), with the
+    reason in ``message``.
+    """
+
+    lesion_id: str
+    method: str
+    method_label: str
+    kind: str
+    default: bool
+    target_day: float | None
+    target_date: dt.date | None
+    horizon_days: float | None
+    median_mm: float | None
+    lower_mm: float | None
+    upper_mm: float | None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    status: str = "ok"
+    message: str = ""
+    last_day: float | None = None
+    interval: float | None = None
+
+
 @dataclass
 class LongitudinalReport:
     """Everything ``report.json`` holds (see :func:`to_dict`)."""
@@ -250,6 +284,16 @@ class LongitudinalReport:
     interval_version: str = ""
     created: str = ""  # ISO 8601 time the report was made
     schema: int = SCHEMA_VERSION
+    # growth forecasts (model estimates) of the tracked lesions; empty when none was made
+    forecasts: list[LesionForecast] = field(default_factory=list)
+    forecast_note: str = ""  # the forecasting analyzer's summary (training data, limits)
+    forecast_source: str = ""  # the analyzer and its plugin (id, version, source)
+    forecast_version: str = ""  # the version of the plugin that made the forecasts
+
+    def forecasts_of(self, lesion_id: str) -> list[LesionForecast]:
+        """The forecasts of one lesion, the default (network) one first."""
+        found = [f for f in self.forecasts if f.lesion_id == lesion_id]
+        return sorted(found, key=lambda f: not f.default)
 
     def measurement(self, timepoint: int, component: int) -> LesionMeasurement | None:
         for m in self.measurements:

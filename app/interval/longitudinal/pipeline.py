@@ -52,6 +52,10 @@ class TrackingOptions:
     save_label_maps: bool = True  # write each timepoint's label map (NIfTI) into OUT
     reports: bool = True  # HTML, PDF, CSV, SR, SEG (False: report.json only)
     force: bool = False  # write into a folder that holds other files
+    forecast: bool = True  # growth forecast of every lesion (the growth-forecast plugin)
+    horizon_days: float | None = None  # forecast this many days after the last visit
+    # (None: at the next expected visit, the median interval so far)
+    forecast_analyzer: str | None = None  # analyzer id (None: the growth-forecast plugin's)
 
 
 @dataclass
@@ -238,6 +242,19 @@ def run_tracking(
             corrections)
         report.warnings.extend(corrections.warnings)
         report.warnings.extend(getattr(labels, "warnings", []))
+        if options.forecast:
+            _check(cancel)
+            with phases.time("forecast"):
+                from interval.longitudinal.forecast import add_forecasts
+
+                add_forecasts(report, horizon_days=options.horizon_days,
+                              analyzer_name=options.forecast_analyzer, cancel=cancel)
+        if options.reports:  # forecasts.csv, or no stale one from an earlier run
+            with phases.time("forecast"):
+                from interval.longitudinal.report_csv import update_forecasts_csv
+
+                if (written := update_forecasts_csv(report, out)) is not None:
+                    report.outputs["forecasts_csv"] = written
         _check(cancel)
         outputs = _write_reports(report, out, data, selection, options, phases, t_start)
     finally:

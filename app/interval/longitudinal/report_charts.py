@@ -1,31 +1,53 @@
-"""Charts for the reports (PNG bytes): each lesion's volume and diameter over time, and the
-RECIST sum of diameters with the response thresholds.
+"""Charts for the reports: each lesion's volume and diameter over time, and the RECIST sum
+of diameters with the response thresholds.
 
-The x axis is days from the baseline when every timepoint has a date, else the timepoint
-number.  Matplotlib draws through its object API (``Figure`` + ``FigureCanvasAgg``), never
-``pyplot``: no global state, so charts can be drawn in a worker thread.
+Charts are vector drawings made with ReportLab's graphics (:mod:`reportlab.graphics`): the
+PDF embeds the drawing itself (sharp at any zoom), the HTML page an SVG of it.  Nothing is
+rasterised and no global state is used, so charts can be drawn in a worker thread.  The
+x axis is days from the baseline when every timepoint has a date, else the timepoint
+number.  Text from the report (lesion names) is escaped by the SVG writer.
+
+When the report holds a growth forecast for a lesion (on a days axis), its diameter panel
+also shows the default (network) forecast at the target day, in purple: a dashed line from
+the last measurement to the median, the band as a shaded wedge and an error bar, and a
+legend line "model estimate 21 mm (17-26, 80 %)".
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from interval.longitudinal.model import LongitudinalReport, Track
+from interval.longitudinal.chart_axes import Axes, nice_ticks
+from interval.longitudinal.model import LesionForecast, LongitudinalReport, Track
 from interval.longitudinal.report_common import lesion_at, lesion_title, shown_tracks
 
-DPI = 96
-_BLUE, _ORANGE, _GREY, _RED, _GREEN = "#1f5fa8", "#d9731a", "#6b6b6b", "#c0392b", "#2e8b57"
+BLUE, ORANGE, GREY, RED, GREEN = "#1f5fa8", "#d9731a", "#6b6b6b", "#c0392b", "#2e8b57"
+PURPLE = "#7b3fa0"  # model estimates (growth forecasts)
+WIDTH_PT = 480.0  # about 170 mm: the PDF's text width; the SVG is drawn at 1 pt = 1 px
+SVG_FONT = "Helvetica"
 
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart: what it shows and the PNG."""
+    """One chart: what it shows and how to draw it.
+
+    ``draw(font)`` builds a fresh ReportLab ``Drawing`` (a PDF flowable) with its text in
+    ``font`` (a registered ReportLab font name); :meth:`svg` is the same drawing as SVG.
+    """
 
     key: str  # "sum" or a lesion id
     title: str
-    png: bytes
+    width: float
+    height: float
+    draw: Callable[[str], Any]
+
+    def svg(self) -> str:
+        """The chart as an SVG document (text escaped; no scripts, no external links)."""
+        from reportlab.graphics import renderSVG  # noqa: PLC0415
+
+        return renderSVG.drawToString(self.draw(SVG_FONT))
 
 
 def _x_axis(report: LongitudinalReport) -> tuple[list[float], str]:
@@ -36,103 +58,98 @@ def _x_axis(report: LongitudinalReport) -> tuple[list[float], str]:
     return [float(tp.index) for tp in tps], "timepoint (0 = baseline)"
 
 
-def _figure(width_in: float, height_in: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    fig = Figure(figsize=(width_in, height_in), dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
+def _x_limits(xs: Sequence[float]) -> tuple[float, float]:
+    if not xs:
+        return 0.0, 1.0
+    span = max(xs) - min(xs) or 1.0
+    return min(xs) - 0.05 * span, max(xs) + 0.05 * span
 
 
-def _png(fig) -> bytes:
-    """The figure as an RGB PNG (drawn by Agg, encoded by Pillow at a fast setting)."""
-    import numpy as np  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
-
-    fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buf, format="PNG", compress_level=3)
-    return buf.getvalue()
+def _panel(drawing: Any, font: str, box: tuple[float, float, float, float], xs: Sequence[float],
+           xlabel: str, ylabel: str, top: float, title: str) -> Axes:
+    """Axes with a grid, x ticks at the timepoints, y ticks from 0 to ``top``."""
+    ax = Axes(drawing, box, _x_limits(xs), (0.0, top if top > 0 else 1.0), font)
+    ax.grid_and_ticks(list(xs), nice_ticks(0.0, top if top > 0 else 1.0, 4))
+    ax.labels(xlabel, ylabel, title)
+    return ax
 
 
-def _style(ax, xlabel: str, ylabel: str, xs: Sequence[float]) -> None:
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+def _lesion_drawing(font: str, title: str, kind: str, xs: Sequence[float], xlabel: str,
+                    vols: Sequence[float | None], diams: Sequence[float | None],
+                    forecast: LesionForecast | None = None) -> Any:
+    from reportlab.graphics.shapes import Drawing, String  # noqa: PLC0415
 
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(True, color="#dddddd", linewidth=0.6)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    if xs:
-        span = max(xs) - min(xs) or 1.0
-        ax.set_xlim(min(xs) - 0.05 * span, max(xs) + 0.05 * span)
-        ax.set_xticks(list(xs))
-        ax.set_xticklabels([f"{x:g}" for x in xs])
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-    ax.set_ylim(bottom=0)
-
-
-class _LesionFigure:
-    """One lesion chart layout (two panels) drawn again for every lesion: building the
-    axes costs as much as drawing them, so they are built once per report."""
-
-    def __init__(self, xs: Sequence[float], xlabel: str) -> None:
-        self.xs = list(xs)
-        self.fig = _figure(6.2, 2.3)
-        self.axes = self.fig.subplots(1, 2)
-        self.lines, self.missing = [], []
-        for ax, color, marker in zip(self.axes, (_BLUE, _ORANGE), ("o", "s"), strict=True):
-            (line,) = ax.plot([], [], color=color, marker=marker, markersize=4, linewidth=1.5)
-            (gone,) = ax.plot([], [], linestyle="none", marker="x", color=_GREY, markersize=5,
-                              clip_on=False)
-            self.lines.append(line)
-            self.missing.append(gone)
-            _style(ax, xlabel, "", xs)
-        self.axes[0].set_ylabel("volume (mL)", fontsize=8)
-        self.axes[0].set_title("volume", fontsize=9, y=1.02)
-        self.title = self.fig.suptitle("", fontsize=9, x=0.01, ha="left")
-        self.fig.subplots_adjust(left=0.09, right=0.98, bottom=0.2, top=0.8, wspace=0.3)
-        self.notes: list = []
-
-    def draw(self, title: str, kind: str, vols: Sequence[float | None],
-             diams: Sequence[float | None]) -> bytes:
-        for note in self.notes:
-            note.remove()
-        self.notes = []
-        self.axes[1].set_ylabel(f"diameter (mm, {kind})", fontsize=8)
-        self.axes[1].set_title(f"RECIST diameter ({kind})", fontsize=9, y=1.02)
-        self.title.set_text(title)
-        for n, ys in enumerate((vols, diams)):
-            ax, color = self.axes[n], (_BLUE, _ORANGE)[n]
-            pts = [(x, y) for x, y in zip(self.xs, ys, strict=True) if y is not None]
-            self.lines[n].set_data([p[0] for p in pts], [p[1] for p in pts])
-            gone = [x for x, y in zip(self.xs, ys, strict=True) if y is None]
-            self.missing[n].set_data(gone, [0.0] * len(gone))
-            for x, y in pts:
-                self.notes.append(ax.annotate(f"{y:.3g}", (x, y), textcoords="offset points",
-                                              xytext=(0, 5), ha="center", fontsize=7,
-                                              color=color))
-            top = max((p[1] for p in pts), default=0.0)
-            ax.set_ylim(0, top * 1.25 if top > 0 else 1.0)
-        return _png(self.fig)
+    height = 175.0
+    d = Drawing(WIDTH_PT, height)
+    d.add(String(4, height - 12, title, fontName=font, fontSize=9))
+    panels = (
+        ((44, 34, 185, 104), vols, "volume (mL)", "volume", BLUE, "circle"),
+        ((290, 34, 185, 104), diams, f"diameter (mm, {kind})", f"RECIST diameter ({kind})",
+         ORANGE, "square"),
+    )
+    for n, (box, ys, ylabel, panel_title, color, marker) in enumerate(panels):
+        pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+        extra = forecast if n == 1 and pts else None
+        panel_xs = [*xs, float(extra.target_day)] if extra else list(xs)  # type: ignore[arg-type]
+        top = max([p[1] for p in pts] + _forecast_values(extra), default=0.0) * 1.25
+        ax = _panel(d, font, box, panel_xs, xlabel, ylabel, top, panel_title)
+        if extra is not None:
+            _draw_forecast(ax, pts[-1], extra)
+        ax.line(pts, color, width=1.5, marker=marker)
+        for x, y in pts:
+            ax.text(x, y, f"{y:.3g}", color=color, dy=5)
+        ax.crosses([x for x, y in zip(xs, ys, strict=True) if y is None], GREY)
+    return d
 
 
-def lesion_chart(report: LongitudinalReport, track: Track,
-                 figure: _LesionFigure | None = None) -> Chart:
+def _forecast_values(f: LesionForecast | None) -> list[float]:
+    if f is None:
+        return []
+    return [v for v in (f.median_mm, f.lower_mm, f.upper_mm) if v is not None]
+
+
+def _draw_forecast(ax: Any, last: tuple[float, float], f: LesionForecast) -> None:
+    """The forecast from the last measurement ``last`` (x, mm) to (target day, median)."""
+    x0, y0 = last
+    x1, y1 = float(f.target_day), float(f.median_mm)  # type: ignore[arg-type]
+    text = f"model estimate {y1:.3g} mm"
+    if f.lower_mm is not None and f.upper_mm is not None:
+        lo, hi = float(f.lower_mm), float(f.upper_mm)
+        ax.band(x0, x1, y0, y0, lo, hi, PURPLE, opacity=0.18)
+        ax.line([(x1, lo), (x1, hi)], PURPLE, width=1.0)
+        ax.ticks_at([(x1, lo), (x1, hi)], PURPLE, half_width=3, width=1.0)
+        text += f" ({lo:.3g}-{hi:.3g}, {(f.interval or 0.8) * 100:.0f} %)"
+    ax.line([(x0, y0), (x1, y1)], PURPLE, width=1.2, dash=(3, 2))
+    ax.line([(x1, y1)], PURPLE, marker="circle", size=4.5)
+    ax.legend([(PURPLE, "dash", text)])
+
+
+def chart_forecast(report: LongitudinalReport, lesion_id: str) -> LesionForecast | None:
+    """The forecast a lesion's chart draws: its default (network) one, when it has a number
+    and a target day."""
+    for f in report.forecasts_of(lesion_id):
+        if f.default:
+            usable = (f.status != "refused" and f.median_mm is not None
+                      and f.target_day is not None)
+            return f if usable else None
+    return None
+
+
+def lesion_chart(report: LongitudinalReport, track: Track) -> Chart:
     """Volume (mL) and RECIST diameter (mm) of one lesion over time; an X on the axis where
     it was not seen (absent, or merged into another)."""
-    if figure is None:
-        figure = _LesionFigure(*_x_axis(report))
+    xs, xlabel = _x_axis(report)
     items = [lesion_at(report, track, tp.index) for tp in report.timeline.timepoints]
     vols = [it.volume_ml if it.seen else None for it in items]
     diams = [it.recist_diameter_mm if it.seen else None for it in items]
     kind = "short axis" if track.is_lymph_node else "long axis"
     title = f"{lesion_title(track)} ({track.role})"
-    return Chart(track.lesion_id, title, figure.draw(title, kind, vols, diams))
+    forecast = chart_forecast(report, track.lesion_id) if xlabel.startswith("days") else None
+
+    def draw(font: str) -> Any:
+        return _lesion_drawing(font, title, kind, xs, xlabel, vols, diams, forecast)
+
+    return Chart(track.lesion_id, title, WIDTH_PT, 175.0, draw)
 
 
 def sum_chart(report: LongitudinalReport) -> Chart:
@@ -141,46 +158,43 @@ def sum_chart(report: LongitudinalReport) -> Chart:
     xs, xlabel = _x_axis(report)
     by_tp = {r.timepoint: r for r in report.recist}
     rows = [(x, by_tp.get(tp.index)) for x, tp in zip(xs, report.timeline.timepoints, strict=True)]
-    pts = [(x, r.sum_mm, r) for x, r in rows if r is not None and r.sum_mm is not None]
-    fig = _figure(6.2, 2.6)
-    ax = fig.subplots(1, 1)
+    pts = [(x, r.sum_mm, r.overall_response if r.timepoint > 0 else "baseline")
+           for x, r in rows if r is not None and r.sum_mm is not None]
     base = by_tp.get(0)
-    top = max((p[1] for p in pts), default=0.0)
-    if pts:
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=_BLUE, marker="o",
-                markersize=5, linewidth=1.8, label="sum of diameters")
-        for x, y, r in pts:
-            label = r.overall_response if r.timepoint > 0 else "baseline"
-            ax.annotate(f"{y:.1f} mm\n{label}", (x, y), textcoords="offset points",
-                        xytext=(0, 7), ha="center", fontsize=7)
-    if base is not None and base.sum_mm:
-        pr = 0.7 * base.sum_mm
-        ax.axhline(pr, color=_GREEN, linestyle="--", linewidth=1,
-                   label=f"PR threshold: baseline -30 % ({pr:.1f} mm)")
-        top = max(top, pr)
-    pd_x, pd_y = [], []
-    for x, r in rows:
-        if r is not None and r.timepoint > 0 and r.nadir_mm is not None:
-            pd_x.append(x)
-            pd_y.append(max(1.2 * r.nadir_mm, r.nadir_mm + 5.0))
-    if pd_x:
-        ax.plot(pd_x, pd_y, color=_RED, linestyle="none", marker="_", markersize=16,
-                markeredgewidth=2, label="PD threshold: nadir +20 % and at least +5 mm")
-        top = max(top, max(pd_y))
-    _style(ax, xlabel, "sum of diameters (mm)", xs)
-    ax.set_ylim(0, top * 1.3 if top > 0 else 1.0)
-    ax.set_title("RECIST 1.1: sum of target lesion diameters", fontsize=9, y=1.02)
-    if ax.get_legend_handles_labels()[0]:  # nothing to explain when there is no target
-        ax.legend(fontsize=7, loc="lower left", frameon=False)
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.17, top=0.88)
-    return Chart("sum", "RECIST sum of diameters", _png(fig))
+    pr = 0.7 * base.sum_mm if base is not None and base.sum_mm else None
+    pd = [(x, max(1.2 * r.nadir_mm, r.nadir_mm + 5.0)) for x, r in rows
+          if r is not None and r.timepoint > 0 and r.nadir_mm is not None]
+    top = max([p[1] for p in pts] + ([pr] if pr else []) + [p[1] for p in pd], default=0.0)
+    height = 195.0
+
+    def draw(font: str) -> Any:
+        from reportlab.graphics.shapes import Drawing  # noqa: PLC0415
+
+        d = Drawing(WIDTH_PT, height)
+        ax = _panel(d, font, (44, 34, 426, 128), xs, xlabel, "sum of diameters (mm)",
+                    top * 1.3, "RECIST 1.1: sum of target lesion diameters")
+        legend = []
+        if pts:
+            ax.line([(x, y) for x, y, _ in pts], BLUE, width=1.8, marker="circle", size=5)
+            for x, y, label in pts:
+                ax.text(x, y, f"{y:.1f} mm", dy=15)
+                ax.text(x, y, label, dy=6)
+            legend.append((BLUE, "solid", "sum of diameters"))
+        if pr is not None:
+            ax.hline(pr, GREEN, dash=(4, 3))
+            legend.append((GREEN, "dash", f"PR threshold: baseline -30 % ({pr:.1f} mm)"))
+        if pd:
+            ax.ticks_at(pd, RED, half_width=7, width=2)
+            legend.append((RED, "tick", "PD threshold: nadir +20 % and at least +5 mm"))
+        ax.legend(legend)
+        return d
+
+    return Chart("sum", "RECIST sum of diameters", WIDTH_PT, height, draw)
 
 
 def render_charts(report: LongitudinalReport, *, include_non_targets: bool = True) -> list[Chart]:
     """The sum chart first (when RECIST was assessed), then one chart per shown lesion."""
     charts = [sum_chart(report)] if report.recist else []
     tracks = shown_tracks(report, include_non_targets=include_non_targets)
-    if tracks:
-        figure = _LesionFigure(*_x_axis(report))
-        charts += [lesion_chart(report, t, figure) for t in tracks]
-    return charts
+    return charts + [lesion_chart(report, t) for t in tracks]
+

@@ -12,6 +12,17 @@ the value the RECIST table counted for a target), ``max_diameter_3d_mm``,
 ``centroid_x_mm``, ``centroid_y_mm``, ``centroid_z_mm`` (LPS, in baseline space),
 ``mean_intensity``, ``sd_intensity``, ``intensity_unit`` (HU for CT).
 
+``forecasts.csv`` (written when the growth-forecast plugin gave forecasts; every value a
+model estimate, never a measurement): one row per lesion and forecasting method, the
+default (network) method first: ``lesion_id``, ``method`` (e.g. gru, carry_forward,
+gompertz), ``method_label``, ``kind`` (network, classical), ``default`` (yes/no),
+``last_day`` (day of the lesion's last observed visit, from the baseline),
+``target_day``, ``target_date`` (ISO), ``horizon_days``, ``median_mm`` (the forecast
+RECIST diameter), ``lower_mm`` and ``upper_mm`` (the central band), ``interval`` (its
+probability, 0.8 = 80 %), ``quantiles_mm`` (``level=mm`` pairs, ``;``-separated),
+``status`` (ok, widened, refused), ``message`` (why widened or refused),
+``model_estimate`` (always yes). ``interval forecast -o FILE`` writes the same columns.
+
 Text fields starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are prefixed
 with ``'`` so a spreadsheet never runs them as formulas (the same rule as the viewer's
 measurement export); numbers are written by Interval and stay numbers.
@@ -23,7 +34,7 @@ from pathlib import Path
 
 from interval.core.measurements import safe_csv_text as safe_text
 from interval.core.measurements import write_csv
-from interval.longitudinal.model import LongitudinalReport
+from interval.longitudinal.model import LesionForecast, LongitudinalReport
 from interval.longitudinal.report_common import (
     LesionAtTimepoint,
     ReportError,
@@ -37,6 +48,13 @@ COLUMNS = (
     "date", "days", "status", "components", "merged_into", "volume_ml", "long_axis_mm",
     "short_axis_mm", "recist_diameter_mm", "max_diameter_3d_mm", "centroid_x_mm",
     "centroid_y_mm", "centroid_z_mm", "mean_intensity", "sd_intensity", "intensity_unit",
+)
+
+FORECASTS_CSV = "forecasts.csv"
+FORECAST_COLUMNS = (
+    "lesion_id", "method", "method_label", "kind", "default", "last_day", "target_day",
+    "target_date", "horizon_days", "median_mm", "lower_mm", "upper_mm", "interval",
+    "quantiles_mm", "status", "message", "model_estimate",
 )
 
 
@@ -88,3 +106,45 @@ def _row(report: LongitudinalReport, item: LesionAtTimepoint) -> dict[str, str]:
         intensity_unit="HU" if modality == "CT" and item.mean_intensity is not None else "",
     )
     return row
+
+
+def forecast_rows(forecasts: list[LesionForecast]) -> list[dict[str, str]]:
+    """``forecasts.csv`` rows as text (escaped), in the given order."""
+    rows = []
+    for f in forecasts:
+        text = {"lesion_id": f.lesion_id, "method": f.method, "method_label": f.method_label,
+                "kind": f.kind, "status": f.status, "message": f.message}
+        row = {k: safe_text(str(v)) for k, v in text.items()}
+        row.update(
+            default="yes" if f.default else "no",
+            last_day=_num(f.last_day, 1), target_day=_num(f.target_day, 1),
+            target_date=f.target_date.isoformat() if f.target_date else "",
+            horizon_days=_num(f.horizon_days, 1), median_mm=_num(f.median_mm, 2),
+            lower_mm=_num(f.lower_mm, 2), upper_mm=_num(f.upper_mm, 2),
+            interval=_num(f.interval, 2),
+            quantiles_mm=";".join(f"{level}={_num(mm, 2)}" for level, mm in f.quantiles.items()),
+            model_estimate="yes",
+        )
+        rows.append(row)
+    return rows
+
+
+def write_forecasts_csv(forecasts: list[LesionForecast], path: str | Path) -> Path:
+    """Write ``forecasts.csv`` (or any path) atomically; returns the path."""
+    try:
+        return write_csv(forecast_rows(forecasts), path, FORECAST_COLUMNS)
+    except OSError as exc:
+        raise ReportError(f"could not write the forecast table ({exc.strerror or exc})",
+                          path=path) from exc
+
+
+def update_forecasts_csv(report: LongitudinalReport, out_dir: str | Path) -> str | None:
+    """``OUT/forecasts.csv`` for the report's forecasts; returns its name, or None (and an
+    earlier run's file is removed) when the report has none."""
+    path = Path(out_dir) / FORECASTS_CSV
+    if not report.forecasts:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+        return None
+    write_forecasts_csv(report.forecasts, path)
+    return FORECASTS_CSV

@@ -5,8 +5,8 @@ and a Content-Security-Policy that forbids scripts and any network access, so th
 opens offline from disk and shows the same thing anywhere.
 
 All text that comes from DICOM headers, files, plugins or the reader (patient name,
-descriptions, lesion names, messages...) is HTML-escaped: it is shown as plain text, never
-interpreted.
+descriptions, lesion names, messages, a forecasting plugin's summary...) is HTML-escaped:
+it is shown as plain text, never interpreted.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from interval.longitudinal.report_common import (
     timepoint_info,
 )
 from interval.longitudinal.report_text import (
+    FORECAST_HEADER,
     correction_lines,
+    forecast_intro,
+    forecast_rows,
     model_notice,
     patient_lines,
     registration_text,
@@ -85,6 +88,7 @@ def render_html(report: LongitudinalReport, *, charts: Sequence[Chart] = (),
         *_warnings(report),
         *_recist(report),
         *_lesions(report),
+        *_forecasts(report),
         *_charts(charts),
         *_key_images(report, key_images),
         *_events(report),
@@ -228,12 +232,30 @@ def _lesions(report: LongitudinalReport) -> list[str]:
             _table(header, rows)]
 
 
+def _forecasts(report: LongitudinalReport) -> list[str]:
+    if not report.forecasts:
+        return []
+    intro = forecast_intro(report)
+    rows = []
+    for f, (name, method, when, median, band, status) in zip(
+            report.forecasts, forecast_rows(report), strict=True):
+        cls = "" if f.default else " class=\"muted\""
+        rows.append([f"<span{cls}>{e(name)}</span>", f"<span{cls}>{e(method)}</span>",
+                     e(when), _n(median), _n(band), e(status)])
+    return ["<h2>Growth forecast (model estimate)</h2>",
+            f"<div class=\"notice\">{e(intro[0])}</div>",
+            *(f"<p class=\"muted\">{e(line)}</p>" for line in intro[1:]),
+            _table([e(h) for h in FORECAST_HEADER], rows)]
+
+
 def _charts(charts: Sequence[Chart]) -> list[str]:
     if not charts:
         return []
     out = ["<h2>Charts</h2>"]
     for c in charts:
-        out.append(f"<figure style=\"margin:8px 0\"><img src=\"{data_uri(c.png)}\" "
+        svg = base64.b64encode(c.svg().encode("utf-8")).decode("ascii")
+        out.append(f"<figure style=\"margin:8px 0\"><img src=\"data:image/svg+xml;base64,"
+                   f"{svg}\" width=\"{c.width:.0f}\" height=\"{c.height:.0f}\" "
                    f"alt=\"{e(c.title)}\"></figure>")
     return out
 

@@ -28,11 +28,18 @@ Top level
 ``corrections[]``      the reader's corrections as applied (operations of the corrections
                        sidecar, each an object with at least ``op``)
 ``warnings[]``         sentences for the reader about the whole analysis
-``timings``            phase name -> seconds
+``timings``            phase name -> seconds ("forecast" when a growth forecast was made)
 ``outputs``            what -> file path relative to the output folder: "report_json",
                        "lesions_csv", "report_html", "report_pdf", "seg_tpN", "sr_tpN",
                        "key_image_<lesion>_tpN", "transform_tpN", "labels_tpN" (N numbers
-                       timepoints from 1, the baseline, as the file names do)
+                       timepoints from 1, the baseline, as the file names do),
+                       "forecasts_csv"
+``forecasts[]``        growth forecasts of the lesions: model estimates, never
+                       measurements (below; empty when none was made)
+``forecast_note``      the forecasting plugin's own statement: what its model was trained
+                       on and what it is not validated for (plain text)
+``forecast_source``    the analyzer and its plugin (name, id, version, source)
+``forecast_version``   the version of that plugin
 
 ``timeline``
 ------------
@@ -104,6 +111,18 @@ evaluable), ``target_diameters`` (lesion_id -> mm counted), ``change_from_baseli
 unequivocal new lesions here), ``overall_response``, ``reason`` (why, in words),
 ``total_volume_ml`` (all lesions not excluded), ``volume_change_pct`` (against the
 baseline total)
+
+``forecasts[]``
+---------------
+One lesion and one forecasting method (added without a schema change: an
+older file without these keys reads as "no forecast"): ``lesion_id``, ``method`` ("gru",
+"carry_forward", "gompertz"...), ``method_label`` (shown), ``kind`` ("network" or
+"classical"), ``default`` (the one to show first: the network's), ``last_day`` (the
+lesion's last observed visit) and ``target_day`` (the day forecast at), days from the
+baseline, ``target_date`` (ISO), ``horizon_days``, ``median_mm`` (forecast RECIST
+diameter; null when refused), ``lower_mm`` and ``upper_mm`` (the central band, probability
+``interval``, e.g. 0.8), ``quantiles`` (level text -> mm), ``status`` ("ok", "widened",
+"refused") and ``message`` (why)
 
 ``segmentations[]``
 -------------------

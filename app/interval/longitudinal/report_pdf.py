@@ -1,9 +1,10 @@
 """``report.pdf``: the longitudinal report on A4 pages (ReportLab).
 
 The same content as ``report.html``: patient and timeline, warnings, the RECIST table and
-the reasons, the lesion table, charts, key images (lesions x timepoints), matching events
-and segmentation sources.  Text is set in DejaVu Sans (shipped with matplotlib; Latin,
-Greek and Cyrillic) when it can be found, else Helvetica.
+the reasons, the lesion table, the growth forecasts (model estimates), charts, key images
+(lesions x timepoints), matching events and segmentation sources.  Text is set in DejaVu
+Sans (shipped with matplotlib; Latin, Greek and Cyrillic) when it can be found, else
+Helvetica.
 
 ReportLab's ``Paragraph`` parses a small XML markup (``<b>``, ``<font>``...): every text
 from DICOM headers, files, plugins or the reader is escaped before it becomes a paragraph,
@@ -34,7 +35,10 @@ from interval.longitudinal.report_common import (
     timepoint_info,
 )
 from interval.longitudinal.report_text import (
+    FORECAST_HEADER,
     correction_lines,
+    forecast_intro,
+    forecast_rows,
     model_notice,
     patient_lines,
     registration_text,
@@ -57,6 +61,16 @@ def markup_text(text: object) -> str:
     return escape(plain).replace("\r\n", "\n").replace("\n", "<br/>")
 
 
+def _dejavu_folder() -> str:
+    """matplotlib's font folder, found without importing matplotlib (a third of a second)."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("matplotlib's fonts are not installed")
+    return os.path.join(list(spec.submodule_search_locations)[0], "mpl-data", "fonts", "ttf")
+
+
 def _register_fonts() -> tuple[str, str]:
     """(regular, bold) font names: DejaVu Sans from matplotlib when present."""
     global _fonts
@@ -65,11 +79,10 @@ def _register_fonts() -> tuple[str, str]:
             return _fonts
         _fonts = ("Helvetica", "Helvetica-Bold")
         try:
-            import matplotlib  # noqa: PLC0415
             from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415
             from reportlab.pdfbase.ttfonts import TTFont  # noqa: PLC0415
 
-            folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+            folder = _dejavu_folder()
             pdfmetrics.registerFont(TTFont("IntervalSans", os.path.join(folder, "DejaVuSans.ttf")))
             pdfmetrics.registerFont(TTFont("IntervalSans-Bold",
                                            os.path.join(folder, "DejaVuSans-Bold.ttf")))
@@ -191,6 +204,7 @@ def _story(report: LongitudinalReport, s: _Styles, width: float, charts: Sequenc
         story += [_p("- " + w, s.warn) for w in warnings]
     story += _recist(report, s, width)
     story += _lesions(report, s, width)
+    story += _forecasts(report, s, width)
     story += _charts(charts, s, width)
     story += _key_images(report, key_images, s, width)
     story += _events(report, s, width)
@@ -290,6 +304,20 @@ def _lesions(report: LongitudinalReport, s: _Styles, width: float) -> list[objec
     return out
 
 
+def _forecasts(report: LongitudinalReport, s: _Styles, width: float) -> list[object]:
+    if not report.forecasts:
+        return []
+    intro = forecast_intro(report)
+    out: list[object] = [_p("Growth forecast (model estimate)", s.h2), _p(intro[0], s.notice)]
+    out += [_p(line, s.small) for line in intro[1:]]
+    rows = [[_p(h, s.small) for h in FORECAST_HEADER]]
+    rows += [[_p(x, s.small if f.default else s.muted) for x in row]
+             for f, row in zip(report.forecasts, forecast_rows(report), strict=True)]
+    widths = [0.15, 0.2, 0.17, 0.12, 0.14, 0.22]
+    out.append(_table(rows, [w * width for w in widths], s))
+    return out
+
+
 def _image(png: bytes, width: float, px_width: int, px_height: int) -> object:
     from reportlab.platypus import Image  # noqa: PLC0415
 
@@ -299,13 +327,15 @@ def _image(png: bytes, width: float, px_width: int, px_height: int) -> object:
 def _charts(charts: Sequence[Chart], s: _Styles, width: float) -> list[object]:
     if not charts:
         return []
-    from PIL import Image as PILImage  # noqa: PLC0415
-
+    font = _register_fonts()[0]
     out: list[object] = [_p("Charts", s.h2)]
     for c in charts:
-        with PILImage.open(io.BytesIO(c.png)) as im:
-            w, h = im.size
-        out.append(_image(c.png, min(width, 170 * 72 / 25.4), w, h))
+        drawing = c.draw(font)  # vector: sharp at any zoom
+        scale = min(1.0, width / max(c.width, 1.0))
+        if scale < 1.0:
+            drawing.scale(scale, scale)
+            drawing.width, drawing.height = c.width * scale, c.height * scale
+        out.append(drawing)
     return out
 
 

@@ -95,3 +95,45 @@ def correction_lines(report: LongitudinalReport) -> list[str]:
         rest = ", ".join(f"{k}={v}" for k, v in op.items() if k != "op")
         lines.append(f"{op.get('op', '?')}: {rest}" if rest else str(op.get("op", "?")))
     return lines
+
+
+FORECAST_HEADER = ("Lesion", "Method", "Forecast for", "Diameter (median)", "Band",
+                   "Status")
+
+
+def forecast_intro(report: LongitudinalReport) -> list[str]:
+    """What the forecasts are and are not: the model-estimate notice, which analyzer made
+    them, and its own statement of what it was trained on and is not validated for."""
+    if not report.forecasts:
+        return []
+    lines = ["Growth forecasts are model estimates, not measurements: each lesion's RECIST "
+             "diameter forecast from its measurements so far, with the central band the "
+             "method gives (the network's default first). Do not use them for treatment "
+             "decisions."]
+    if report.forecast_source:
+        lines.append(f"Made by {report.forecast_source}.")
+    if report.forecast_note:
+        lines.append(report.forecast_note)
+    return lines
+
+
+def forecast_rows(report: LongitudinalReport) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per lesion and method, in :data:`FORECAST_HEADER` order (plain text)."""
+    from interval.longitudinal.report_common import fmt, lesion_title  # noqa: PLC0415
+
+    rows = []
+    for f in report.forecasts:
+        track = report.track(f.lesion_id)
+        name = lesion_title(track) if track is not None else f.lesion_id
+        method = f.method_label + (" (default)" if f.default else "")
+        when = ", ".join(x for x in (
+            f.target_date.isoformat() if f.target_date else "",
+            f"day {f.target_day:g}" if f.target_day is not None else "",
+            f"+{f.horizon_days:g} d" if f.horizon_days is not None else "") if x) or "-"
+        band = "-"
+        if f.lower_mm is not None and f.upper_mm is not None:
+            level = f" ({f.interval * 100:.0f} %)" if f.interval else ""
+            band = f"{fmt(f.lower_mm)}-{fmt(f.upper_mm)} mm{level}"
+        status = f.status + (f": {f.message}" if f.message else "")
+        rows.append((name, method, when, fmt(f.median_mm, 1, "mm"), band, status))
+    return rows

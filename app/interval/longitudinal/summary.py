@@ -6,7 +6,8 @@ from interval.longitudinal.model import ROLE_EXCLUDED, LongitudinalReport
 
 _PHASES = (("read", "read"), ("segment", "segment"), ("extract", "extract lesions"),
            ("register", "register"), ("map", "map to baseline"), ("match", "match"),
-           ("recist", "RECIST"), ("report", "reports"), ("write", "write label maps"))
+           ("recist", "RECIST"), ("forecast", "growth forecast"), ("report", "reports"),
+           ("write", "write label maps"))
 
 
 def _pct(value: float | None) -> str:
@@ -57,12 +58,38 @@ def lesion_lines(report: LongitudinalReport) -> list[str]:
     return out
 
 
+def forecast_lines(report: LongitudinalReport) -> list[str]:
+    """The default (network) forecast of each lesion, one line each, and what the model is
+    (a model estimate; its training data and limits); empty without forecasts."""
+    shown = [f for f in report.forecasts if f.default]
+    if not shown:
+        return []
+    out = ["Growth forecast (model estimate, not a measurement; RECIST diameter mm)"]
+    for f in shown:
+        when = f.target_date.isoformat() if f.target_date else (
+            f"day {f.target_day:g}" if f.target_day is not None else "?")
+        if f.status == "refused" or f.median_mm is None:
+            value = f"refused: {f.message or 'no reason given'}"
+        else:
+            band = (f" ({f.lower_mm:.1f}-{f.upper_mm:.1f}, {(f.interval or 0.8) * 100:.0f} %)"
+                    if f.lower_mm is not None and f.upper_mm is not None else "")
+            value = f"{f.median_mm:.1f}{band}" + (f"  [{f.status}: {f.message}]"
+                                                   if f.status != "ok" else "")
+        out.append(f"  {f.lesion_id:<4} {when:<10} {f.method_label}: {value}")
+    if report.forecast_note:
+        out.append(f"  {report.forecast_note}")
+    return out
+
+
 def summary_lines(report: LongitudinalReport) -> list[str]:
-    """Warnings, the RECIST table and the lesion table."""
+    """Warnings, the RECIST table, the lesion table and the growth forecasts."""
     out: list[str] = []
     if report.warnings:
         out += ["Warnings:"] + [f"  - {w}" for w in report.warnings] + [""]
     out += recist_lines(report) + [""] + lesion_lines(report)
+    forecasts = forecast_lines(report)
+    if forecasts:
+        out += [""] + forecasts
     return out
 
 

@@ -10,6 +10,7 @@ from interval.plugins.api import (
     ENTRY_POINT_GROUP,
     MANIFEST_NAME,
     AnalyzerDeclaration,
+    LesionObservation,
     LongitudinalAnalyzer,
     LongitudinalAnalyzerEntry,
     LongitudinalResult,
@@ -36,6 +37,7 @@ from interval.plugins.registry import (
 )
 
 __all__ = [
+    "LesionObservation",
     "API_VERSION",
     "ENTRY_POINT_GROUP",
     "MANIFEST_NAME",

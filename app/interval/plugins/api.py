@@ -8,8 +8,13 @@ API is deliberately small:
 * :class:`SegmentationModelEntry` - a model package (``model.json`` +
   weights) contributed by a plugin;
 * :class:`LongitudinalAnalyzer` - the protocol of a longitudinal analyzer,
-  with the data it receives (:class:`Timepoint`) and returns
-  (:class:`LongitudinalResult`).
+  with the data it receives (:class:`Timepoint`, and per timepoint the measured lesions as
+  :class:`LesionObservation`) and returns (:class:`LongitudinalResult`).
+
+Version 1.1 added (nothing changed or removed): :class:`LesionObservation`;
+``Timepoint.lesions`` and ``Timepoint.day``; ``Timepoint.volume`` may be ``None`` (an
+analyzer run from a table of measurements, without images); the optional ``options``
+keyword of ``analyze``, given only to analyzers whose ``analyze`` declares it.
 
 Versioning: ``API_VERSION`` is ``MAJOR.MINOR``.  A minor release only adds
 (optional fields, new contribution kinds, new helpers); a major release may
@@ -29,7 +34,7 @@ from interval.core.errors import IntervalError
 from interval.core.jobs import CancelFn, ProgressFn
 from interval.core.volume import Volume
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """The plugin API version this build of Interval implements."""
 
 MANIFEST_NAME = "interval-plugin.json"
@@ -43,6 +48,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "MANIFEST_NAME",
     "AnalyzerDeclaration",
+    "LesionObservation",
     "LongitudinalAnalyzer",
     "LongitudinalAnalyzerEntry",
     "LongitudinalResult",
@@ -178,17 +184,42 @@ class SegmentationModelEntry:
 
 
 @dataclass(frozen=True)
+class LesionObservation:
+    """One lesion measured at one timepoint (what a forecasting analyzer reads). API 1.1.
+
+    ``lesion_id`` is stable across timepoints ("L1", or a trajectory id of a table);
+    ``diameter_mm`` the RECIST diameter (long axis; short axis for a lymph node): 0 = no
+    longer measurable, None = not evaluable; ``volume_ml``, ``organ``, ``is_lymph_node``
+    and ``mean_intensity`` (HU for CT) when known.
+    """
+
+    lesion_id: str
+    diameter_mm: float | None
+    volume_ml: float | None = None
+    organ: str = ""
+    is_lymph_node: bool = False
+    mean_intensity: float | None = None
+
+
+@dataclass(frozen=True)
 class Timepoint:
     """One examination of a patient given to a longitudinal analyzer.
 
-    ``volume`` is the image; ``labels`` an optional label map on the same grid
-    (e.g. a segmentation), ``label`` a short text for reports (e.g. "baseline").
+    ``volume`` is the image (None when the analyzer runs from a table of measurements,
+    API 1.1); ``labels`` an optional label map on the same grid (e.g. a segmentation),
+    ``label`` a short text for reports (e.g. "baseline"). API 1.1: ``lesions`` the lesions
+    measured at this timepoint (a lesion absent there has no observation); ``day`` the
+    days since treatment start or the baseline when known more precisely than ``date``
+    (may be negative). The time of a timepoint is ``day`` when not None, else
+    ``(date - first timepoint's date).days``.
     """
 
     date: datetime.date
-    volume: Volume
+    volume: Volume | None
     labels: Volume | None = None
     label: str = ""
+    lesions: tuple[LesionObservation, ...] = ()
+    day: float | None = None
 
 
 @dataclass
@@ -218,8 +249,15 @@ class LongitudinalAnalyzer(Protocol):
         *,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
+        options: dict[str, Any] | None = None,
     ) -> LongitudinalResult:
-        """Analyse the timepoints (sorted by date, oldest first)."""
+        """Analyse the timepoints (sorted by date, oldest first).
+
+        ``options`` (API 1.1) is a plain dict of settings (e.g. ``{"horizon_days": 56.0}``
+        or ``{"target_day": 140.0}`` for a forecast). Interval passes it only when this
+        method declares a parameter named ``options``, so an analyzer written for 1.0
+        (without it) keeps working.
+        """
         ...
 
 
