@@ -99,6 +99,7 @@ def test_a_vanished_lesion_gets_a_widened_band_and_a_warning(analyzer):
     result = analyzer.analyze(timepoints({"L3": [12, 6, 0]}))
     net = next(r for r in result.table if r["default"])
     assert net["status"] == "widened" and "0 mm" in net["message"]
+    assert net["upper_mm"] > net["lower_mm"] == 0.0
     assert any(w.startswith("Lesion L3") and "0 mm" in w for w in result.warnings)
 
 

@@ -83,6 +83,18 @@ def test_last_visit_at_zero_mm_is_widened_with_a_warning(net):
     assert zero.median_mm is not None and zero.lower_mm == 0.0
 
 
+def test_widened_band_at_zero_mm_is_really_wider_than_a_point(net):
+    zero = net.forecast([0.0, 50, 100], [12.0, 6.0, 0.0], [150.0])[0]
+    assert zero.status == "widened"
+    assert zero.upper_mm > zero.lower_mm >= 0.0
+    assert zero.quantiles[0.95] > zero.quantiles[0.9] > zero.quantiles[0.5] >= 0.0
+    # the band is the network's spread anchored at 0 mm, times the widening factor
+    plain = net.forecast([0.0, 50, 100], [12.0, 6.0, 3.0], [150.0])[0]
+    spread_plain = np.log(plain.upper_mm + 1) - np.log(plain.median_mm + 1)
+    spread_zero = np.log(zero.upper_mm + 1) - np.log(zero.median_mm + 1)
+    assert spread_zero > spread_plain
+
+
 def test_gap_of_years_is_widened(net):
     ok = net.forecast([0.0, 60, 120], [20.0, 22.0, 24.0], [180.0])[0]
     gap = net.forecast([0.0, 60, 120 + 3 * 365], [20.0, 22.0, 24.0], [180.0 + 3 * 365])[0]
@@ -126,3 +138,17 @@ def test_broken_weight_files_are_a_clear_error(tmp_path):
     (tmp_path / "default.json").write_text("[1]")
     with pytest.raises(ModelFilesError):
         load_default(tmp_path)
+
+
+def test_median_gain_scales_the_predicted_change(net):
+    days, diams = [0.0, 60, 120, 180], [40.0, 34.0, 29.0, 25.0]
+    gains = {}
+    for gain in (0.0, 1.0, 2.0):
+        copy = load(net.name)
+        copy.median_gain = gain
+        gains[gain] = copy.forecast(days, diams, [240.0])[0].median_mm
+    assert gains[0.0] == pytest.approx(25.0)  # gain 0: carry the last value forward
+    change1 = np.log(gains[1.0] + 1) - np.log(26.0)
+    change2 = np.log(gains[2.0] + 1) - np.log(26.0)
+    assert abs(change1) > 1e-4
+    assert change2 == pytest.approx(2 * change1, rel=1e-6)

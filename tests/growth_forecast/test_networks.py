@@ -67,3 +67,29 @@ def test_pinball_is_minimised_by_the_true_quantile():
     best = pinball_loss(true_q.expand(len(y), 3), y, levels)
     worse = pinball_loss((true_q + 0.2).expand(len(y), 3), y, levels)
     assert best < worse
+
+
+def test_ensemble_averages_its_members_quantiles():
+    torch.manual_seed(0)
+    ens = build({**CONFIG, "architecture": "gru", "members": 3}).eval()
+    x = torch.randn(4, 3, N_VISIT_FEATURES)
+    lengths = torch.tensor([3, 2, 3, 1])
+    q = torch.randn(4, N_QUERY_FEATURES)
+    with torch.no_grad():
+        out = ens(x, lengths, q)
+        each = torch.stack([m(x, lengths, q) for m in ens.members])
+    assert torch.allclose(out, each.mean(dim=0))
+    assert not torch.allclose(each[0], each[1])
+    assert torch.all(out[:, 1:] >= out[:, :-1])
+    assert all(k.startswith("members.") for k in ens.state_dict())
+
+
+def test_level_weights_scale_the_pinball_terms():
+    levels = torch.tensor([0.1, 0.5, 0.9])
+    pred = torch.tensor([[0.0, 0.8, 0.0]]).expand(5, 3)
+    y = torch.linspace(-1, 1, 5)
+    plain = pinball_loss(pred, y, levels)
+    weighted = pinball_loss(pred, y, levels, level_weights=torch.tensor([1.0, 1.0, 1.0]))
+    assert weighted == pytest.approx(float(plain))
+    heavy = pinball_loss(pred, y, levels, level_weights=torch.tensor([1.0, 3.0, 1.0]))
+    assert float(heavy) != pytest.approx(float(plain))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,6 +359,12 @@ def _save_label_map(out: Path, i: int, label_map: Volume) -> str:
     return path.relative_to(out).as_posix()
 
 
+def _slices_of(selection: Any, i: int, slices: Sequence[int]) -> Volume:
+    """Timepoint ``i`` with only ``slices`` read (a selection without that reads it whole)."""
+    load_slices = getattr(selection, "load_slices", None)
+    return load_slices(i, slices) if load_slices is not None else selection.load(i)
+
+
 def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointData],
                    selection: Any, options: TrackingOptions, phases: _Phases,
                    t_start: float) -> dict[str, Path]:
@@ -369,10 +375,12 @@ def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointDa
     report.timings = dict(phases.seconds)
     report.timings["total"] = time.perf_counter() - t_start
     if options.reports:
-        with phases.time("read"):  # again, keeping only what the key images show
+        with phases.time("read"):  # again: only the slices the key images show
             for d in data:
-                image = selection.load(d.index)
-                boxes = sparse.key_image_boxes(report, d.index, image)
+                grid = _slices_of(selection, d.index, ())
+                boxes = sparse.key_image_boxes(report, d.index, grid)
+                ks = sorted({k for lo, hi in boxes for k in range(lo[0], hi[0])})
+                image = _slices_of(selection, d.index, ks)
                 d.volume = image.with_array(sparse.sparse_copy(image.array, boxes))
                 del image
     t0 = time.perf_counter()

@@ -31,7 +31,7 @@ from interval.core.errors import IntervalError, UnreadableFile
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
 from interval.core.volume import Volume
 from interval.io.dicom.index import index_files, index_folder
-from interval.io.dicom.load import load_stack
+from interval.io.dicom.load import load_stack, load_stack_slices
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import (
     DicomIndex,
@@ -89,6 +89,12 @@ class TimelineSelection:
              cancel: CancelFn | None = None) -> Volume:
         """Timepoint ``i``'s volume (raises the loader's typed errors, e.g. irregular slices)."""
         return load_stack(self.stacks[i], self.policy, progress=progress, cancel=cancel)
+
+    def load_slices(self, i: int, slices: Sequence[int], *,
+                    cancel: CancelFn | None = None) -> Volume:
+        """Timepoint ``i``'s volume with only the array slices ``slices`` read (the others
+        zero); empty ``slices``: its grid and metadata without reading pixels."""
+        return load_stack_slices(self.stacks[i], slices, self.policy, cancel=cancel)
 
     def files(self, i: int) -> list[Path]:
         """The DICOM files of timepoint ``i``'s chosen stack (sorted, each once)."""

@@ -58,6 +58,7 @@ class Forecaster:
     config: dict[str, Any]
     limits: Limits
     band_scale: float = 1.0
+    median_gain: float = 1.0
     quantized: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -80,7 +81,7 @@ class Forecaster:
                                       {torch.nn.GRU, torch.nn.LSTM, torch.nn.Linear},
                                       dtype=torch.qint8)
         return Forecaster(self.name, qmodel.eval(), self.config, self.limits, self.band_scale,
-                          quantized=True)
+                          self.median_gain, quantized=True)
 
     # --- checks ------------------------------------------------------------------------
 
@@ -173,8 +174,12 @@ class Forecaster:
     def _to_forecast(self, target: float, y_last: float, delta: np.ndarray, factor: float,
                      why: list[str]) -> Forecast:
         m = self.levels.index(0.5)
-        centre = delta[m]
-        spread = (delta - centre) * self.band_scale * factor
+        centre = delta[m] * self.median_gain
+        spread = (delta - delta[m]) * self.band_scale * factor
+        if y_last <= 0.0:
+            # last visit 0 mm: the size cannot shrink further, so the band is anchored at 0 mm
+            # (y = 0) and its upper half is the network's (widened) spread above the median
+            centre = max(centre, 0.0)
         q = {lv: float(from_log(y_last + centre + s)) for lv, s in zip(self.levels, spread,
                                                                        strict=True)}
         if why:
@@ -214,12 +219,15 @@ def load(name: str, folder: Path = WEIGHTS_DIR) -> Forecaster:
         limits = Limits(float(lim["max_horizon_days"]), float(lim["max_gap_days"]),
                         float(lim["max_diameter_mm"]), int(lim["max_visits"]))
         band_scale = float(config.get("band_scale", 1.0))
+        median_gain = float(config.get("median_gain", 1.0))
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFilesError(f"the forecast network {name!r} cannot be loaded: {exc}",
                               path=weights) from None
     if not (math.isfinite(band_scale) and band_scale > 0):
         raise ModelFilesError(f"invalid band_scale in {name}.json", path=weights)
-    return Forecaster(name, model.eval(), config, limits, band_scale)
+    if not (math.isfinite(median_gain) and 0 <= median_gain <= 5):
+        raise ModelFilesError(f"invalid median_gain in {name}.json", path=weights)
+    return Forecaster(name, model.eval(), config, limits, band_scale, median_gain)
 
 
 def default_name(folder: Path = WEIGHTS_DIR) -> str:

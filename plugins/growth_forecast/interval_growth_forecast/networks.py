@@ -78,11 +78,32 @@ def monotone_quantiles(raw: torch.Tensor, median_index: int) -> torch.Tensor:
     return torch.cat([down.flip(1), median, up], dim=1)
 
 
-def build(config: dict[str, Any]) -> GrowthNet:
-    """A network from its JSON config (``architecture``, ``hidden``, ``head_hidden``, ``levels``)."""
+class Ensemble(nn.Module):
+    """Several networks of one architecture (different seeds); their quantiles are averaged
+    (an average of monotone quantile vectors is monotone)."""
+
+    def __init__(self, members: list[GrowthNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.levels = members[0].levels
+        self.median_index = members[0].median_index
+
+    def forward(self, visits: torch.Tensor, lengths: torch.Tensor,
+                query: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(visits, lengths, query) for m in self.members]).mean(dim=0)
+
+
+def build(config: dict[str, Any]) -> nn.Module:
+    """A network from its JSON config (``architecture``, ``hidden``, ``head_hidden``,
+    ``levels``; ``members`` > 1: an :class:`Ensemble` of that many)."""
     arch = config["architecture"]
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}")
+    members = int(config.get("members", 1))
+    if members < 1:
+        raise ValueError(f"members must be >= 1, not {members}")
+    if members > 1:
+        return Ensemble([build({**config, "members": 1}) for _ in range(members)])
     return GrowthNet(cell="lstm" if arch == "lstm" else "gru",
                      attention=arch == "gru_attention", hidden=int(config["hidden"]),
                      head_hidden=int(config["head_hidden"]),
@@ -90,11 +111,16 @@ def build(config: dict[str, Any]) -> GrowthNet:
 
 
 def pinball_loss(pred: torch.Tensor, target: torch.Tensor, levels: torch.Tensor,
-                 weights: torch.Tensor | None = None) -> torch.Tensor:
+                 weights: torch.Tensor | None = None,
+                 level_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean pinball (quantile) loss of quantile predictions (B, L) for targets (B,), optionally
-    weighted per example (weights (B,), normalised to mean 1)."""
+    weighted per example (weights (B,), normalised by their sum) and per level
+    (level_weights (L,), normalised to mean 1; each level's term stays a proper score)."""
     diff = target[:, None] - pred
-    loss = torch.maximum(levels * diff, (levels - 1.0) * diff).mean(dim=1)
+    per_level = torch.maximum(levels * diff, (levels - 1.0) * diff)
+    if level_weights is not None:
+        per_level = per_level * (level_weights / level_weights.mean())
+    loss = per_level.mean(dim=1)
     if weights is None:
         return loss.mean()
     return (loss * weights).sum() / weights.sum()

@@ -30,7 +30,6 @@ sys.path.insert(0, str(HERE))  # pairs
 from interval_growth_forecast import baselines  # noqa: E402
 from interval_growth_forecast.data import read_measurements, split_trajectories  # noqa: E402
 from interval_growth_forecast.evaluation import metrics, run_method, task_cases  # noqa: E402
-from interval_growth_forecast.features import Y_CENTRE  # noqa: E402
 from interval_growth_forecast.forecaster import load  # noqa: E402
 from interval_growth_forecast.networks import (  # noqa: E402
     ARCHITECTURES,
@@ -59,6 +58,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--head-hidden", type=int, default=64)
     p.add_argument("--size-weight", type=float, default=0.0,
                    help="weight examples by (last diameter + 1 mm) ** this power (0: equal)")
+    p.add_argument("--prefix-power", type=float, default=0.0,
+                   help="weight examples by (prefix length / (visits - 1)) ** this power")
+    p.add_argument("--eval-weight", type=float, default=1.0,
+                   help="extra weight of the pairs shaped like the benchmark's tasks A and B")
+    p.add_argument("--median-weight", type=float, default=1.0,
+                   help="weight of the 0.5 quantile's pinball term (others 1)")
+    p.add_argument("--members", type=int, default=1,
+                   help="networks per architecture (seeds seed, seed+1, ...), quantiles averaged")
+    p.add_argument("--gains", type=float, nargs="+", default=[1.0],
+                   help="median gains tried on validation (the lowest mean task A/B MAE wins)")
     p.add_argument("--sim", type=int, default=0, help="simulated trajectories added to training")
     p.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES)
     p.add_argument("--default", choices=ARCHITECTURES,
@@ -96,28 +105,33 @@ def conformal_scale(pred: torch.Tensor, target: torch.Tensor, levels: tuple[floa
     return float(np.quantile(score, q, method="higher"))
 
 
-def train_one(arch: str, args: argparse.Namespace, train: Batch, val: Batch) -> tuple[dict, dict]:
-    torch.manual_seed(args.seed)
-    config = {"architecture": arch, "hidden": args.hidden, "head_hidden": args.head_hidden,
-              "levels": list(LEVELS)}
-    model = build(config)
+def shifted(pred: torch.Tensor, gain: float) -> torch.Tensor:
+    """Quantiles with the median multiplied by ``gain`` (the band moves with it)."""
+    m = LEVELS.index(0.5)
+    return pred + (gain - 1.0) * pred[:, m:m + 1]
+
+
+def train_member(seed: int, config: dict, args: argparse.Namespace, train: Batch,
+                 val: Batch) -> tuple[torch.nn.Module, int, float]:
+    """One network trained from ``seed``; the epoch with the lowest validation pinball."""
+    torch.manual_seed(seed)
+    model = build({**config, "members": 1})
     levels = torch.tensor(LEVELS)
+    level_weights = torch.ones(len(LEVELS))
+    level_weights[LEVELS.index(0.5)] = args.median_weight
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs
                                                 * steps_per_epoch, pct_start=0.1)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(seed)
     best = (float("inf"), -1, None)
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(len(train), generator=gen)
         for s in range(steps_per_epoch):
             b = train.subset(order[s * args.batch:(s + 1) * args.batch])
-            weights = None
-            if args.size_weight:
-                y_last = b.visits[torch.arange(len(b)), b.lengths - 1, 2] + Y_CENTRE
-                weights = torch.exp(args.size_weight * y_last)
-            loss = pinball_loss(model(b.visits, b.lengths, b.query), b.target, levels, weights)
+            loss = pinball_loss(model(b.visits, b.lengths, b.query), b.target, levels, b.weight,
+                                level_weights)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -127,12 +141,38 @@ def train_one(arch: str, args: argparse.Namespace, train: Batch, val: Batch) -> 
         if val_loss < best[0]:
             best = (val_loss, epoch, {k: v.clone() for k, v in model.state_dict().items()})
     model.load_state_dict(best[2])
-    scale = conformal_scale(predict(model, val), val.target, LEVELS)
-    config.update({"best_epoch": best[1], "val_pinball_all_levels": round(best[0], 5),
-                   "band_scale": round(scale, 4)})
-    print(f"  {arch}: best epoch {best[1] + 1}/{args.epochs}, val pinball {best[0]:.4f}, "
-          f"band scale {scale:.3f}", flush=True)
+    return model, best[1], best[0]
+
+
+def train_one(arch: str, args: argparse.Namespace, train: Batch, val: Batch) -> tuple[dict, dict]:
+    config = {"architecture": arch, "hidden": args.hidden, "head_hidden": args.head_hidden,
+              "levels": list(LEVELS), "members": args.members}
+    model = build(config)
+    epochs, losses = [], []
+    for i in range(args.members):
+        member, epoch, loss = train_member(args.seed + i, config, args, train, val)
+        target = model.members[i] if args.members > 1 else model
+        target.load_state_dict(member.state_dict())
+        epochs.append(epoch + 1)
+        losses.append(round(loss, 5))
+    config.update({"best_epochs": epochs, "val_pinball_all_levels": losses})
+    print(f"  {arch}: best epochs {epochs}/{args.epochs}, val pinball {losses}", flush=True)
     return config, {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def choose_gain(arch: str, folder: Path, cases: dict, val: Batch,
+                gains: list[float]) -> tuple[float, float, dict]:
+    """The median gain with the lowest mean validation MAE (mm) over tasks A and B, then the
+    conformal band scale of the shifted quantiles (both on validation)."""
+    fc = load(arch, folder)
+    maes = {}
+    for gain in gains:
+        fc.median_gain = gain
+        maes[gain] = float(np.mean([metrics(run_method(c, fc.forecast))["mae_mm"]
+                                    for c in cases.values()]))
+    gain = min(maes, key=maes.get)
+    scale = conformal_scale(shifted(predict(fc.model, val), gain), val.target, LEVELS)
+    return gain, scale, {f"{g:g}": round(v, 4) for g, v in maes.items()}
 
 
 def byte_size(state: dict) -> int:
@@ -157,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {len(items)} trajectories, {sum(len(t) for t in items)} visits, "
               f"task A {len(task_cases(items, 'A'))} cases, task B {len(task_cases(items, 'B'))}")
     sim = simulate(args.sim, args.seed) if args.sim else []
-    train = make_examples(split["train"] + sim)
+    train = make_examples(split["train"] + sim, size_weight=args.size_weight,
+                          prefix_power=args.prefix_power, eval_weight=args.eval_weight)
     val = make_examples(split["val"], min_prefix=3, max_steps=2)
     print(f"training examples {len(train)} ({len(sim)} simulated trajectories), "
           f"validation examples {len(val)}", flush=True)
@@ -175,23 +216,31 @@ def main(argv: list[str] | None = None) -> int:
         "n": len(naive)}, indent=2) + "\n", encoding="utf-8")
     baselines.naive_change_quantiles.cache_clear()
 
+    cases = {task: task_cases(split["val"], task) for task in ("A", "B")}
     for arch in args.archs:
         config, state = train_one(arch, args, train, val)
         path = args.out / f"{arch}.safetensors"
         save_file(state, str(path), metadata={"architecture": arch, "seed": str(args.seed)})
+        config.update({"limits": limits, "band_scale": 1.0, "median_gain": 1.0})
+        (args.out / f"{arch}.json").write_text(json.dumps(config), encoding="utf-8")
+        gain, scale, gain_maes = choose_gain(arch, args.out, cases, val, args.gains)
+        print(f"  {arch}: median gain {gain:g} (validation mean MAE by gain {gain_maes}), "
+              f"band scale {scale:.3f}", flush=True)
         config.update({
+            "median_gain": gain, "band_scale": round(scale, 4),
+            "validation_mae_by_gain": gain_maes,
             "limits": limits, "trained_on": data_note, "seed": args.seed,
             "command": "python plugins/growth_forecast/training/train.py "
                        + " ".join(argv if argv is not None else sys.argv[1:]),
             "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "size_space": "y = ln(d + 1 mm); the network predicts quantiles of y(target) - y(last)",
+            "size_space": "y = ln(d + 1 mm); the network predicts quantiles of y(target) - y(last); "
+                          "the forecast's median is median_gain x the predicted median change",
         })
         (args.out / f"{arch}.json").write_text(json.dumps(config, indent=2) + "\n",
                                                encoding="utf-8")
 
     # --- validation table (tasks A and B), choice of the default -----------------------------
     report: dict[str, dict] = {}
-    cases = {task: task_cases(split["val"], task) for task in ("A", "B")}
     band = {float(k): v for k, v in change_q.items()}
 
     def fit(d, x):

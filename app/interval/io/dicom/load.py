@@ -150,6 +150,55 @@ def load_stack(
     return Volume(array, geom.spacing, geom.origin, geom.direction, meta)
 
 
+def load_stack_slices(
+    stack: ImageStack,
+    slices: Sequence[int],
+    policy: DicomReadPolicy = DEFAULT_POLICY,
+    *,
+    cancel: CancelFn | None = None,
+) -> Volume:
+    """``stack`` as :func:`load_stack` gives it, but with only the array slices ``slices``
+    read; every other slice is zero (and costs no memory until written).
+
+    The geometry and metadata are those of the whole stack, so an empty ``slices`` gives
+    the volume's grid without reading a pixel.  Stacks whose slices are not one file or
+    frame each (mosaics) or that need resampling are read whole.
+    """
+    check_cancel(cancel)
+    frames = list(stack.frames)
+    if not frames:
+        raise NotAnImage("This stack holds no images.")
+    _check_frames(frames)
+    if any(is_mosaic(f.header) for f in frames):
+        return load_stack(stack, policy, cancel=cancel)
+    infos = frame_infos(frames)
+    geom = analyse_stack(
+        infos,
+        spacing_tolerance=policy.spacing_tolerance,
+        spacing_tolerance_mm=policy.spacing_tolerance_mm,
+    )
+    if geom.problems and policy.irregular != "as-is":
+        return load_stack(stack, policy, cancel=cancel)  # refused or resampled as usual
+    warnings = [*stack.warnings, *geom.warnings]
+    if geom.problems:
+        warnings.append(_as_is_warning(geom))
+    ordered = [frames[i] for i in geom.order]
+    rows, cols = frames[0].header.rows, frames[0].header.columns
+    wanted = sorted({int(k) for k in slices if 0 <= int(k) < len(ordered)})
+    part = _read_pixels([ordered[k] for k in wanted], policy, None, cancel) if wanted else None
+    dtype = part.dtype if part is not None else np.dtype(pixels.expected_dtype(ordered))
+    array = np.zeros((len(ordered), rows, cols), dtype=dtype)
+    if part is not None:
+        array[wanted] = part
+    extra: dict[str, object] = {
+        "stack_uid": stack.uid,
+        "stack_label": stack.label,
+        "frame_numbers": tuple(f.frame + 1 for f in ordered),
+    }
+    meta = volume_metadata(ordered, warnings=warnings, extra=extra)
+    return Volume(array, geom.spacing, geom.origin, geom.direction, meta)
+
+
 def load_dicom(
     path: str | Path,
     uid: str | None = None,
