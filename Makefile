@@ -45,7 +45,8 @@ lint: install
 bench: install
 	@shopt -s nullglob; scripts=(tests/benchmarks/bench_*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "no benchmark scripts in tests/benchmarks/"; exit 0; fi; \
-	for f in "$${scripts[@]}"; do echo "== $$f"; "$(BIN)/python" "$$f" || exit 1; done
+	failed=(); for f in "$${scripts[@]}"; do echo "== $$f"; "$(BIN)/python" "$$f" || failed+=("$$f"); done; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "make bench: missed targets or failed: $${failed[*]}" >&2; exit 1; fi
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache
