@@ -287,7 +287,7 @@ class _Inflater:
         self._gzipped = gzipped
         self._inflate = _inflate_lib.decompressobj(zlib.MAX_WBITS | 16) if gzipped else None
         self._pending = b""  # compressed input not yet given to zlib
-        self._out = b""  # inflated bytes not yet handed out
+        self._out = memoryview(b"")  # inflated bytes not yet handed out
 
     def __enter__(self) -> _Inflater:
         return self
@@ -311,7 +311,7 @@ class _Inflater:
         while filled < len(view):
             if self._out:
                 n = min(len(self._out), len(view) - filled)
-                view[filled:filled + n] = self._out[:n]
+                view[filled:filled + n] = self._out[:n]  # one copy: _out is a memoryview
                 self._out = self._out[n:]
                 filled += n
                 continue
@@ -332,7 +332,7 @@ class _Inflater:
             self._pending = self._inflate.unconsumed_tail or self._file.read(_INFLATE_STEP)
             if not self._pending:
                 raise EOFError("the compressed data ends early")
-        self._out = self._inflate.decompress(self._pending, _INFLATE_STEP)
+        self._out = memoryview(self._inflate.decompress(self._pending, _INFLATE_STEP))
         self._pending = self._inflate.unconsumed_tail
         return True
 
