@@ -156,3 +156,17 @@ def test_reader_corrections_are_listed(case):
     assert "rename: lesion_id=L2, name=<i>segment 7</i>" in text
     assert "set_role: lesion_id=L3, role=target" in text
     assert "i" not in page.tags
+
+
+def test_sign_off_and_reader_changes_are_shown_as_text(case):
+    report = fresh_report(case)
+    report.signed_off_by = "Dr <b>Who</b>"
+    report.signed_off_at = "2026-12-07T12:00:00+00:00"
+    lesion = report.tracks[0].lesion_id
+    report.reader_changes = [{"lesion_id": lesion, "timepoint": 1, "value": "long axis",
+                              "auto": 23.4, "reader": 21.0}]
+    html = render_html(report)
+    assert "Values changed by the reader" in html
+    assert "Signed off by Dr &lt;b&gt;Who&lt;/b&gt; on 2026-12-07T12:00:00+00:00." in html
+    assert "<b>Who</b>" not in html
+    assert "23.4" in html and "21.0" in html

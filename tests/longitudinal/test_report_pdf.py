@@ -91,3 +91,16 @@ def test_unicode_names(case, tmp_path):
     path = tmp_path / "report.pdf"
     write_report_pdf(report, path)
     assert "Müller^Zoë Ωμέγα Дмитрий" in _pdf_text(path)
+
+
+def test_sign_off_and_reader_changes_in_the_pdf(case, tmp_path):
+    report = fresh_report(case)
+    report.signed_off_by = "Dr <i>Who</i>"
+    report.reader_changes = [{"lesion_id": report.tracks[0].lesion_id, "timepoint": 1,
+                              "value": "long axis", "auto": 23.4, "reader": 21.0}]
+    path = tmp_path / "report.pdf"
+    write_report_pdf(report, path)
+    flat = re.sub(r"\s+", " ", _pdf_text(path))
+    assert "Values changed by the reader" in flat
+    assert "Signed off by Dr <i>Who</i>." in flat
+    assert "23.4" in flat and "21.0" in flat

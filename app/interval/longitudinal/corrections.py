@@ -36,6 +36,11 @@ Operations (applied in order, after the automatic matching):
 ``rename`` (a; value = the name), ``exclude`` (a), ``include`` (a),
 ``set_role`` (a; value = "target" or "non-target")
     the track's name or RECIST role, marked as the reader's (``role_source``).
+``axis`` (a; value = "long" or "short"; ``points`` = [start_lps, end_lps])
+    the reader drew that RECIST axis of the component ``a`` anew (end points in that
+    timepoint's LPS space, mm); its length is recomputed.  Tracks are not changed: the
+    measurement is, by :func:`apply_axis_corrections` (run it on the measurements before
+    RECIST; a later ``axis`` op of the same component and axis wins).
 
 An operation that cannot be applied any more (its anchor finds no lesion, the
 lesions are already linked, ...) becomes a warning; it never raises.  A sidecar that
@@ -80,6 +85,8 @@ SIDECAR_NAME = "corrections.json"
 
 OPS_TWO = ("link", "unlink", "merge", "split")
 OPS_ONE = ("rename", "exclude", "include", "set_role")
+OPS_AXIS = ("axis",)
+AXES = ("long", "short")
 ROLE_OPS = ("exclude", "include", "set_role")
 ROLES = (ROLE_TARGET, ROLE_NON_TARGET)
 ANCHOR_TOLERANCE_MM = 10.0
@@ -111,10 +118,14 @@ class Correction:
     value: str = ""  # rename: the new name; set_role: "target" / "non-target"
     created: str = ""  # ISO 8601
     note: str = ""
+    points: tuple[Vec3, ...] = ()  # axis: the new start and end points (LPS mm)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "anchors": [a.to_dict() for a in self.anchors],
-                "value": self.value, "created": self.created, "note": self.note}
+        out = {"op": self.op, "anchors": [a.to_dict() for a in self.anchors],
+               "value": self.value, "created": self.created, "note": self.note}
+        if self.points:
+            out["points"] = [list(p) for p in self.points]
+        return out
 
 
 @dataclass
@@ -124,10 +135,12 @@ class CorrectionSet:
     corrections: list[Correction] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def add(self, op: str, anchors: Sequence[Anchor], value: str = "", note: str = "") -> Correction:
+    def add(self, op: str, anchors: Sequence[Anchor], value: str = "", note: str = "",
+            points: Sequence[Sequence[float]] = ()) -> Correction:
         """Append a validated operation stamped with the current time."""
         corr = Correction(op, tuple(anchors), value,
-                          dt.datetime.now().isoformat(timespec="seconds"), note)
+                          dt.datetime.now().isoformat(timespec="seconds"), note,
+                          tuple(_vec3(p) for p in points))
         problem = _invalid(corr)
         if problem:
             raise ValueError(problem)
@@ -231,15 +244,34 @@ def _parse(item: Any) -> Correction:
             raise ValueError(f"bad point {point!r}")
         anchors.append(Anchor(tp, (float(point[0]), float(point[1]), float(point[2])),
                               str(a.get("lesion_id", ""))))
+    points: list[Vec3] = []
+    raw_points = item.get("points", [])
+    if not isinstance(raw_points, list):
+        raise TypeError("\"points\" is not a list")
+    for point in raw_points:
+        if (not isinstance(point, list) or len(point) != 3
+                or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                           and math.isfinite(v) for v in point)):
+            raise ValueError(f"bad point {point!r}")
+        points.append(_vec3(point))
     return Correction(str(item["op"]), tuple(anchors), str(item.get("value", "")),
-                      str(item.get("created", "")), str(item.get("note", "")))
+                      str(item.get("created", "")), str(item.get("note", "")), tuple(points))
+
+
+def _vec3(point: Sequence[float]) -> Vec3:
+    if len(point) != 3:
+        raise ValueError(f"a point needs 3 coordinates, got {len(point)}")
+    x, y, z = (float(v) for v in point)
+    if not all(math.isfinite(v) for v in (x, y, z)):
+        raise ValueError("a point coordinate is not a finite number")
+    return (x, y, z)
 
 
 def _invalid(corr: Correction) -> str | None:
     if corr.op in OPS_TWO:
         if len(corr.anchors) != 2:
             return f"{corr.op} needs two lesions, got {len(corr.anchors)}"
-    elif corr.op in OPS_ONE:
+    elif corr.op in OPS_ONE or corr.op in OPS_AXIS:
         if len(corr.anchors) != 1:
             return f"{corr.op} needs one lesion, got {len(corr.anchors)}"
     else:
@@ -248,6 +280,11 @@ def _invalid(corr: Correction) -> str | None:
         return f"unknown role {corr.value!r} (use target or non-target)"
     if corr.op == "rename" and not corr.value.strip():
         return "rename needs a name"
+    if corr.op == "axis":
+        if corr.value not in AXES:
+            return f"unknown axis {corr.value!r} (use long or short)"
+        if len(corr.points) != 2:
+            return f"axis needs a start and an end point, got {len(corr.points)} point(s)"
     return None
 
 
@@ -421,6 +458,15 @@ class _Applier:
         w = np.array([max(m.volume_ml, 1e-9) for m in ms])
         return (pts * w[:, None]).sum(axis=0) / w.sum()
 
+    def axis(self, corr: Correction) -> str:
+        """Checks the anchor still finds a lesion; the measurement itself is changed by
+        :func:`apply_axis_corrections`."""
+        track, comp = self.track(corr.anchors[0])
+        length = float(np.linalg.norm(np.subtract(corr.points[1], corr.points[0])))
+        return (f"{corr.value} axis of {track.lesion_id} at timepoint "
+                f"{corr.anchors[0].timepoint} (component {comp}) drawn by the reader: "
+                f"{length:.1f} mm")
+
     def one(self, corr: Correction) -> str:
         track, _ = self.track(corr.anchors[0])
         if corr.op == "rename":
@@ -468,6 +514,8 @@ def apply_corrections(
             if corr.op in OPS_TWO:
                 fn = getattr(applier, corr.op)
                 message = fn(*corr.anchors)
+            elif corr.op in OPS_AXIS:
+                message = applier.axis(corr)
             else:
                 message = applier.one(corr)
             record.update(status="applied", message=message)
@@ -479,3 +527,65 @@ def apply_corrections(
         if not t.name:
             t.name = default_name(t.lesion_id, t.organ)
     return CorrectionOutcome(applier.tracks, applied, warnings, applier.reader_links)
+
+
+# --- the reader's axes ----------------------------------------------------------------------
+
+
+@dataclass
+class AxisOutcome:
+    """Measurements with the reader's axes, and what each ``axis`` operation did."""
+
+    measurements: list[LesionMeasurement]
+    applied: list[dict[str, Any]]  # each axis op as stored + "status" + "message"
+    warnings: list[str]
+    # (timepoint, component) -> {"long": (auto mm, reader mm), ...}
+    changed: dict[tuple[int, int], dict[str, tuple[float, float]]]
+
+
+def apply_axis_corrections(
+    measurements: Sequence[LesionMeasurement],
+    corrections: CorrectionSet | Sequence[Correction] | None,
+) -> AxisOutcome:
+    """The measurements with every ``axis`` operation applied in order (new objects; the
+    given ones are kept).  Anchors resolve as for the tracks (nearest centroid of that
+    timepoint); an op that finds no lesion becomes a warning.  Other ops are ignored.
+
+    The pipeline calls this on its measurements before RECIST, so a rerun with the
+    sidecar honours the reader's axes; the longitudinal workspace does the same.
+    """
+    from interval.longitudinal.axis_adjust import with_axis  # noqa: PLC0415
+
+    items = (corrections.corrections if isinstance(corrections, CorrectionSet)
+             else list(corrections or ()))
+    out = list(measurements)
+    where = {(m.timepoint, m.component): n for n, m in enumerate(out)}
+    original = {k: (m.long_axis.length_mm, m.short_axis.length_mm)
+                for k, m in zip(where, out, strict=True)}
+    applied: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    changed: dict[tuple[int, int], dict[str, tuple[float, float]]] = {}
+    for n, corr in enumerate(items, start=1):
+        if corr.op not in OPS_AXIS:
+            continue
+        record = corr.to_dict()
+        problem = _invalid(corr)
+        index = {(m.timepoint, m.component): m for m in out}
+        try:
+            if problem:
+                raise _Skip(problem)
+            comp = _Applier([], index, "").component(corr.anchors[0])
+            key = (corr.anchors[0].timepoint, comp)
+            new = with_axis(out[where[key]], corr.value, corr.points[0], corr.points[1])
+            out[where[key]] = new
+            length = (new.long_axis if corr.value == "long" else new.short_axis).length_mm
+            auto = original[key][0 if corr.value == "long" else 1]
+            changed.setdefault(key, {})[corr.value] = (auto, length)
+            record.update(status="applied",
+                          message=f"{corr.value} axis at timepoint {key[0]} component {comp}: "
+                                  f"{auto:.1f} mm -> {length:.1f} mm")
+        except _Skip as exc:
+            record.update(status="skipped", message=str(exc))
+            warnings.append(f"Correction {n} ({corr.op}) could not be applied: {exc}.")
+        applied.append(record)
+    return AxisOutcome(out, applied, warnings, changed)

@@ -289,6 +289,13 @@ class LongitudinalReport:
     forecast_note: str = ""  # the forecasting analyzer's summary (training data, limits)
     forecast_source: str = ""  # the analyzer and its plugin (id, version, source)
     forecast_version: str = ""  # the version of the plugin that made the forecasts
+    # the reader's sign-off (the longitudinal workspace's export); empty when not signed off
+    signed_off_by: str = ""  # the name the reader typed, shown as plain text
+    signed_off_at: str = ""  # ISO 8601 time of the sign-off
+    # values the reader changed: {"lesion_id", "timepoint" (None: the whole lesion),
+    # "value" ("long_axis_mm", "role", "name", "tracking", "overall_response"...),
+    # "auto", "reader"} (see longitudinal.workspace_derive.reader_changes)
+    reader_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def forecasts_of(self, lesion_id: str) -> list[LesionForecast]:
         """The forecasts of one lesion, the default (network) one first."""

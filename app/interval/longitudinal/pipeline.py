@@ -226,7 +226,10 @@ def run_tracking(
                 corrections=corrections,
                 uid_seed=timeline.timepoints[0].study_instance_uid,
             )
-        report.measurements = [m for d in data for m in d.measurements]
+        axes = corrections_mod.apply_axis_corrections(  # the reader's RECIST axes
+            [m for d in data for m in d.measurements], corrections)
+        report.measurements = axes.measurements
+        report.warnings.extend(axes.warnings)
         report.tracks = matched.tracks
         report.events = matched.events
         report.warnings.extend(getattr(matched, "warnings", []))

@@ -32,14 +32,17 @@ from interval.longitudinal.report_common import (
 )
 from interval.longitudinal.report_text import (
     FORECAST_HEADER,
+    READER_CHANGE_HEADER,
     correction_lines,
     forecast_intro,
     forecast_rows,
     model_notice,
     patient_lines,
+    reader_change_rows,
     registration_text,
     segmentation_rows,
     series_text,
+    sign_off_line,
     warnings_of,
 )
 
@@ -296,11 +299,19 @@ def _events(report: LongitudinalReport) -> list[str]:
 
 
 def _corrections(report: LongitudinalReport) -> list[str]:
+    out: list[str] = []
+    changes = reader_change_rows(report)
+    if changes:
+        out += ["<h2>Values changed by the reader</h2>",
+                _table(READER_CHANGE_HEADER, [[e(c) for c in row] for row in changes])]
     lines = correction_lines(report)
-    if not lines:
-        return []
-    return ["<h2>Reader corrections applied</h2><ul>", *(f"<li>{e(x)}</li>" for x in lines),
-            "</ul>"]
+    if lines:
+        out += ["<h2>Reader corrections applied</h2><ul>",
+                *(f"<li>{e(x)}</li>" for x in lines), "</ul>"]
+    signed = sign_off_line(report)
+    if signed:
+        out.append(f"<p><strong>{e(signed)}</strong></p>")
+    return out
 
 
 def _segmentations(report: LongitudinalReport) -> list[str]:

@@ -40,6 +40,12 @@ Top level
                        on and what it is not validated for (plain text)
 ``forecast_source``    the analyzer and its plugin (name, id, version, source)
 ``forecast_version``   the version of that plugin
+``signed_off_by``      the name the reader typed to sign the report off (workspace export;
+                       "" when not signed off)
+``signed_off_at``      ISO 8601 time of the sign-off ("" when not signed off)
+``reader_changes[]``   values the reader changed: ``lesion_id``, ``timepoint`` (null: the whole
+                       lesion or a RECIST row), ``value``, ``auto`` (what Interval found),
+                       ``reader`` (what the reader set), ``component`` (axis changes)
 
 ``timeline``
 ------------

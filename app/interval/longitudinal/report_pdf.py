@@ -36,14 +36,17 @@ from interval.longitudinal.report_common import (
 )
 from interval.longitudinal.report_text import (
     FORECAST_HEADER,
+    READER_CHANGE_HEADER,
     correction_lines,
     forecast_intro,
     forecast_rows,
     model_notice,
     patient_lines,
+    reader_change_rows,
     registration_text,
     segmentation_rows,
     series_text,
+    sign_off_line,
     warnings_of,
 )
 
@@ -208,10 +211,20 @@ def _story(report: LongitudinalReport, s: _Styles, width: float, charts: Sequenc
     story += _charts(charts, s, width)
     story += _key_images(report, key_images, s, width)
     story += _events(report, s, width)
+    changes = reader_change_rows(report)
+    if changes:
+        story.append(_p("Values changed by the reader", s.h2))
+        story.append(_table([[_p(h, s.small) for h in READER_CHANGE_HEADER]]
+                            + [[_p(c, s.small) for c in row] for row in changes],
+                            [0.14 * width, 0.2 * width, 0.22 * width, 0.22 * width,
+                             0.22 * width], s))
     corrections = correction_lines(report)
     if corrections:
         story.append(_p("Reader corrections applied", s.h2))
         story += [_p("- " + line, s.small) for line in corrections]
+    signed = sign_off_line(report)
+    if signed:
+        story.append(_p(signed, s.h2))
     rows = segmentation_rows(report)
     if rows:
         story.append(_p("Segmentation", s.h2))

@@ -97,6 +97,41 @@ def correction_lines(report: LongitudinalReport) -> list[str]:
     return lines
 
 
+def sign_off_line(report: LongitudinalReport) -> str:
+    """"Signed off by NAME on TIME", or "" when the reader has not signed the report off."""
+    name = str(getattr(report, "signed_off_by", "") or "").strip()
+    if not name:
+        return ""
+    when = str(getattr(report, "signed_off_at", "") or "").strip()
+    return f"Signed off by {name}" + (f" on {when}" if when else "") + "."
+
+
+READER_CHANGE_HEADER = ("Lesion", "Timepoint", "Value", "Interval found", "Reader set")
+
+
+def reader_change_rows(report: LongitudinalReport) -> list[tuple[str, str, str, str, str]]:
+    """The values the reader changed (workspace): lesion, timepoint, value, before, after."""
+    rows = []
+    for change in getattr(report, "reader_changes", None) or []:
+        if not isinstance(change, dict):
+            continue
+        t = change.get("timepoint")
+        info = timepoint_info(report, t) if isinstance(t, int) else None
+        when = info.label if info is not None else ("all" if t is None else str(t))
+        rows.append((str(change.get("lesion_id", "") or ""), when,
+                     str(change.get("value", "") or ""), _plain(change.get("auto")),
+                     _plain(change.get("reader"))))
+    return rows
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
 FORECAST_HEADER = ("Lesion", "Method", "Forecast for", "Diameter (median)", "Band",
                    "Status")
 

@@ -1,0 +1,1 @@
+"""The longitudinal workspace: timeline, side-by-side views, lesion table, growth charts."""
