@@ -123,3 +123,24 @@ def test_excluded_role_and_missing_recist(case):
     assert h2.overall_response == "" and h2.sum_mm is None
     assert "not assessed" in h2.reason
     assert data.row("nope") is None
+
+
+def test_cells_carry_regions_positions_axes_and_reader_marks(case):
+    report = fresh_report(case)
+    track = next(t for t in report.tracks if t.role == "target")
+    data = build_lesion_rows(report, {(track.lesion_id, 1): frozenset({"long_axis"})},
+                             {track.lesion_id: frozenset({"name"})})
+    row = data.row(track.lesion_id)
+    assert row.tracking_uid == track.tracking_uid and row.reader_changed == {"name"}
+    assert row.cells[1].reader_changed == {"long_axis"} and row.cells[0].reader_changed == set()
+    for cell in row.cells:
+        at = lesion_at(report, track, cell.timepoint)
+        assert cell.components == at.components
+        if at.main is not None:
+            assert cell.centroid_lps == at.main.centroid_lps
+            assert cell.long_axis == at.main.long_axis and cell.short_axis == at.main.short_axis
+    v0, v1 = row.cells[0].volume_ml, row.cells[1].volume_ml
+    assert row.cells[1].volume_change_from_baseline_pct == pytest.approx(_pct(v1, v0))
+    # a new lesion has no volume change vs a baseline it was not at
+    new = next(r for r in data.rows if r.is_new)
+    assert all(c.volume_change_from_baseline_pct is None for c in new.cells)

@@ -86,7 +86,14 @@ def test_rows_and_responses_match_the_report(out: Path) -> None:
     d0, d1 = l8.cells[0].recist_diameter_mm, l8.cells[1].recist_diameter_mm
     assert l8.cells[1].change_from_baseline_pct == pytest.approx(100 * (d1 - d0) / d0)
     l2 = next(r for r in ws.rows() if r.lesion_id == "L2")
-    assert l2.cells[2].status == "absent" and l2.cells[2].change_from_baseline_pct == -100.0
+    # one rule set with the lesion table (lesion_rows): a gone non-target has no value
+    assert l2.is_non_target and l2.cells[2].status == "absent"
+    assert l2.cells[2].recist_diameter_mm is None and l2.cells[2].change_from_baseline_pct is None
+    # ... a gone target counts as RECIST counted it: 0 mm, -100 % from its baseline
+    ws.set_role("L2", ROLE_TARGET)
+    l2 = next(r for r in ws.rows() if r.lesion_id == "L2")
+    assert l2.cells[2].recist_diameter_mm == 0.0 and l2.cells[2].change_from_baseline_pct == -100.0
+    assert l2.cells[2].volume_change_from_baseline_pct == -100.0
     l1 = next(r for r in ws.rows() if r.lesion_id == "L1")
     assert l1.is_new and l1.cells[0].change_from_baseline_pct is None
 

@@ -7,6 +7,7 @@ This module only parses the options and hands over; the pipeline lives in
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from interval.longitudinal import demo as demo_logic
@@ -17,8 +18,8 @@ from interval.longitudinal.demo import (
     demo_segmentations,
 )
 
-__all__ = ["add_parser", "default_demo_dir", "demo_segmentations", "options_from_args",
-           "run_demo"]
+__all__ = ["add_parser", "default_demo_dir", "demo_segmentations", "open_results",
+           "options_from_args", "run_demo"]
 
 
 def run_demo(out_dir: Any, seed: int, echo: Any = print, *, progress: bool = False,
@@ -37,6 +38,23 @@ def run_demo(out_dir: Any, seed: int, echo: Any = print, *, progress: bool = Fal
 
         return demo_logic.run_demo(out_dir, seed, echo, reporter=reporter, cancel=stop,
                                    **options)
+
+
+def open_results(root: str | Path) -> int:
+    """Show the demo's results (call it only at a display, never under CI: the caller
+    checks): the longitudinal workspace on the output folder ``root``, or, when the
+    tracking wrote no report there, the viewer on the patient's scans with the label maps
+    as layers.  Runs until the window is closed."""
+    root = Path(root)
+    if (root / "report.json").is_file():
+        from interval.ui.longitudinal.workspace_window import run_workspace
+
+        return int(run_workspace(root) or 0)
+    from interval.cli.view import open_viewer
+    from interval.io.synthetic.patient import read_synthetic_patient
+
+    return int(open_viewer(str(read_synthetic_patient(root).dicom_dir),
+                           demo_segmentations(root)) or 0)
 
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -60,8 +78,8 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> argpa
                       help=f"number of scans, 1-8 (default {DEFAULT_TIMEPOINTS})")
     demo.add_argument(
         "--view", action=argparse.BooleanOptionalAction, default=None,
-        help="afterwards, open the viewer on the generated patient (default: when a display "
-        "is available and the command runs in an interactive terminal, not under CI)",
+        help="afterwards, open the longitudinal workspace on the results (default: when a "
+        "display is available and the command runs in an interactive terminal, not under CI)",
     )
     demo.add_argument(
         "--no-segment", action="store_true",

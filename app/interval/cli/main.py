@@ -102,14 +102,11 @@ def _run_demo(args: argparse.Namespace) -> int:
     if view is None:
         view = code == 0 and _interactive_display()
     if view:
-        from interval.cli.demo import default_demo_dir, demo_segmentations
-        from interval.cli.view import open_viewer
-        from interval.io.synthetic.patient import read_synthetic_patient
+        from interval.cli.demo import default_demo_dir, open_results
 
         root = out_dir if out_dir is not None else default_demo_dir(args.seed)
-        # each scan opens with its U-Net segmentation as a layer
-        code = max(code, open_viewer(str(read_synthetic_patient(root).dicom_dir),
-                                     demo_segmentations(root)))
+        # the longitudinal workspace on the results (the viewer when no report was made)
+        code = max(code, open_results(root))
     return code
 
 

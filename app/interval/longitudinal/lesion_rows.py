@@ -13,15 +13,24 @@ reports show; only the per-lesion changes are computed here:
   the timepoints *before* this one (baseline included), as RECIST defines the nadir of the
   sum; ``None`` when there is none or it is 0.
 
-A vanished target lesion that RECIST counted as 0 mm therefore shows -100 % from its
-baseline.  :func:`build_lesion_rows` is the only entry point; anything that can produce a
-:class:`LesionTableRows` (e.g. a workspace model holding reader corrections) can feed the
-table instead.
+* ``volume_change_from_baseline_pct``: the lesion's volume against its baseline volume,
+  with the same rules (a vanished target that RECIST counted as 0 mm has 0 mL).
+
+This is the one rule set of the viewer: the lesion table and
+:meth:`~interval.longitudinal.workspace.LongitudinalWorkspace.rows` (through
+:mod:`.workspace_rows`) both use it, RECIST-consistent.  A lesion absent at a timepoint
+has the value the RECIST table counted (0 mm for a vanished target) and no value when
+RECIST did not count it (non-target, new, excluded); a lesion new after the baseline has
+no change vs baseline; a merged one has the value RECIST gave it, if any.  A vanished
+target lesion that RECIST counted as 0 mm therefore shows -100 % from its baseline.
+:func:`build_lesion_rows` is the entry point; ``cell_changes`` / ``row_changes`` mark the
+values the reader changed (the workspace passes them).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from interval.longitudinal.model import (
@@ -29,10 +38,16 @@ from interval.longitudinal.model import (
     ROLE_NEW,
     ROLE_NON_TARGET,
     ROLE_TARGET,
+    Axis,
     LongitudinalReport,
     RecistTimepoint,
+    Track,
+    Vec3,
 )
-from interval.longitudinal.report_common import lesion_at, timepoint_title
+from interval.longitudinal.report_common import STATUS_MERGED, lesion_at, timepoint_title
+
+CellChanges = Mapping[tuple[str, int], frozenset[str]]
+RowChanges = Mapping[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,12 @@ class LesionCell:
     change_from_baseline_pct: float | None  # of the RECIST diameter
     change_from_nadir_pct: float | None  # of the RECIST diameter
     merged_into: str = ""  # the lesion it merged into here
+    components: tuple[int, ...] = ()  # its regions (component ids) at this timepoint
+    volume_change_from_baseline_pct: float | None = None
+    centroid_lps: Vec3 | None = None  # this timepoint's own space (main component): to jump
+    long_axis: Axis | None = None  # of the main component (longest long axis): to draw
+    short_axis: Axis | None = None
+    reader_changed: frozenset[str] = frozenset()  # "long_axis", "short_axis", "tracking"
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,8 @@ class LesionRow:
     role_source: str  # "auto" or "reader"
     first_seen: int
     cells: tuple[LesionCell, ...]  # in timepoint order, one per timepoint
+    tracking_uid: str = ""
+    reader_changed: frozenset[str] = frozenset()  # "name", "role"
 
     @property
     def is_target(self) -> bool:
@@ -122,33 +145,60 @@ class LesionTableRows:
         return None
 
 
-def build_lesion_rows(report: LongitudinalReport) -> LesionTableRows:
-    """The table's rows for ``report``: every track in report order, every timepoint."""
+def build_lesion_rows(report: LongitudinalReport, cell_changes: CellChanges | None = None,
+                      row_changes: RowChanges | None = None) -> LesionTableRows:
+    """The table's rows for ``report``: every track in report order, every timepoint.
+    ``cell_changes`` ((lesion id, timepoint) -> values) and ``row_changes`` (lesion id ->
+    values) mark what the reader changed."""
     tps = [tp.index for tp in report.timeline.timepoints]
-    rows = []
-    for track in report.tracks:
-        at = [lesion_at(report, track, t) for t in tps]
-        diameters = [a.recist_diameter_mm for a in at]
-        base = diameters[0] if tps and tps[0] == 0 else None
-        cells = []
-        for n, a in enumerate(at):
-            d = diameters[n]
-            earlier = [v for v in diameters[:n] if _known(v)]
-            nadir = min(earlier) if earlier else None
-            cells.append(LesionCell(
-                timepoint=a.timepoint, status=a.status, long_axis_mm=a.long_axis_mm,
-                short_axis_mm=a.short_axis_mm, recist_diameter_mm=d, volume_ml=a.volume_ml,
-                change_from_baseline_pct=None if n == 0 else _change(d, base),
-                change_from_nadir_pct=_change(d, nadir), merged_into=a.merged_into,
-            ))
-        rows.append(LesionRow(
-            lesion_id=track.lesion_id, name=track.name, organ=track.organ,
-            is_lymph_node=track.is_lymph_node, role=track.role, role_reason=track.role_reason,
-            role_source=track.role_source, first_seen=track.first_seen, cells=tuple(cells),
-        ))
+    rows = tuple(_row(report, track, tps, cell_changes or {}, row_changes or {})
+                 for track in report.tracks)
+    return LesionTableRows(timepoint_headers(report), rows)
+
+
+def timepoint_headers(report: LongitudinalReport) -> tuple[TimepointHeader, ...]:
+    """One header per timepoint (timeline order) with its RECIST result."""
     recist = {r.timepoint: r for r in report.recist}
-    headers = tuple(_header(report, t, recist.get(t)) for t in tps)
-    return LesionTableRows(headers, tuple(rows))
+    return tuple(_header(report, tp.index, recist.get(tp.index))
+                 for tp in report.timeline.timepoints)
+
+
+def _row(report: LongitudinalReport, track: Track, tps: list[int], cell_changes: CellChanges,
+         row_changes: RowChanges) -> LesionRow:
+    at = [lesion_at(report, track, t) for t in tps]
+    diameters = [a.recist_diameter_mm for a in at]
+    # a vanished lesion that RECIST counted as 0 mm has no volume left either
+    volumes = [0.0 if a.volume_ml is None and a.recist_diameter_mm == 0 else a.volume_ml
+               for a in at]
+    at_baseline = bool(tps) and tps[0] == 0
+    base = diameters[0] if at_baseline else None
+    base_volume = volumes[0] if at_baseline else None
+    cells = []
+    for n, a in enumerate(at):
+        d = diameters[n]
+        earlier = [v for v in diameters[:n] if _known(v)]
+        nadir = min(earlier) if earlier else None
+        main = a.main if a.status != STATUS_MERGED else None
+        cells.append(LesionCell(
+            timepoint=a.timepoint, status=a.status, long_axis_mm=a.long_axis_mm,
+            short_axis_mm=a.short_axis_mm, recist_diameter_mm=d, volume_ml=a.volume_ml,
+            change_from_baseline_pct=None if n == 0 else _change(d, base),
+            change_from_nadir_pct=_change(d, nadir), merged_into=a.merged_into,
+            components=a.components,
+            volume_change_from_baseline_pct=None if n == 0 else _change(volumes[n],
+                                                                        base_volume),
+            centroid_lps=main.centroid_lps if main is not None else None,
+            long_axis=main.long_axis if main is not None else None,
+            short_axis=main.short_axis if main is not None else None,
+            reader_changed=cell_changes.get((track.lesion_id, a.timepoint), frozenset()),
+        ))
+    return LesionRow(
+        lesion_id=track.lesion_id, name=track.name, organ=track.organ,
+        is_lymph_node=track.is_lymph_node, role=track.role, role_reason=track.role_reason,
+        role_source=track.role_source, first_seen=track.first_seen, cells=tuple(cells),
+        tracking_uid=track.tracking_uid,
+        reader_changed=row_changes.get(track.lesion_id, frozenset()),
+    )
 
 
 def _header(report: LongitudinalReport, timepoint: int,

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter, QPaintEvent
-from PySide6.QtWidgets import QLabel, QMenu, QStatusBar, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMenu,
+    QStatusBar,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
+from shiboken6 import isValid
 
 from interval.core.window_presets import CT_PRESETS
 from interval.ui import shortcuts
@@ -110,6 +121,8 @@ class MenusMixin:
             file_menu.addAction(
                 self._action("open_segmentation", "Open segmentation…", self._ask_open_segmentation)
             )
+        file_menu.addAction(self._action(
+            "open_tracking_results", "Open tracking results…", self._ask_open_tracking_results))
         self.recent_menu = QMenu("Recent folders", self)
         file_menu.addMenu(self.recent_menu)
         self._rebuild_recent_menu()
@@ -187,6 +200,27 @@ class MenusMixin:
         about.triggered.connect(self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(about)
+
+    def _ask_open_tracking_results(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open the output folder of interval track or interval demo")
+        if folder:
+            self.open_tracking_results(folder)
+
+    def open_tracking_results(self, folder: str | Path) -> QWidget | None:
+        """Open an ``interval track`` / ``interval demo`` output folder in the longitudinal
+        workspace window (None, with the reason in the Problems dock, when it cannot)."""
+        from interval.core.errors import IntervalError
+        from interval.ui.longitudinal.workspace_window import open_workspace_window
+
+        try:
+            window = open_workspace_window(folder, self)
+        except IntervalError as exc:
+            self._show_error("Cannot open the tracking results", exc)
+            return None
+        self.workspace_windows = [w for w in getattr(self, "workspace_windows", [])
+                                  if isValid(w) and w.isVisible()] + [window]
+        return window
 
     def _build_toolbar(self) -> None:
         """The main toolbar: tools (exclusive, checked = active), layouts, presets, invert,

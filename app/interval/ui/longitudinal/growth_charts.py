@@ -83,7 +83,7 @@ class _ChartWidget(QWidget):
         box.addWidget(self.note)
         self.title = self.view.addLabel("", row=0, col=0, colspan=2, color=TEXT, size="10pt")
         # one legend below the plots (inside a plot it would hide the forecast)
-        self.legend = pg.LegendItem(colCount=2, labelTextColor=TEXT, labelTextSize="8pt",
+        self.legend = pg.LegendItem(colCount=1, labelTextColor=TEXT, labelTextSize="8pt",
                                     verSpacing=-4)
         self.view.addItem(self.legend, row=2, col=0, colspan=2)
 

@@ -1,0 +1,701 @@
+"""Side-by-side timepoint views of the longitudinal workspace: one axial view per timepoint.
+
+:class:`TimepointViews` shows 2 or 3 timepoints of a :class:`LongitudinalWorkspace` in
+columns.  Each column is an axial :class:`~interval.ui.mpr_view.MprView` bound to a
+:class:`ViewerState` of its own, holding that timepoint's CT (read again, on a worker
+thread, from the timeline's ``source`` with the report's stack uid) and its label map as
+an outline of the lesion labels; the RECIST long (yellow) and short (cyan) axes of the
+lesions are drawn as line items, solid on the slice they were measured on and faint on
+the other slices of the lesion.  A column whose scan cannot be read shows why, as plain
+text.
+
+The columns follow each other in registered patient space (the workspace's
+:meth:`~LongitudinalWorkspace.point_in`, i.e. the pipeline's saved transforms): a click
+(``pointPicked``) or a slice step in one column moves the crosshair of every other column
+to the same anatomy, placed at the same spot on screen; zoom (mm per pixel), pan and
+window/level are copied.  :meth:`show_lesion` centres every column on one lesion: its own
+centroid where it is seen, else the point mapped from the nearest timepoint where it is.
+
+Mouse and keys are the MPR views' (:mod:`interval.ui.interaction`): wheel = slice,
+left click = crosshair, left drag = window/level, right drag = zoom, middle drag = pan.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QSizePolicy, QVBoxLayout, QWidget
+from shiboken6 import isValid
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+
+from interval.core.errors import IntervalError
+from interval.core.labels import LabelTable
+from interval.core.viewer_state import ImageLayer, ViewerState
+from interval.core.volume import Volume
+from interval.longitudinal.key_images import LONG_AXIS, SHORT_AXIS
+from interval.longitudinal.workspace import LongitudinalWorkspace
+from interval.longitudinal.workspace_rows import LesionRow
+from interval.ui.interaction import ViewInteraction
+from interval.ui.longitudinal.timepoint_images import (
+    AxisMark,
+    ScanLoader,
+    TimepointImages,
+    axis_marks,
+    default_timepoints,
+    lesion_focus,
+    lesion_outline_table,
+    timepoint_label,
+    timepoint_title,
+)
+from interval.ui.mpr_view import MprView
+from interval.ui.plain_text import plain_label
+from interval.ui.workers import Job, JobRunner
+
+VIEW_ID = "axial"
+SCAN_ID = "scan"
+LABELS_ID = "labels"
+FAINT_OPACITY = 0.35  # an axis seen from another slice of its lesion
+LIFT_MM = 1.0  # line items sit this far in front of the image plane
+VISIBLE_MARGIN = 0.1  # a point this close (share of the view) to an edge is re-centred
+
+
+def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
+    return tuple(c / 255.0 for c in colour)  # type: ignore[return-value]
+
+
+class _ColumnInteraction(ViewInteraction):
+    """The MPR bindings, plus a callback after a click moved the crosshair."""
+
+    def __init__(self, state: ViewerState, screen: MprView, on_click: Callable[[], None]):
+        super().__init__(state, VIEW_ID, screen)
+        self._on_click = on_click
+
+    def click(self, x: float, row: float) -> None:
+        super().click(x, row)
+        if self.state.active_volume is not None:
+            self._on_click()
+
+
+class _AxisItem:
+    """One line item (a RECIST axis) in a column's renderer."""
+
+    def __init__(self, mark: AxisMark) -> None:
+        self.mark = mark
+        self.points = vtkPoints()
+        self.points.SetNumberOfPoints(2)
+        cells = vtkCellArray()
+        cells.InsertNextCell(2)
+        cells.InsertCellPoint(0)
+        cells.InsertCellPoint(1)
+        poly = vtkPolyData()
+        poly.SetPoints(self.points)
+        poly.SetLines(cells)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(poly)
+        self.actor = vtkActor()
+        self.actor.SetMapper(mapper)
+        prop = self.actor.GetProperty()
+        prop.SetColor(*_rgb(LONG_AXIS if mark.which == "long" else SHORT_AXIS))
+        prop.LightingOff()
+        self.actor.PickableOff()
+
+
+class _Column(QWidget):
+    """One timepoint: title, status line, and its view once the scan is loaded."""
+
+    def __init__(self, owner: TimepointViews, timepoint: int, title: str) -> None:
+        super().__init__()
+        self.owner = owner
+        self.timepoint = timepoint
+        self.setObjectName(f"timepoint-column-{timepoint}")
+        self.title = plain_label(title)
+        font = QFont(self.title.font())
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.status = plain_label("Waiting to load…")
+        self.status.setWordWrap(True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.message = plain_label("")  # why there is no image (replaces the view)
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.message.hide()
+        self._box = QVBoxLayout(self)
+        self._box.setContentsMargins(2, 2, 2, 2)
+        self._box.setSpacing(2)
+        self._box.addWidget(self.title)
+        self._box.addWidget(self.status)
+        self._box.addWidget(self.message, 1)
+        self.state: ViewerState | None = None
+        self.view: MprView | None = None
+        self.images: TimepointImages | None = None
+        self.job: Job | None = None
+        self.phase = "Loading"
+        self.failed = ""
+        self.note = ""  # what the reader should know about this column (label map...)
+        self.axes: list[_AxisItem] = []
+        self.pending_mm: float | None = None  # a zoom asked for before the view was sized
+        self.closed = False
+
+    # --- loading ------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self.view is not None
+
+    @property
+    def settled(self) -> bool:
+        return self.loaded or bool(self.failed) or self.closed
+
+    def set_phase(self, phase: object) -> None:
+        self.phase = str(phase)
+        self.status.setText(f"{self.phase}…")
+
+    def set_progress(self, done: int, total: int) -> None:
+        self.status.setText(f"{self.phase}… {done}/{total}" if total > 0 else f"{self.phase}…")
+
+    def fail(self, text: str) -> None:
+        self.failed = text
+        self.status.hide()
+        self.message.setText(text)
+        self.message.show()
+
+    def show_images(self, images: TimepointImages) -> None:
+        self.images = images
+        state = ViewerState()
+        state.add_volume(images.volume, SCAN_ID, name=self.title.text())
+        labels = images.labels
+        if labels is not None:
+            labels = _as_label_map(labels)
+            state.add_volume(labels, LABELS_ID, name="lesions")
+            table = lesion_outline_table(labels.labels)  # type: ignore[arg-type]
+            for info in table:
+                if not info.visible:
+                    state.set_label(LABELS_ID, info.value, visible=False)
+            state.set_label_mode(LABELS_ID, "outline")
+            state.set_layer_opacity(LABELS_ID, 1.0)
+        self.state = state
+        view = MprView(state, VIEW_ID, self)
+        view.interaction = _ColumnInteraction(state, view, self._clicked)
+        view.setMinimumSize(96, 96)
+        self.view = view
+        self._box.addWidget(view, 1)
+        self.note = images.note
+        self.show_note()
+        view.vtk.installEventFilter(self)
+        ev = state.events
+        ev.crosshair.connect(self._on_crosshair)
+        ev.view.connect(self._on_view)
+        ev.layer.connect(self._on_layer)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if self.view is not None and obj is self.view.vtk and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self, self._resized)  # once the render window has its size
+        return False
+
+    def _resized(self) -> None:
+        if not self.closed and self.loaded:
+            self.owner._column_resized(self)
+
+    def show_note(self, extra: str = "") -> None:
+        text = " ".join(t for t in (self.note, extra) if t)
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    def close_column(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.job is not None:
+            self.job.cancel()
+        if self.state is not None:
+            ev = self.state.events
+            ev.crosshair.disconnect(self._on_crosshair)
+            ev.view.disconnect(self._on_view)
+            ev.layer.disconnect(self._on_layer)
+        if self.view is not None:
+            for item in self.axes:
+                self.view.renderer.RemoveActor(item.actor)
+            self.axes = []
+            self.view.close_view()
+
+    # --- state events -> the owner --------------------------------------------------------
+    def _on_crosshair(self, _event: object) -> None:
+        self.update_axes()
+        self.owner._column_moved(self)
+
+    def _on_view(self, _event: object) -> None:
+        self.owner._column_moved(self)
+
+    def _on_layer(self, event: object) -> None:
+        if getattr(event, "what", "") in ("window", "invert"):
+            self.owner._column_window(self)
+
+    def _clicked(self) -> None:
+        self.owner._column_clicked(self)
+
+    # --- geometry -------------------------------------------------------------------------
+    @property
+    def volume(self) -> Volume:
+        assert self.images is not None
+        return self.images.volume
+
+    def crosshair(self) -> np.ndarray:
+        assert self.state is not None
+        return np.asarray(self.state.crosshair, dtype=np.float64)
+
+    def center_voxel(self) -> tuple[int, int, int]:
+        i, j, k = np.rint(self.volume.lps_to_index(self.crosshair())).astype(int)
+        return int(k), int(j), int(i)
+
+    def _fit(self) -> tuple[tuple[float, float], float]:
+        assert self.view is not None
+        return self.view.slice_view.fitted_view()
+
+    def mm_per_pixel(self) -> float:
+        """The zoom the state asks for (what the view shows once it has rendered)."""
+        assert self.state is not None
+        return self._fit()[1] / self.state.view(VIEW_ID).zoom
+
+    def view_centre(self) -> np.ndarray:
+        """The LPS point at the middle of the view, on the current plane."""
+        assert self.state is not None and self.view is not None
+        sv = self.view.slice_view
+        (cu, cv), _ = self._fit()
+        pan = self.state.view(VIEW_ID).pan
+        a, b = cu - pan[0], cv + pan[1]
+        return a * sv.right + b * sv.up + float(self.crosshair() @ sv.normal) * sv.normal
+
+    @property
+    def sized(self) -> bool:
+        """Whether the view has its size on screen (before that, "fit" means nothing)."""
+        if self.view is None or not self.view.vtk.isVisible():
+            return False
+        w, h = (int(s) for s in self.view.renderer.GetSize())
+        return w > 8 and h > 8
+
+    def point_visible(self, lps: Sequence[float]) -> bool:
+        """Whether ``lps`` lies in the view, away from its edges (False before the view
+        has its size)."""
+        assert self.view is not None
+        if not self.sized:
+            return False
+        sv = self.view.slice_view
+        d = np.asarray(lps, dtype=np.float64) - self.view_centre()
+        w, h = (int(s) for s in self.view.renderer.GetSize())
+        mm = self.mm_per_pixel()
+        half_u, half_v = (0.5 - VISIBLE_MARGIN) * w * mm, (0.5 - VISIBLE_MARGIN) * h * mm
+        return abs(float(d @ sv.right)) <= half_u and abs(float(d @ sv.up)) <= half_v
+
+    def place(self, point: Sequence[float], centre: Sequence[float] | None = None,
+              mm_per_pixel: float | None = None) -> None:
+        """Crosshair to ``point``; the view centred on ``centre`` (default: on ``point``
+        when it is not comfortably in view), at ``mm_per_pixel`` (default: kept; before
+        the view has its size, applied once it has)."""
+        assert self.state is not None and self.view is not None
+        state = self.state
+        with state.events.batch():
+            state.set_crosshair(point)
+            if centre is None and not self.point_visible(state.crosshair):
+                centre = state.crosshair
+            if centre is not None:
+                self._set_pan(np.asarray(centre, dtype=np.float64))
+            if mm_per_pixel is not None:
+                if self.sized:
+                    self.set_mm_per_pixel(mm_per_pixel)
+                else:
+                    self.pending_mm = float(mm_per_pixel)
+
+    def _set_pan(self, centre: np.ndarray) -> None:
+        """Pan so that ``centre`` is in the middle (the pan does not depend on the size)."""
+        assert self.state is not None and self.view is not None
+        sv = self.view.slice_view
+        (cu, cv), _ = self._fit()
+        self.state.set_pan(VIEW_ID, (cu - float(centre @ sv.right), float(centre @ sv.up) - cv))
+
+    def set_mm_per_pixel(self, mm: float) -> None:
+        """Zoom (the state's zoom is relative to the fitted view: only valid once sized)."""
+        assert self.state is not None
+        self.pending_mm = None
+        fit = self._fit()[1]
+        self.state.set_zoom(VIEW_ID, float(np.clip(fit / max(float(mm), 1e-6), 1e-3, 1e3)))
+
+    def image_layer(self) -> ImageLayer:
+        assert self.state is not None
+        layer = self.state.layer(SCAN_ID)
+        assert isinstance(layer, ImageLayer)
+        return layer
+
+    # --- RECIST axes ------------------------------------------------------------------------
+    def set_marks(self, marks: list[AxisMark]) -> None:
+        if self.view is None:
+            return
+        for item in self.axes:
+            self.view.renderer.RemoveActor(item.actor)
+        self.axes = [_AxisItem(m) for m in marks]
+        for item in self.axes:
+            self.view.renderer.AddActor(item.actor)
+        self.update_axes()
+
+    def update_axes(self) -> None:
+        """Show each axis on its lesion's slices (solid on the one it was measured on),
+        projected on the current plane."""
+        if self.view is None:
+            return
+        sv = self.view.slice_view
+        p = self.crosshair()
+        k = self.center_voxel()[0]
+        w = sv.normal
+        for item in self.axes:
+            m = item.mark
+            on_slice = k == m.slice_index
+            shown = on_slice or m.k_lo <= k < m.k_hi
+            item.actor.SetVisibility(shown)
+            if not shown:
+                continue
+            for n, q in enumerate((m.start_lps, m.end_lps)):
+                q = np.asarray(q, dtype=np.float64)
+                q = q + float((p - q) @ w) * w - LIFT_MM * w  # on the plane, towards the camera
+                item.points.SetPoint(n, *q)
+            item.points.Modified()
+            prop = item.actor.GetProperty()
+            selected = m.lesion_id == self.owner.selected_lesion
+            prop.SetOpacity(1.0 if on_slice else FAINT_OPACITY)
+            prop.SetLineWidth(3.0 if selected else 1.5)
+        self.view._schedule_render()
+
+
+def _as_label_map(labels: Volume) -> Volume:
+    """``labels`` with a label table (so the viewer state treats it as an overlay)."""
+    if labels.labels is not None:
+        return labels
+    values = [int(v) for v in np.unique(labels.array) if v > 0]
+    return labels.with_array(labels.array, labels=LabelTable.for_values(values))
+
+
+class _ChangeRelay(QObject):
+    """Queued hop from the thread that changed the workspace to the UI thread."""
+
+    changed = Signal()
+
+
+class TimepointViews(QWidget):
+    """2 or 3 timepoints of a workspace side by side, synchronised in patient space."""
+
+    pointPicked = Signal(int, object)  # noqa: N815 - timepoint index, LPS point the reader clicked
+
+    def __init__(self, workspace: LongitudinalWorkspace, parent: QWidget | None = None, *,
+                 timepoints: Sequence[int] | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timepoint-views")
+        self.workspace = workspace
+        self.selected_lesion: str | None = None
+        self._loader = ScanLoader(workspace.report, workspace.out_dir)
+        self._runner = JobRunner(self, max_threads=2)
+        self._columns: dict[int, _Column] = {}
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self._syncing = False
+        self._last: tuple[Any, ...] | None = None  # ("lesion", id) or ("point", t, lps)
+        self._mm: float | None = None  # the shared zoom; None: each column fitted
+        self._closed = False
+        me = weakref.ref(self)
+
+        # the workspace may notify from a worker thread (the report export): the relay's
+        # signal brings the refresh to this widget's (the UI) thread
+        self._relay = _ChangeRelay(self)
+        self._relay.changed.connect(self._refresh_if_open)
+
+        def on_change(_change: object) -> None:
+            view = me()
+            if view is not None and isValid(view) and not view._closed:
+                view._relay.changed.emit()
+
+        self._unsubscribe = workspace.subscribe(on_change)
+        self.set_timepoints(default_timepoints(workspace.report) if timepoints is None
+                            else timepoints)
+
+    def _refresh_if_open(self) -> None:
+        if not self._closed:
+            self.refresh()
+
+    # --- columns ----------------------------------------------------------------------------
+    @property
+    def timepoints(self) -> tuple[int, ...]:
+        """The timepoints shown, left to right."""
+        return tuple(self._columns)
+
+    def set_timepoints(self, timepoints: Sequence[int]) -> None:
+        """Show these timepoints (timeline order; unknown ones raise ``ValueError``);
+        columns already shown are kept, new ones load in the background."""
+        known = {tp.index for tp in self.workspace.report.timeline.timepoints}
+        wanted = sorted({int(t) for t in timepoints})
+        unknown = [t for t in wanted if t not in known]
+        if unknown:
+            raise ValueError(f"no timepoint {', '.join(str(t + 1) for t in unknown)} in this "
+                             "report")
+        old = self._columns
+        for t, col in old.items():
+            if t not in wanted:
+                col.close_column()
+                self._layout.removeWidget(col)
+                col.hide()
+                col.deleteLater()
+        self._columns = {}
+        for t in wanted:
+            col = old.get(t)
+            if col is None:
+                col = _Column(self, t, timepoint_title(self.workspace.report, t))
+                self._start_load(col)
+            self._columns[t] = col
+            self._layout.removeWidget(col)
+            self._layout.addWidget(col, 1)
+
+    def _start_load(self, col: _Column) -> None:
+        problem = self._loader.source_problem(col.timepoint)
+        if problem:
+            col.fail(problem)
+            return
+        t, loader = col.timepoint, self._loader
+        label = timepoint_label(self.workspace.report, t)
+
+        def run(ctx) -> TimepointImages:  # noqa: ANN001 - a JobContext, on a worker thread
+            return loader.load(t, progress=ctx.progress, cancel=ctx.cancelled, phase=ctx.emit)
+
+        def current() -> bool:
+            return not self._closed and self._columns.get(t) is col and not col.closed
+
+        col.job = self._runner.submit(
+            f"loading timepoint {t + 1}", run,
+            on_done=lambda images: current() and self._loaded(col, images),
+            on_error=lambda exc: current() and col.fail(
+                f"The scan of {label} cannot be shown: {exc}"),
+            on_cancel=lambda: current() and col.fail("Loading was cancelled."),
+            on_partial=lambda phase: current() and col.set_phase(phase),
+            on_progress=lambda done, total: current() and col.set_progress(done, total))
+
+    def _loaded(self, col: _Column, images: TimepointImages) -> None:
+        col.job = None
+        try:
+            col.show_images(images)
+        except (IntervalError, ValueError) as exc:
+            label = timepoint_label(self.workspace.report, col.timepoint)
+            col.fail(f"The scan of {label} cannot be shown: {exc}")
+            return
+        col.set_marks(axis_marks(self.workspace.report, self.workspace.rows(), col.timepoint))
+        others = [c for c in self._columns.values() if c.loaded and c is not col]
+        self._syncing = True
+        try:
+            if others:  # the same window and zoom as the columns already shown
+                ref = others[0]
+                layer = ref.image_layer()
+                col.state.set_window(SCAN_ID, layer.window.center, layer.window.width)  # type: ignore[union-attr]
+                col.state.set_invert(SCAN_ID, layer.invert)  # type: ignore[union-attr]
+            last = self._last
+            row = self._row(last[1]) if last is not None and last[0] == "lesion" else None
+            if row is not None:
+                self._place_lesion(col, row, self._mm)
+            elif last is not None and last[0] == "point":
+                self._place_mapped(col, last[1], last[2], None)
+            elif others:
+                self._sync_pair(others[0], col)
+        finally:
+            self._syncing = False
+
+    # --- public actions -------------------------------------------------------------------
+    def show_lesion(self, lesion_id: str) -> None:
+        """Centre every column on ``lesion_id`` (its centroid where it is seen, else the
+        point mapped from where it is) and draw its axes highlighted; an unknown id
+        changes nothing."""
+        row = self._row(lesion_id)
+        if row is None:
+            return
+        self.selected_lesion = lesion_id
+        self._last = ("lesion", lesion_id)
+        self._syncing = True
+        try:
+            for col in self._columns.values():
+                if col.loaded:
+                    self._place_lesion(col, row, self._mm)
+        finally:
+            self._syncing = False
+
+    def _row(self, lesion_id: str) -> LesionRow | None:
+        return next((r for r in self.workspace.rows() if r.lesion_id == lesion_id), None)
+
+    def _place_lesion(self, col: _Column, row: LesionRow, mm: float | None) -> None:
+        focus = lesion_focus(row, col.timepoint, self.workspace.point_in)
+        if focus is None:
+            col.show_note(f"{row.name} cannot be placed at this timepoint.")
+            return
+        point, seen = focus
+        col.place(point, point, mm)
+        col.show_note("" if seen else f"{row.name} is not seen here: the crosshair shows "
+                      "where it would be.")
+        col.update_axes()
+
+    def go_to(self, timepoint: int, lps: Sequence[float]) -> None:
+        """Crosshair of ``timepoint``'s column to ``lps`` (its LPS), every other column to
+        the same anatomy (``workspace.point_in``), at the same place on screen."""
+        p = tuple(float(x) for x in np.asarray(lps, dtype=np.float64).reshape(3))
+        self._last = ("point", int(timepoint), p)
+        src = self._columns.get(int(timepoint))
+        self._syncing = True
+        try:
+            if src is not None and src.loaded:
+                src.place(p)
+                src.show_note()
+                for col in self._columns.values():
+                    if col is not src and col.loaded:
+                        self._sync_pair(src, col)
+            else:
+                for col in self._columns.values():
+                    if col.loaded:
+                        self._place_mapped(col, int(timepoint), p, None)
+        finally:
+            self._syncing = False
+
+    def refresh(self) -> None:
+        """Redraw the axes of every column from the workspace's current lesions."""
+        rows = self.workspace.rows()
+        for col in self._columns.values():
+            if col.loaded:
+                col.set_marks(axis_marks(self.workspace.report, rows, col.timepoint))
+
+    def wait_loaded(self, timeout_s: float = 60) -> bool:
+        """Process events until every column has its image (True) or one failed or the time
+        ran out (False)."""
+        app = QApplication.instance()
+        end = time.monotonic() + float(timeout_s)
+        while not all(c.settled for c in self._columns.values()):
+            if time.monotonic() > end:
+                return False
+            app.processEvents()
+            time.sleep(0.005)
+        app.processEvents()
+        return all(c.loaded for c in self._columns.values())
+
+    def column_state(self, timepoint: int) -> dict[str, Any]:
+        """One column's state (for tests and the window): ``slice_index`` (array k),
+        ``center_lps`` (crosshair), ``center_voxel`` ``(k, j, i)``, ``loaded``, and
+        ``message`` (why there is no image, or a note), ``mm_per_pixel``, ``window``
+        ``(center, width)``, ``axes`` (the axis items: lesion id, which, visible, solid,
+        length)."""
+        col = self._columns[int(timepoint)]
+        if not col.loaded:
+            return {"slice_index": None, "center_lps": None, "center_voxel": None,
+                    "loaded": False, "message": col.failed or col.status.text(),
+                    "mm_per_pixel": None, "window": None, "axes": []}
+        kji = col.center_voxel()
+        wl = col.image_layer().window
+        return {
+            "slice_index": kji[0],
+            "center_lps": tuple(float(x) for x in col.crosshair()),
+            "center_voxel": kji,
+            "loaded": True,
+            "message": col.status.text() if col.status.isVisibleTo(col) else "",
+            "mm_per_pixel": col.mm_per_pixel(),
+            "window": (wl.center, wl.width),
+            "axes": [{"lesion_id": a.mark.lesion_id, "which": a.mark.which,
+                      "visible": bool(a.actor.GetVisibility()),
+                      "solid": a.actor.GetProperty().GetOpacity() >= 1.0,
+                      "length_mm": a.mark.length_mm} for a in col.axes],
+        }
+
+    def view(self, timepoint: int) -> MprView | None:
+        """The view of ``timepoint``'s column (None until its scan is loaded)."""
+        col = self._columns.get(int(timepoint))
+        return None if col is None else col.view
+
+    def close_views(self) -> None:
+        """Stop loading, stop following the workspace and release the views' resources
+        (call before the window closes)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._unsubscribe()
+        self._runner.shutdown()
+        for col in self._columns.values():
+            col.close_column()
+
+    def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        self.close_views()
+        super().closeEvent(event)
+
+    # --- synchronisation ------------------------------------------------------------------
+    def _column_clicked(self, col: _Column) -> None:
+        p = tuple(float(x) for x in col.crosshair())
+        self.go_to(col.timepoint, p)
+        self.pointPicked.emit(col.timepoint, p)
+
+    def _column_moved(self, col: _Column) -> None:
+        """A slice step, zoom or pan in ``col``: the others follow."""
+        if self._syncing or self._closed:
+            return
+        self._syncing = True
+        try:
+            for other in self._columns.values():
+                if other is not col and other.loaded:
+                    self._sync_pair(col, other)
+        finally:
+            self._syncing = False
+
+    def _column_resized(self, col: _Column) -> None:
+        """A column got its size (or a new one): keep the shared mm per pixel and its
+        centre (the view state's zoom is relative to the fitted view, which changed)."""
+        mm = col.pending_mm or self._mm
+        if mm is None or self._closed or not col.sized:
+            return
+        self._syncing = True
+        try:
+            col.set_mm_per_pixel(mm)
+        finally:
+            self._syncing = False
+
+    def _column_window(self, col: _Column) -> None:
+        if self._syncing or self._closed:
+            return
+        layer = col.image_layer()
+        self._syncing = True
+        try:
+            for other in self._columns.values():
+                if other is not col and other.loaded:
+                    other.state.set_window(SCAN_ID, layer.window.center, layer.window.width,  # type: ignore[union-attr]
+                                           layer.window.name)
+                    other.state.set_invert(SCAN_ID, layer.invert)  # type: ignore[union-attr]
+        finally:
+            self._syncing = False
+
+    def _sync_pair(self, src: _Column, dst: _Column) -> None:
+        """``dst`` shows the anatomy of ``src``'s crosshair at the same place on screen,
+        at the same mm per pixel."""
+        p = src.crosshair()
+        offset = src.view_centre() - p
+        sv = src.view.slice_view  # type: ignore[union-attr]
+        offset = float(offset @ sv.right) * sv.right + float(offset @ sv.up) * sv.up
+        if src.sized:
+            self._mm = src.mm_per_pixel()
+        self._place_mapped(dst, src.timepoint, p, (offset, self._mm))
+
+    def _place_mapped(self, dst: _Column, from_t: int, p: Sequence[float],
+                      view: tuple[np.ndarray, float | None] | None) -> None:
+        try:
+            q = np.asarray(self.workspace.point_in(dst.timepoint, p, from_timepoint=from_t))
+        except IntervalError as exc:
+            dst.show_note(f"This timepoint cannot follow the others: {exc}")
+            return
+        if view is None:
+            dst.place(q, q)
+        else:
+            offset, mm = view
+            dst.place(q, q + offset, mm)
+        dst.show_note()
