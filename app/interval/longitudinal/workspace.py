@@ -24,6 +24,7 @@ linked...) raise :class:`ActionRefused` and change nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from interval.longitudinal.model import (
     ROLE_TARGET,
     LesionMeasurement,
     LongitudinalReport,
+    RegistrationResult,
     Track,
     Vec3,
 )
@@ -69,7 +71,8 @@ class ActionRefused(IntervalError):
 
 @dataclass(frozen=True)
 class WorkspaceChange:
-    """What the subscribers are told: "action", "undo", "redo", "export" or "session"."""
+    """What the subscribers are told: "action", "undo", "redo", "export", "session" or
+    "registration" (a re-run registration now maps the points)."""
 
     kind: str
     label: str = ""
@@ -98,8 +101,11 @@ class LongitudinalWorkspace:
         self._exported = tuple(self._corrections)
         self._history = History()
         self._observers: list[Observer] = []
-        self._mapper = PointMapper(base, out_dir)
-        self.open_warnings = list(warnings)
+        from interval.longitudinal.registration_rerun import registrations_in_use  # noqa: PLC0415
+
+        in_use, reg_warnings = registrations_in_use(base, out_dir)  # the reader's re-runs
+        self._mapper = PointMapper(dataclasses.replace(base, registrations=in_use), out_dir)
+        self.open_warnings = list(warnings) + reg_warnings
         baked = list(self._corrections[: state.baked_corrections])
         self._auto = self._derive(baked)
         self._derived = self._derive(self._corrections)
@@ -195,6 +201,14 @@ class LongitudinalWorkspace:
         """``point_lps`` (LPS mm of ``from_timepoint``, by default the baseline) at the same
         anatomy in ``timepoint``'s LPS space (see :mod:`.workspace_transforms`)."""
         return self._mapper.point_in(timepoint, point_lps, from_timepoint)
+
+    def reload_registrations(self, registrations: Sequence[RegistrationResult],
+                             label: str = "registration re-run") -> None:
+        """Map points with ``registrations`` from now on (a registration the reader re-ran,
+        already saved in the output folder) and tell the subscribers (kind "registration")."""
+        report = dataclasses.replace(self.report, registrations=list(registrations))
+        self._mapper = PointMapper(report, self.out_dir)
+        self._notify(WorkspaceChange("registration", label))
 
     # --- observers and session -----------------------------------------------------------
 

@@ -17,7 +17,10 @@ window/level are copied.  :meth:`show_lesion` centres every column on one lesion
 centroid where it is seen, else the point mapped from the nearest timepoint where it is.
 
 Mouse and keys are the MPR views' (:mod:`interval.ui.interaction`): wheel = slice,
-left click = crosshair, left drag = window/level, right drag = zoom, middle drag = pan.
+left click = crosshair, left drag = window/level, right drag = zoom, middle drag = pan;
+except that a left press on an end point of a solid RECIST axis drags that end point
+(:mod:`.axis_drag`: live line and length, one undoable ``adjust_axis`` on release, Esc
+cancels).
 """
 
 from __future__ import annotations
@@ -41,9 +44,10 @@ from interval.core.labels import LabelTable
 from interval.core.viewer_state import ImageLayer, ViewerState
 from interval.core.volume import Volume
 from interval.longitudinal.key_images import LONG_AXIS, SHORT_AXIS
-from interval.longitudinal.workspace import LongitudinalWorkspace
+from interval.longitudinal.workspace import ActionRefused, LongitudinalWorkspace
 from interval.longitudinal.workspace_rows import LesionRow
 from interval.ui.interaction import ViewInteraction
+from interval.ui.longitudinal.axis_drag import AxisDragger
 from interval.ui.longitudinal.timepoint_images import (
     AxisMark,
     ScanLoader,
@@ -72,11 +76,42 @@ def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
 
 
 class _ColumnInteraction(ViewInteraction):
-    """The MPR bindings, plus a callback after a click moved the crosshair."""
+    """The MPR bindings, plus a callback after a click moved the crosshair, and the left
+    button and Esc taken by ``dragger`` while it drags an axis end point."""
 
-    def __init__(self, state: ViewerState, screen: MprView, on_click: Callable[[], None]):
+    def __init__(self, state: ViewerState, screen: MprView, on_click: Callable[[], None],
+                 dragger: AxisDragger):
         super().__init__(state, VIEW_ID, screen)
         self._on_click = on_click
+        self.dragger = dragger
+
+    def press(self, button: Qt.MouseButton, x: float, row: float) -> None:
+        if self.dragger.active:
+            return  # another button while dragging: ignored
+        if button == Qt.MouseButton.LeftButton and self.dragger.press(x, row):
+            self._drag = None
+            return
+        super().press(button, x, row)
+
+    def move(self, x: float, row: float) -> None:
+        if self.dragger.active:
+            self.dragger.move(x, row)
+            return
+        if self._drag is None:
+            self.dragger.hover(x, row)
+        super().move(x, row)
+
+    def release(self, button: Qt.MouseButton, x: float, row: float) -> None:
+        if self.dragger.active:
+            if button == Qt.MouseButton.LeftButton:
+                self.dragger.release(x, row)
+            return
+        super().release(button, x, row)
+
+    def key(self, key: int) -> bool:
+        if key == int(Qt.Key.Key_Escape) and self.dragger.cancel():
+            return True
+        return super().key(key)
 
     def click(self, x: float, row: float) -> None:
         super().click(x, row)
@@ -143,6 +178,8 @@ class _Column(QWidget):
         self.failed = ""
         self.note = ""  # what the reader should know about this column (label map...)
         self.axes: list[_AxisItem] = []
+        self.dragger: AxisDragger | None = None
+        self.axis_message = ""  # the refused axis edit shown in the status line
         self.pending_mm: float | None = None  # a zoom asked for before the view was sized
         self.closed = False
 
@@ -184,7 +221,8 @@ class _Column(QWidget):
             state.set_layer_opacity(LABELS_ID, 1.0)
         self.state = state
         view = MprView(state, VIEW_ID, self)
-        view.interaction = _ColumnInteraction(state, view, self._clicked)
+        self.dragger = AxisDragger(self, view)
+        view.interaction = _ColumnInteraction(state, view, self._clicked, self.dragger)
         view.setMinimumSize(96, 96)
         self.view = view
         self._box.addWidget(view, 1)
@@ -222,6 +260,8 @@ class _Column(QWidget):
             ev.view.disconnect(self._on_view)
             ev.layer.disconnect(self._on_layer)
         if self.view is not None:
+            if self.dragger is not None:
+                self.dragger.close()
             for item in self.axes:
                 self.view.renderer.RemoveActor(item.actor)
             self.axes = []
@@ -229,6 +269,8 @@ class _Column(QWidget):
 
     # --- state events -> the owner --------------------------------------------------------
     def _on_crosshair(self, _event: object) -> None:
+        if self.dragger is not None:
+            self.dragger.cancel()  # the plane moved under the drag
         self.update_axes()
         self.owner._column_moved(self)
 
@@ -338,6 +380,8 @@ class _Column(QWidget):
     def set_marks(self, marks: list[AxisMark]) -> None:
         if self.view is None:
             return
+        if self.dragger is not None:
+            self.dragger.cancel()  # the workspace changed under the drag
         for item in self.axes:
             self.view.renderer.RemoveActor(item.actor)
         self.axes = [_AxisItem(m) for m in marks]
@@ -361,16 +405,70 @@ class _Column(QWidget):
             item.actor.SetVisibility(shown)
             if not shown:
                 continue
-            for n, q in enumerate((m.start_lps, m.end_lps)):
-                q = np.asarray(q, dtype=np.float64)
-                q = q + float((p - q) @ w) * w - LIFT_MM * w  # on the plane, towards the camera
-                item.points.SetPoint(n, *q)
-            item.points.Modified()
+            self._set_line(item, m.start_lps, m.end_lps, p, w)
             prop = item.actor.GetProperty()
             selected = m.lesion_id == self.owner.selected_lesion
             prop.SetOpacity(1.0 if on_slice else FAINT_OPACITY)
             prop.SetLineWidth(3.0 if selected else 1.5)
         self.view._schedule_render()
+
+    @staticmethod
+    def _set_line(item: _AxisItem, start: Sequence[float], end: Sequence[float],
+                  p: np.ndarray, w: np.ndarray) -> None:
+        """``item``'s line from ``start`` to ``end``, on the plane through ``p`` (normal
+        ``w``), lifted towards the camera."""
+        for n, q in enumerate((start, end)):
+            q = np.asarray(q, dtype=np.float64)
+            q = q + float((p - q) @ w) * w - LIFT_MM * w
+            item.points.SetPoint(n, *q)
+        item.points.Modified()
+
+    # --- dragging an axis end point (the AxisDragger's host) ------------------------------------
+    def grabbable_marks(self) -> list[AxisMark]:
+        """The axes drawn solid: measured on the slice shown."""
+        if self.view is None:
+            return []
+        k = self.center_voxel()[0]
+        return [a.mark for a in self.axes if a.mark.slice_index == k
+                and a.actor.GetVisibility()]
+
+    def draw_axis(self, mark: AxisMark, start: np.ndarray, end: np.ndarray) -> None:
+        item = next((a for a in self.axes if a.mark is mark), None)
+        if item is None or self.view is None:
+            return
+        self._set_line(item, start, end, self.crosshair(), self.view.slice_view.normal)
+        self.view._schedule_render()
+
+    def redraw_axes(self) -> None:
+        self.update_axes()
+
+    def commit_axis(self, mark: AxisMark, start: np.ndarray, end: np.ndarray) -> None:
+        """One ``adjust_axis`` (one undo step); raises ``ActionRefused`` when refused (also
+        while the owner's ``axis_edit_guard`` says why not)."""
+        guard = self.owner.axis_edit_guard
+        reason = guard() if guard is not None else ""
+        if reason:
+            raise ActionRefused(reason)
+        self.owner.workspace.adjust_axis(mark.lesion_id, self.timepoint, mark.which,
+                                         tuple(float(x) for x in start),
+                                         tuple(float(x) for x in end))
+
+    def show_axis_message(self, text: str) -> None:
+        """A refused axis edit's sentence; "" takes back the last one (other notes stay)."""
+        if text:
+            self.show_note(text)
+        elif self.status.text().endswith(self.axis_message) and self.axis_message:
+            self.show_note()
+        self.axis_message = text
+
+
+def _drag_state(dragger: AxisDragger | None) -> dict[str, Any] | None:
+    """The axis end point being dragged (lesion id, which, end, live length and label)."""
+    d = None if dragger is None else dragger.drag
+    if d is None:
+        return None
+    return {"lesion_id": d.mark.lesion_id, "which": d.mark.which, "end": d.end,
+            "length_mm": d.length_mm, "label": dragger.label_text()}  # type: ignore[union-attr]
 
 
 def _as_label_map(labels: Volume) -> Volume:
@@ -391,6 +489,10 @@ class TimepointViews(QWidget):
     """2 or 3 timepoints of a workspace side by side, synchronised in patient space."""
 
     pointPicked = Signal(int, object)  # noqa: N815 - timepoint index, LPS point the reader clicked
+
+    #: Set by the window: why the reader's axis drags cannot be committed now ("" when they
+    #: can), e.g. while the report is being exported on a worker thread.
+    axis_edit_guard: Callable[[], str] | None = None
 
     def __init__(self, workspace: LongitudinalWorkspace, parent: QWidget | None = None, *,
                  timepoints: Sequence[int] | None = None) -> None:
@@ -589,12 +691,13 @@ class TimepointViews(QWidget):
         ``center_lps`` (crosshair), ``center_voxel`` ``(k, j, i)``, ``loaded``, and
         ``message`` (why there is no image, or a note), ``mm_per_pixel``, ``window``
         ``(center, width)``, ``axes`` (the axis items: lesion id, which, visible, solid,
-        length)."""
+        length), ``drag`` (the axis end point being dragged: lesion id, which, end, live
+        length and label; None when none is)."""
         col = self._columns[int(timepoint)]
         if not col.loaded:
             return {"slice_index": None, "center_lps": None, "center_voxel": None,
                     "loaded": False, "message": col.failed or col.status.text(),
-                    "mm_per_pixel": None, "window": None, "axes": []}
+                    "mm_per_pixel": None, "window": None, "axes": [], "drag": None}
         kji = col.center_voxel()
         wl = col.image_layer().window
         return {
@@ -609,6 +712,7 @@ class TimepointViews(QWidget):
                       "visible": bool(a.actor.GetVisibility()),
                       "solid": a.actor.GetProperty().GetOpacity() >= 1.0,
                       "length_mm": a.mark.length_mm} for a in col.axes],
+            "drag": _drag_state(col.dragger),
         }
 
     def view(self, timepoint: int) -> MprView | None:

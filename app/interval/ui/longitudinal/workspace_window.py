@@ -117,8 +117,13 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         self._close_after_export = False
         self._closing = False
         self.resize(1400, 900)
+        self._use_saved_registrations()
 
         self.views = make_views(workspace, self)
+        if hasattr(self.views, "axis_edit_guard"):  # no axis drags while the export reads
+            self.views.axis_edit_guard = (
+                lambda: "Wait until the report is exported." if self.export_job is not None
+                else "")
         self.table = LesionTableView(self)
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.setObjectName("workspaceSplitter")
@@ -150,6 +155,13 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         self.chart_dock.setWidget(charts)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.chart_dock)
         self.resizeDocks([self.chart_dock], [520], Qt.Orientation.Horizontal)
+        self.registration_check: QWidget | None = None  # made when its dock is first shown
+        self.registration_dock = QDockWidget("Registration check", self)
+        self.registration_dock.setObjectName("registrationCheckDock")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.registration_dock)
+        self.tabifyDockWidget(self.chart_dock, self.registration_dock)
+        self.registration_dock.hide()
+        self.registration_dock.visibilityChanged.connect(self._registration_dock_shown)
 
         status = QStatusBar(self)
         self.setStatusBar(status)
@@ -215,6 +227,61 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         edit.addAction(self.redo_action)
         view = bar.addMenu("&View")
         view.addAction(self.chart_dock.toggleViewAction())
+        check = self.registration_dock.toggleViewAction()
+        check.setText("Registration check")
+        check.setObjectName("registration_check")
+        self.actions_by_id["registration_check"] = check
+        check.toggled.connect(lambda on: on and self._registration_dock_shown(True))
+        view.addAction(check)
+
+    # --- registration check -------------------------------------------------------------------
+    def _use_saved_registrations(self) -> None:
+        """Map points with the reader's re-run registrations saved from the check view."""
+        from interval.longitudinal import registration_rerun as rr  # noqa: PLC0415
+
+        ws = self.workspace
+        regs, warnings = rr.registrations_in_use(ws.report, ws.out_dir)
+        if regs != list(ws.report.registrations):
+            rr.reload_point_mapping(ws, regs, "re-run registrations")
+        ws.open_warnings.extend(w for w in warnings if w not in ws.open_warnings)
+
+    def _registration_dock_shown(self, visible: bool) -> None:
+        if not visible:
+            return
+        self.registration_dock.raise_()  # its tab in front of the charts'
+        if self.registration_check is not None:
+            return
+        from interval.ui.longitudinal.registration_check_view import (  # noqa: PLC0415
+            RegistrationCheckView,
+        )
+
+        check = RegistrationCheckView(self.workspace, self.registration_dock,
+                                      volume_source=self._view_volume)
+        check.registrationChanged.connect(
+            lambda t: self._set_message(f"The registration of timepoint {t + 1} was re-run: "
+                                        "positions are linked with it now."))
+        picked = getattr(self.views, "pointPicked", None)
+        if picked is not None:
+            picked.connect(lambda t, p: check.set_point(p, int(t)))
+        self.registration_check = check
+        self.registration_dock.setWidget(check)
+        lesion = self.table.selected_lesion()
+        if lesion:
+            self._check_follow_lesion(lesion)
+
+    def _view_volume(self, timepoint: int) -> Any:
+        """The scan a side-by-side column already holds (None when not loaded)."""
+        view = getattr(self.views, "view", None)
+        column = view(timepoint) if view is not None else None
+        return getattr(getattr(column, "slice_view", None), "volume", None)
+
+    def _check_follow_lesion(self, lesion_id: str) -> None:
+        check = self.registration_check
+        row = next((r for r in self.workspace.rows() if r.lesion_id == lesion_id), None)
+        cell = None if row is None else next(
+            (c for c in row.cells if c.centroid_lps is not None), None)
+        if check is not None and cell is not None:
+            check.set_point(cell.centroid_lps, cell.timepoint)
 
     # --- showing ----------------------------------------------------------------------------
     def table_data(self) -> LesionTableRows:
@@ -260,6 +327,8 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         show = getattr(self.views, "show_lesion", None)
         if show is not None:
             show(lesion_id)
+        if self.registration_check is not None:
+            self._check_follow_lesion(lesion_id)
 
     def _show_chart(self, lesion_id: str) -> None:
         try:
@@ -609,6 +678,8 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         if close_views is not None:
             close_views()  # stop its loading and its own subscription
         self.runner.shutdown()
+        if self.registration_check is not None:
+            self.registration_check.shutdown()
         super().closeEvent(event)
 
 
