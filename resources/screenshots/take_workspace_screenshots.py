@@ -126,6 +126,10 @@ def main() -> None:
     for name in ("workspace-side-by-side.png", "workspace-sum-chart.png"):
         path = args.out / name
         print(f"{path}: {path.stat().st_size // 1024} KiB")
+    from interval.io.dicom.index import shutdown_workers
+
+    shutdown_workers()  # the index worker processes would outlive os._exit
+    sys.stdout.flush()
     os._exit(0)  # skip teardown of the background workers
 
 

@@ -256,6 +256,13 @@ def child_stall(out: str) -> dict:
     }
 
 
+def _shutdown_workers() -> None:
+    """Stop the DICOM index worker processes (they would outlive ``os._exit``)."""
+    from interval.io.dicom.index import shutdown_workers
+
+    shutdown_workers()
+
+
 # --- parent --------------------------------------------------------------------------------
 def _row(name: str, value: float | None, target: float, unit: str, note: str) -> tuple:
     ok = value is not None and value < target
@@ -277,12 +284,14 @@ def main() -> int:
         mode, folder, result = args.child
         runners = {"open": child_open_click, "stall": child_stall}
         Path(result).write_text(json.dumps(runners[mode](folder)))
+        _shutdown_workers()
         sys.stdout.flush()
         os._exit(0)  # skip Qt/VTK teardown
 
     print(f"load average {tuple(round(x, 2) for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     _patient(PATIENT)
     out = _tracked(PATIENT, OUT)
+    _shutdown_workers()
     runs: dict[str, list[dict]] = {m: [] for m in args.only}
     for i in range(args.repeat):
         for mode in args.only:

@@ -68,6 +68,10 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true",
                    help="write into OUT even if it holds files Interval did not write")
     p.add_argument("--json", action="store_true", help="print report.json to stdout at the end")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="segment and register everything again (default: label maps and "
+                   "transforms an earlier run left in OUT are reused when the series, the "
+                   "model or label files and the registration are the same)")
     add_forecast_options(p)
     p.set_defaults(func=run_track)
 
@@ -101,7 +105,8 @@ def run_track(args: argparse.Namespace) -> int:
     reporter = Reporter(echo=echo, bar=lambda label: ProgressBar(label, enabled=show))
     options = TrackingOptions(registration=args.registration, chained=args.chained,
                               reports=not args.no_reports, force=args.force,
-                              forecast=not args.no_forecast, horizon_days=args.horizon)
+                              forecast=not args.no_forecast, horizon_days=args.horizon,
+                              reuse=not args.no_reuse)
     from interval.cli.cancel import ctrl_c_cancels
 
     with ctrl_c_cancels() as cancel:

@@ -34,6 +34,7 @@ from interval.longitudinal.model import (
     RegistrationResult,
 )
 from interval.longitudinal.output_folder import prepare_output_folder
+from interval.longitudinal.reuse import REUSED_NOTE, ReusePlan, reused_source
 from interval.longitudinal.segmentation_source import LabelProvider
 
 REGISTRATION_METHODS = ("rigid", "affine", "deformable")
@@ -56,6 +57,7 @@ class TrackingOptions:
     horizon_days: float | None = None  # forecast this many days after the last visit
     # (None: at the next expected visit, the median interval so far)
     forecast_analyzer: str | None = None  # analyzer id (None: the growth-forecast plugin's)
+    reuse: bool = True  # take label maps and transforms of an earlier run in OUT (reuse.py)
 
 
 @dataclass
@@ -154,6 +156,7 @@ def run_tracking(
     report = LongitudinalReport(timeline=timeline, warnings=warnings,
                                 interval_version=_version(),
                                 created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    plan = _plan_reuse(out, timeline, labels, options, reporter)
     corrections_path = options.corrections or (out / CORRECTIONS_FILE)
     corrections = corrections_mod.load_corrections(corrections_path)
     data: list[TimepointData] = []
@@ -167,12 +170,24 @@ def run_tracking(
                           f"series {tp.series.series_number} ({tp.series.modality})")
             with phases.time("read"), reporter.progress(f"Reading timepoint {i + 1}") as bar:
                 volume = selection.load(i, progress=bar, cancel=cancel)
-            with phases.time("segment"), reporter.progress(f"Segmenting timepoint {i + 1}") as bar:
-                label_map = labels.label_map(i, volume, progress=bar, cancel=cancel)
-            report.segmentations.append(labels.source(i))
+            with phases.time("segment"):
+                label_map = plan.label_map(i, volume)
+            reused_labels = label_map is not None
+            if label_map is None:
+                with phases.time("segment"), \
+                        reporter.progress(f"Segmenting timepoint {i + 1}") as bar:
+                    label_map = labels.label_map(i, volume, progress=bar, cancel=cancel)
+            else:
+                reporter.echo(f"  segmentation {REUSED_NOTE}")
+            if not reused_labels and i in plan.label_files:
+                reporter.echo(f"  warning: {plan.warnings[-1]}")
+            source = labels.source(i)
+            report.segmentations.append(reused_source(source) if reused_labels else source)
             if options.save_label_maps and getattr(labels, "writes_label_maps", True):
                 with phases.time("write"):
-                    report.outputs[f"labels_tp{i + 1}"] = _save_label_map(out, i, label_map)
+                    report.outputs[f"labels_tp{i + 1}"] = (
+                        plan.label_files[i].relative_to(out).as_posix() if reused_labels
+                        else _save_label_map(out, i, label_map))
             _check(cancel)
             with phases.time("extract"):
                 extracted = lesions_mod.extract_lesions(label_map, volume, timepoint=i)
@@ -185,12 +200,17 @@ def run_tracking(
                 grid = sparse.grid_only(label_map)
                 del label_map
             reporter.echo(f"  {len(measurements)} lesion region(s) found")
-            with phases.time("register"), reporter.progress(f"Registering timepoint {i + 1}") as bar:
-                reference = previous if options.chained else baseline
-                registration = _register(data, reference, volume, i, options, bar, cancel)
+            registration = plan.registrations.get(i)
+            reused_transform = registration is not None
+            if registration is None:
+                with phases.time("register"), \
+                        reporter.progress(f"Registering timepoint {i + 1}") as bar:
+                    reference = previous if options.chained else baseline
+                    registration = _register(data, reference, volume, i, options, bar, cancel)
             result: RegistrationResult = registration.result
             if i > 0:
-                reporter.echo(f"  registration ({result.method}): {result.status}: "
+                reused = f", {REUSED_NOTE}" if reused_transform else ""
+                reporter.echo(f"  registration ({result.method}{reused}): {result.status}: "
                               f"{result.message}")
             if result.status == REG_FAILED:
                 report.warnings.append(
@@ -202,20 +222,24 @@ def run_tracking(
                 item = _map_to_baseline(i, grid, base_grid, components, measurements,
                                         registration)
             data.append(item)
-            if i == 0 or options.chained:  # the registration's reduced copy, not the scan
-                with phases.time("register"):
+            if (i == 0 or options.chained) and _reference_needed(i, n, plan, options.chained):
+                with phases.time("register"):  # the registration's reduced copy, not the scan
                     from interval.longitudinal.registration import prepare_reference
 
                     previous = prepare_reference(volume)
                     baseline = previous if i == 0 else baseline
+            elif options.chained:
+                previous = None  # the next timepoint's registration is reused
             del volume
             _release_freed_memory()
             with phases.time("write"):
-                tfm = _save_transform(out, i, registration)
+                tfm = (result.transform_file if reused_transform
+                       else _save_transform(out, i, registration))
             report.registrations.append(_with_file(result, tfm))
             if tfm is not None:
                 report.outputs[f"transform_tp{i + 1}"] = tfm
         baseline = previous = None  # the scans are read again, one by one, for the key images
+        report.warnings.extend(plan.warnings)
         _check(cancel)
         with phases.time("match"):
             matched = matching.match_lesions(
@@ -260,6 +284,7 @@ def run_tracking(
                     report.outputs["forecasts_csv"] = written
         _check(cancel)
         outputs = _write_reports(report, out, data, selection, options, phases, t_start)
+        _record_for_reuse(out, report, labels, options, reporter)
     finally:
         labels.close()
     return TrackingOutcome(report=report, outputs=outputs, timepoints=data)
@@ -287,6 +312,41 @@ def _release_freed_memory() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _plan_reuse(out: Path, timeline: Any, labels: LabelProvider, options: TrackingOptions,
+                reporter: Reporter) -> ReusePlan:
+    """What this run takes from an earlier run in ``out`` (nothing with ``reuse=False``)."""
+    if not options.reuse:
+        return ReusePlan()
+    from interval.longitudinal.reuse import plan_reuse
+
+    plan = plan_reuse(out, timeline, labels, options.registration, options.chained,
+                      options.save_label_maps)
+    for line in plan.notes:
+        reporter.echo(f"Reuse: {line}")
+    for line in plan.warnings:
+        reporter.echo(f"Reuse: warning: {line}")
+    return plan
+
+
+def _reference_needed(i: int, n: int, plan: ReusePlan, chained: bool) -> bool:
+    """Whether timepoint ``i``'s reduced copy is needed: a later registration is computed."""
+    if chained:
+        return i + 1 < n and (i + 1) not in plan.registrations
+    return any(j not in plan.registrations for j in range(1, n))
+
+
+def _record_for_reuse(out: Path, report: LongitudinalReport, labels: LabelProvider,
+                      options: TrackingOptions, reporter: Reporter) -> None:
+    """``OUT/reuse.json`` for the next run (a failure only costs that run's reuse)."""
+    from interval.longitudinal.reuse import write_record
+
+    try:
+        write_record(out, report, labels, options.registration, options.chained)
+    except (OSError, IntervalError, ValueError) as exc:
+        reporter.echo(f"warning: the reuse record could not be written ({exc}); the next run "
+                      "computes everything again")
 
 
 def _register(data: list[TimepointData], reference: Any, volume: Volume, i: int,

@@ -98,6 +98,9 @@ def registrations_in_use(report: LongitudinalReport, out_dir: str | Path
         if entry is None:
             out.append(reg)
             continue
+        if entry.get("result") == _plain(reg):  # a later run reused the re-run: it is in use
+            out.append(reg)
+            continue
         if entry["replaces"] != _plain(reg):
             warnings.append(f"The registration of timepoint {reg.timepoint + 1} that was "
                             "re-run was made again by the tracking since: the tracking's "

@@ -165,6 +165,11 @@ class MenusMixin:
             if dock is not None:
                 view_menu.addAction(dock.toggleViewAction())
 
+        longitudinal = bar.addMenu("&Longitudinal")
+        longitudinal.addAction(
+            self._action("track_patient", "Track patient…", self.show_timeline_dock))
+        longitudinal.addAction(self.actions_by_id["open_tracking_results"])
+
         tools = bar.addMenu("&Tools")
         if self.measure_tool is not None:
             tool_group = QActionGroup(self)
@@ -206,6 +211,26 @@ class MenusMixin:
             self, "Open the output folder of interval track or interval demo")
         if folder:
             self.open_tracking_results(folder)
+
+    def show_timeline_dock(self) -> QWidget:
+        """The Timeline dock (made on first use) on the study browser's folder, shown:
+        choose the patient's timepoints and run the tracking in the background."""
+        from interval.ui.longitudinal.timeline_dock import TimelineDock
+
+        dock = getattr(self, "timeline_dock", None)
+        if dock is None:
+            dock = TimelineDock(self, runner=self.runner,
+                                open_workspace=self.open_tracking_results)
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+            self.tabifyDockWidget(self.browser, dock)
+            self.timeline_dock = dock
+        result, folder = self.index_result, self.current_folder
+        if (result is not None and folder is not None and not dock.running
+                and (dock.folder != folder or dock.index is not result.index)):
+            dock.set_index(result.index, folder)
+        dock.show()
+        dock.raise_()
+        return dock
 
     def open_tracking_results(self, folder: str | Path) -> QWidget | None:
         """Open an ``interval track`` / ``interval demo`` output folder in the longitudinal
