@@ -312,7 +312,8 @@ def main() -> int:
                       + (f"; NOT repainted: {res['missed']}" if res["missed"] else ""))
             else:
                 print(f"stall run {i + 1}: longest UI stall {1000 * res['max_stall']:.0f} ms "
-                      f"at {res['stall_at']:.1f} s ({res['stall_step']}); {res['stalls_100ms']} stalls > 100 ms; "
+                      f"at {res['stall_at']:.1f} s (last step reported: {res['stall_step']}); "
+                      f"{res['stalls_100ms']} stalls > 100 ms; "
                       f"pipeline {res['wall']:.1f} s ({res['state']}, {res['steps']} steps)")
     print(f"load average now {tuple(round(x, 2) for x in os.getloadavg())}")
 

@@ -23,15 +23,17 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interval.core.atomic import atomic_open, atomic_path
 from interval.core.errors import IntervalError
 from interval.core.jobs import CancelFn, ProgressFn
 from interval.core.volume import Volume
 from interval.longitudinal.model import REG_FAILED, LongitudinalReport, RegistrationResult
-from interval.longitudinal.registration import METHODS, Registration, register
-from interval.longitudinal.registration_stages import RegistrationOptions
+
+if TYPE_CHECKING:  # imported on use: SimpleITK and scipy are not needed to read the record
+    from interval.longitudinal.registration import Registration
+    from interval.longitudinal.registration_stages import RegistrationOptions
 
 REGISTRATION_DIR = "registration"
 RERUN_JSON = f"{REGISTRATION_DIR}/reader_registrations.json"
@@ -48,6 +50,8 @@ def rerun_registration(baseline: Volume, follow_up: Volume, timepoint: int, meth
                        options: RegistrationOptions | None = None) -> Registration:
     """Register ``follow_up`` (timepoint ``timepoint``) to ``baseline`` with ``method``
     (one of :data:`~interval.longitudinal.registration.METHODS`)."""
+    from interval.longitudinal.registration import METHODS, register  # noqa: PLC0415
+
     if method not in METHODS:
         raise RerunError(f"unknown registration method {method!r} (use {', '.join(METHODS)})")
     return register(baseline, follow_up, method=method, timepoint=timepoint,
