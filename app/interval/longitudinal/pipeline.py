@@ -283,7 +283,9 @@ def run_tracking(
                 if (written := update_forecasts_csv(report, out)) is not None:
                     report.outputs["forecasts_csv"] = written
         _check(cancel)
-        outputs = _write_reports(report, out, data, selection, options, phases, t_start)
+        with reporter.progress("Writing reports") as bar:
+            outputs = _write_reports(report, out, data, selection, options, phases, t_start,
+                                     bar, cancel)
         _record_for_reuse(out, report, labels, options, reporter)
     finally:
         labels.close()
@@ -430,7 +432,8 @@ def _slices_of(selection: Any, i: int, slices: Sequence[int]) -> Volume:
 
 def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointData],
                    selection: Any, options: TrackingOptions, phases: _Phases,
-                   t_start: float) -> dict[str, Path]:
+                   t_start: float, progress: ProgressFn | None = None,
+                   cancel: CancelFn | None = None) -> dict[str, Path]:
     from interval.longitudinal.report_bundle import write_reports
     from interval.longitudinal.report_json import write_report_json
 
@@ -454,6 +457,7 @@ def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointDa
             component_maps=[d.components for d in data],
             series_files=[selection.files(d.index) for d in data],
             label_volumes=[d.labels for d in data],
+            progress=progress, cancel=cancel,
         )
         outputs.update({k: Path(v) for k, v in written.items()})
         report.outputs.update({k: Path(v).relative_to(out).as_posix()

@@ -395,6 +395,8 @@ class SumChart(_ChartWidget):
         plot.setLabel("bottom", _esc(series.x_label), color=TEXT)
         plot.setLabel("left", "sum of diameters (mm)", color=TEXT)
         x_lo, x_hi = _limits(list(series.days))
+        margin = 0.08 * (x_hi - x_lo)  # room for the first and last point's labels
+        x_lo, x_hi = x_lo - margin, x_hi + margin
         pts = series.measured()
         labels = dict(zip(series.days, series.timepoint_labels, strict=True))
         self.sum_curve = self._add(plot, pg.PlotDataItem(
