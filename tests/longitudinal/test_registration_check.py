@@ -13,14 +13,11 @@ import pytest
 import SimpleITK as sitk
 
 from interval.io.sitk_bridge import to_sitk
-from interval.io.synthetic.patient import generate_patient
 from interval.longitudinal import registration_check as rc
 from interval.longitudinal import registration_rerun as rr
 from interval.longitudinal.model import REG_FAILED
-from interval.longitudinal.pipeline import TrackingOptions, run_tracking
-from interval.longitudinal.segmentation_source import FileLabels
-from interval.longitudinal.timeline import build_timeline
 from interval.longitudinal.workspace import LongitudinalWorkspace
+from tests.longitudinal._tracked_patient import track_tiny_patient
 
 TISSUE_HU = -500.0  # above: body (air is about -1000 HU)
 
@@ -28,15 +25,8 @@ TISSUE_HU = -500.0  # above: body (air is about -1000 HU)
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("reg-check")
-    patient = generate_patient(root / "patient", 3, 2, (40, 80, 80), (4.0, 4.0, 8.0),
-                               keep_arrays=False)
-    selection = build_timeline([patient.dicom_dir])
-    labels = FileLabels([tp.labels_path for tp in patient.timepoints])
-    run_tracking(selection, labels, root / "out",
-                 TrackingOptions(registration="rigid", forecast=False),
-                 inputs=(patient.dicom_dir,))
-    scans = {t: selection.load(t) for t in (0, 1)}
-    return root / "out", scans
+    run = track_tiny_patient(root, 3, 2)
+    return run.out, {t: run.selection.load(t) for t in (0, 1)}
 
 
 @pytest.fixture

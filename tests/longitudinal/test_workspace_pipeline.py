@@ -10,24 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interval.io.synthetic.patient import generate_patient
-from interval.longitudinal.pipeline import TrackingOptions, run_tracking
-from interval.longitudinal.segmentation_source import FileLabels
-from interval.longitudinal.timeline import build_timeline
 from interval.longitudinal.workspace import LongitudinalWorkspace
+from tests.longitudinal._tracked_patient import track_tiny_patient
 
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     root = tmp_path_factory.mktemp("ws-pipeline")
-    patient = generate_patient(root / "patient", 3, 3, (40, 80, 80), (4.0, 4.0, 8.0),
-                               keep_arrays=False)
-    selection = build_timeline([patient.dicom_dir])
-    labels = FileLabels([tp.labels_path for tp in patient.timepoints])
-    run_tracking(selection, labels, root / "out",
-                 TrackingOptions(registration="rigid", forecast=False),
-                 inputs=(patient.dicom_dir,))
-    return root / "out"
+    return track_tiny_patient(root, 3).out
 
 
 def test_export_with_images_and_crosshair_on_pipeline_output(tracked: Path) -> None:

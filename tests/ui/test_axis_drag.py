@@ -13,10 +13,6 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
-from interval.io.synthetic.patient import generate_patient
-from interval.longitudinal.pipeline import TrackingOptions, run_tracking
-from interval.longitudinal.segmentation_source import FileLabels
-from interval.longitudinal.timeline import build_timeline
 from interval.longitudinal.workspace import ActionRefused, LongitudinalWorkspace
 from interval.ui.longitudinal.axis_drag import (
     GRAB_RADIUS_PX,
@@ -26,6 +22,7 @@ from interval.ui.longitudinal.axis_drag import (
 )
 from interval.ui.longitudinal.timepoint_images import AxisMark
 from interval.ui.longitudinal.timepoint_views import TimepointViews
+from tests.longitudinal._tracked_patient import track_tiny_patient
 
 DRAG_PX = 12.0  # how far the tests pull an end point outwards along its axis
 
@@ -34,14 +31,7 @@ DRAG_PX = 12.0  # how far the tests pull an end point outwards along its axis
 def tracked(tmp_path_factory) -> Path:
     """The output folder of ``interval track`` on a tiny generated patient."""
     root = tmp_path_factory.mktemp("axis-drag")
-    patient = generate_patient(root / "patient", 3, 3, (40, 80, 80), (4.0, 4.0, 8.0),
-                               keep_arrays=False)
-    selection = build_timeline([patient.dicom_dir])
-    labels = FileLabels([tp.labels_path for tp in patient.timepoints])
-    run_tracking(selection, labels, root / "out",
-                 TrackingOptions(registration="rigid", forecast=False),
-                 inputs=(patient.dicom_dir,))
-    return root / "out"
+    return track_tiny_patient(root, 3).out
 
 
 @pytest.fixture

@@ -13,27 +13,17 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from interval.io.synthetic.patient import generate_patient
 from interval.longitudinal import registration_check as rc
 from interval.longitudinal import registration_rerun as rr
-from interval.longitudinal.pipeline import TrackingOptions, run_tracking
-from interval.longitudinal.segmentation_source import FileLabels
-from interval.longitudinal.timeline import build_timeline
 from interval.longitudinal.workspace import LongitudinalWorkspace
 from interval.ui.longitudinal.registration_check_view import RegistrationCheckView
+from tests.longitudinal._tracked_patient import track_tiny_patient
 
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("reg-check-view")
-    patient = generate_patient(root / "patient", 3, 2, (40, 80, 80), (4.0, 4.0, 8.0),
-                               keep_arrays=False)
-    selection = build_timeline([patient.dicom_dir])
-    labels = FileLabels([tp.labels_path for tp in patient.timepoints])
-    run_tracking(selection, labels, root / "out",
-                 TrackingOptions(registration="rigid", forecast=False),
-                 inputs=(patient.dicom_dir,))
-    return root / "out"
+    return track_tiny_patient(root, 3, 2).out
 
 
 @pytest.fixture

@@ -15,28 +15,19 @@ from PySide6.QtCore import QPoint, Qt
 
 from interval.io.image_files import read_image
 from interval.io.synthetic.deformation import true_point_mapping
-from interval.io.synthetic.patient import generate_patient
 from interval.longitudinal.key_images import LONG_AXIS, SHORT_AXIS
-from interval.longitudinal.pipeline import TrackingOptions, run_tracking
-from interval.longitudinal.segmentation_source import FileLabels
-from interval.longitudinal.timeline import build_timeline
 from interval.longitudinal.workspace import LongitudinalWorkspace
 from interval.ui.longitudinal.timepoint_images import default_timepoints
 from interval.ui.longitudinal.timepoint_views import TimepointViews
+from tests.longitudinal._tracked_patient import track_tiny_patient
 
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     """(the generated patient, the output folder of ``interval track`` on it)."""
     root = tmp_path_factory.mktemp("tp-views")
-    patient = generate_patient(root / "patient", 3, 3, (40, 80, 80), (4.0, 4.0, 8.0),
-                               keep_arrays=False)
-    selection = build_timeline([patient.dicom_dir])
-    labels = FileLabels([tp.labels_path for tp in patient.timepoints])
-    run_tracking(selection, labels, root / "out",
-                 TrackingOptions(registration="rigid", forecast=False),
-                 inputs=(patient.dicom_dir,))
-    return patient, root / "out"
+    run = track_tiny_patient(root, 3)
+    return run.patient, run.out
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ import pytest
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
 
+from interval.longitudinal.lesion_rows import build_lesion_rows
 from interval.longitudinal.report_json import write_report_json
 from interval.longitudinal.workspace import LongitudinalWorkspace
-from interval.longitudinal.workspace_rows import table_rows
 from interval.ui.longitudinal import correction_dialogs as dialogs
 from interval.ui.longitudinal.workspace_window import (
     SESSION_KEY,
@@ -60,6 +60,7 @@ class FakeViews(QWidget):
         super().__init__(parent)
         self.workspace = workspace
         self.calls: list[tuple] = []
+        workspace.subscribe(lambda _change: self.refresh())  # as TimepointViews does
 
     def set_timepoints(self, timepoints) -> None:
         self.calls.append(("set_timepoints", tuple(timepoints)))
@@ -108,7 +109,7 @@ def test_table_has_one_row_per_lesion_and_the_views_area(win) -> None:
     assert win.table.model.rowCount() == len(ws.report.tracks) == 8
     # the table shows the workspace's rows: the same values, one rule set
     assert list(win.table.model.rows.rows) == ws.rows()
-    assert win.table.model.rows.timepoints == table_rows(ws.report).timepoints
+    assert win.table.model.rows.timepoints == build_lesion_rows(ws.report).timepoints
     assert isinstance(win.views, FakeViews) and win.views.workspace is ws
     assert win.sum_chart.title_text().startswith("RECIST 1.1")
     assert not win.undo_action.isEnabled() and win.undo_action.text() == "Undo"

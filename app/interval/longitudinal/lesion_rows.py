@@ -17,8 +17,7 @@ reports show; only the per-lesion changes are computed here:
   with the same rules (a vanished target that RECIST counted as 0 mm has 0 mL).
 
 This is the one rule set of the viewer: the lesion table and
-:meth:`~interval.longitudinal.workspace.LongitudinalWorkspace.rows` (through
-:mod:`.workspace_rows`) both use it, RECIST-consistent.  A lesion absent at a timepoint
+:meth:`~interval.longitudinal.workspace.LongitudinalWorkspace.rows` both use it, RECIST-consistent.  A lesion absent at a timepoint
 has the value the RECIST table counted (0 mm for a vanished target) and no value when
 RECIST did not count it (non-target, new, excluded); a lesion new after the baseline has
 no change vs baseline; a merged one has the value RECIST gave it, if any.  A vanished

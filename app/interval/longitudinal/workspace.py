@@ -5,8 +5,8 @@
 * :meth:`~LongitudinalWorkspace.open` reads ``report.json`` and the reader's corrections
   sidecar (``corrections.json``), and keeps the automatic matching in ``workspace.json``
   (see :mod:`.workspace_store` for why and what);
-* :meth:`rows` / :meth:`responses` give the lesion table and the RECIST row per timepoint
-  (:mod:`.workspace_rows`);
+* :meth:`rows` / :meth:`responses` give the lesion table (:mod:`.lesion_rows`) and the
+  RECIST row per timepoint (:mod:`.workspace_rows`);
 * the reader's actions (link, unlink, merge, split, rename, exclude, include, set role,
   adjust a RECIST axis) each append one operation to the sidecar; after each, and after
   :meth:`undo` / :meth:`redo`, the tracks are re-derived from the automatic matching and the
@@ -34,6 +34,7 @@ from typing import Any
 from interval.core.errors import IntervalError
 from interval.longitudinal import corrections as corr_mod
 from interval.longitudinal.corrections import Anchor, Correction, CorrectionSet
+from interval.longitudinal.lesion_rows import LesionRow, build_lesion_rows
 from interval.longitudinal.model import (
     ROLE_NON_TARGET,
     ROLE_TARGET,
@@ -46,12 +47,7 @@ from interval.longitudinal.model import (
 from interval.longitudinal.report_json import REPORT_JSON, read_report
 from interval.longitudinal.workspace_derive import Derived, derive, recover_auto
 from interval.longitudinal.workspace_history import Command, History
-from interval.longitudinal.workspace_rows import (
-    LesionRow,
-    ResponseRow,
-    lesion_rows,
-    response_rows,
-)
+from interval.longitudinal.workspace_rows import ResponseRow, response_rows
 from interval.longitudinal.workspace_store import (
     WORKSPACE_JSON,
     WorkspaceError,
@@ -184,7 +180,7 @@ class LongitudinalWorkspace:
     def rows(self) -> list[LesionRow]:
         """The lesion table (one row per track, excluded ones included and flagged)."""
         cells, rows = self._changed_keys()
-        return lesion_rows(self.report, cells, rows)
+        return list(build_lesion_rows(self.report, cells, rows).rows)
 
     def responses(self) -> list[ResponseRow]:
         """RECIST 1.1 per timepoint (the baseline first)."""

@@ -1,31 +1,16 @@
-"""The workspace's lesion table and RECIST header row as plain dataclasses (for a Qt model).
-
-The lesion rows are :mod:`.lesion_rows`' (one rule set for the table and the workspace,
-RECIST-consistent: see that module): :func:`lesion_rows` is
-:func:`~.lesion_rows.build_lesion_rows` with the values the reader changed marked, and
-:func:`table_rows` the same with the timepoint headers, ready for
-:meth:`~interval.ui.longitudinal.lesion_table.LesionTableView.set_rows`.  One
-:class:`ResponseRow` per timepoint (the baseline's responses read "baseline").
-"""
+"""The workspace's RECIST rows: one :class:`ResponseRow` per timepoint (the baseline's
+responses read "baseline").  The lesion rows are :mod:`.lesion_rows`' (one rule set for
+the table and the workspace)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from interval.longitudinal.lesion_rows import (
-    CellChanges,
-    LesionCell,
-    LesionRow,
-    LesionTableRows,
-    RowChanges,
-    build_lesion_rows,
-)
 from interval.longitudinal.model import LongitudinalReport
 from interval.longitudinal.report_common import timepoint_info
 
-__all__ = ["LesionCell", "LesionRow", "LesionTableRows", "ResponseRow", "lesion_rows",
-           "response_rows", "table_rows"]
+__all__ = ["ResponseRow", "response_rows"]
 
 
 @dataclass(frozen=True)
@@ -47,18 +32,6 @@ class ResponseRow:
     reason: str
     total_volume_ml: float | None
     volume_change_pct: float | None
-
-
-def table_rows(report: LongitudinalReport, cell_changes: CellChanges | None = None,
-               row_changes: RowChanges | None = None) -> LesionTableRows:
-    """The lesion table of ``report`` with its timepoint headers (see :mod:`.lesion_rows`)."""
-    return build_lesion_rows(report, cell_changes, row_changes)
-
-
-def lesion_rows(report: LongitudinalReport, cell_changes: CellChanges | None = None,
-                row_changes: RowChanges | None = None) -> list[LesionRow]:
-    """The lesion rows of ``report`` (tracks in report order)."""
-    return list(build_lesion_rows(report, cell_changes, row_changes).rows)
 
 
 def response_rows(report: LongitudinalReport) -> list[ResponseRow]:

@@ -25,7 +25,7 @@ from interval.core.volume import Volume
 from interval.longitudinal.model import LongitudinalReport, Vec3
 
 if TYPE_CHECKING:
-    from interval.longitudinal.workspace_rows import LesionRow
+    from interval.longitudinal.lesion_rows import LesionRow
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]

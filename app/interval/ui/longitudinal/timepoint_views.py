@@ -44,8 +44,8 @@ from interval.core.labels import LabelTable
 from interval.core.viewer_state import ImageLayer, ViewerState
 from interval.core.volume import Volume
 from interval.longitudinal.key_images import LONG_AXIS, SHORT_AXIS
+from interval.longitudinal.lesion_rows import LesionRow
 from interval.longitudinal.workspace import ActionRefused, LongitudinalWorkspace
-from interval.longitudinal.workspace_rows import LesionRow
 from interval.ui.interaction import ViewInteraction
 from interval.ui.longitudinal.axis_drag import AxisDragger
 from interval.ui.longitudinal.timepoint_images import (

@@ -299,9 +299,7 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             self._show_chart(lesion)
         else:
             self.growth_chart.clear()
-        refresh = getattr(self.views, "refresh", None)
-        if refresh is not None:
-            refresh()
+        # the views subscribe to the workspace themselves: no second redraw from here
         self._sync_actions()
 
     def _sync_actions(self) -> None:
