@@ -169,3 +169,31 @@ def test_no_lesion_at_all_gives_an_empty_but_complete_report(tmp_path) -> None:
                            TrackingOptions(registration="rigid"), inputs=(patient.dicom_dir,))
     assert outcome.report.measurements == [] and outcome.report.tracks == []
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+def test_a_cancel_after_the_dicom_writer_started_stops_it(tmp_path, monkeypatch) -> None:
+    """The SEG/SR writer starts before the forecast; a cancel from then on ends it too."""
+    import psutil
+
+    from interval.core.errors import Cancelled
+    from interval.longitudinal import dicom_export
+
+    patient = _patient(tmp_path / "patient", seed=5, n=2)
+    started = []
+    real_start = dicom_export.start_dicom_writer
+
+    def start():
+        started.append(real_start())
+        return started[-1]
+
+    monkeypatch.setattr(dicom_export, "start_dicom_writer", start)
+    with pytest.raises(Cancelled):
+        selection = build_timeline([patient.dicom_dir])
+        labels = FileLabels([tp.labels_path for tp in patient.timepoints])
+        run_tracking(selection, labels, tmp_path / "out",
+                     TrackingOptions(registration="rigid", forecast=False),
+                     cancel=lambda: bool(started))
+    assert len(started) == 1
+    pid = started[0].pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not (tmp_path / "out" / "report.json").exists()

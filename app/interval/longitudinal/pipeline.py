@@ -160,6 +160,7 @@ def run_tracking(
     corrections_path = options.corrections or (out / CORRECTIONS_FILE)
     corrections = corrections_mod.load_corrections(corrections_path)
     data: list[TimepointData] = []
+    dicom_writer: Any = None  # the process writing the SEG and SR (dicom_export)
     baseline: Any = None  # the reference scans' reduced copies (registration_images)
     previous: Any = None
     try:
@@ -269,6 +270,11 @@ def run_tracking(
             corrections)
         report.warnings.extend(corrections.warnings)
         report.warnings.extend(getattr(labels, "warnings", []))
+        if options.reports and any(selection.files(d.index) for d in data):
+            from interval.longitudinal.dicom_export import start_dicom_writer
+
+            # it loads highdicom while the forecast runs (only the reports need it)
+            dicom_writer = start_dicom_writer()
         if options.forecast:
             _check(cancel)
             with phases.time("forecast"):
@@ -284,11 +290,14 @@ def run_tracking(
                     report.outputs["forecasts_csv"] = written
         _check(cancel)
         with reporter.progress("Writing reports") as bar:
+            writer, dicom_writer = dicom_writer, None  # handed over
             outputs = _write_reports(report, out, data, selection, options, phases, t_start,
-                                     bar, cancel)
+                                     bar, cancel, writer)
         _record_for_reuse(out, report, labels, options, reporter)
     finally:
         labels.close()
+        if dicom_writer is not None:
+            dicom_writer.close()
     return TrackingOutcome(report=report, outputs=outputs, timepoints=data)
 
 
@@ -433,36 +442,49 @@ def _slices_of(selection: Any, i: int, slices: Sequence[int]) -> Volume:
 def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointData],
                    selection: Any, options: TrackingOptions, phases: _Phases,
                    t_start: float, progress: ProgressFn | None = None,
-                   cancel: CancelFn | None = None) -> dict[str, Path]:
+                   cancel: CancelFn | None = None,
+                   dicom_writer: Any = None) -> dict[str, Path]:
     from interval.longitudinal.report_bundle import write_reports
     from interval.longitudinal.report_json import write_report_json
 
     outputs: dict[str, Path] = {}
+    if not options.reports and dicom_writer is not None:
+        dicom_writer.close()
     report.timings = dict(phases.seconds)
     report.timings["total"] = time.perf_counter() - t_start
-    if options.reports:
-        with phases.time("read"):  # again: only the slices the key images show
-            for d in data:
-                grid = _slices_of(selection, d.index, ())
-                boxes = sparse.key_image_boxes(report, d.index, grid)
-                ks = sorted({k for lo, hi in boxes for k in range(lo[0], hi[0])})
-                image = _slices_of(selection, d.index, ks)
-                d.volume = image.with_array(sparse.sparse_copy(image.array, boxes))
-                del image
     t0 = time.perf_counter()
     if options.reports:
-        written = write_reports(
-            report, out,
-            volumes=[d.volume for d in data],
-            component_maps=[d.components for d in data],
+        from interval.longitudinal.report_bundle import start_dicom_export
+
+        grids = [_slices_of(selection, d.index, ()) for d in data]  # geometry only
+        dicom = start_dicom_export(  # the SEG and SR are written while the rest is made
+            report, out, images=grids, component_maps=[d.components for d in data],
             series_files=[selection.files(d.index) for d in data],
-            label_volumes=[d.labels for d in data],
-            progress=progress, cancel=cancel,
-        )
+            label_volumes=[d.labels for d in data], cancel=cancel,
+            dicom_writer=dicom_writer)
+        with dicom:
+            phases.seconds["report"] = time.perf_counter() - t0
+            with phases.time("read"):  # again: only the slices the key images show
+                for d, grid in zip(data, grids, strict=True):
+                    boxes = sparse.key_image_boxes(report, d.index, grid)
+                    ks = sorted({k for lo, hi in boxes for k in range(lo[0], hi[0])})
+                    image = _slices_of(selection, d.index, ks)
+                    d.volume = image.with_array(sparse.sparse_copy(image.array, boxes))
+                    del image
+            t0 = time.perf_counter()
+            written = write_reports(
+                report, out,
+                volumes=[d.volume for d in data],
+                component_maps=[d.components for d in data],
+                series_files=[selection.files(d.index) for d in data],
+                label_volumes=[d.labels for d in data],
+                progress=progress, cancel=cancel, dicom=dicom,
+            )
         outputs.update({k: Path(v) for k, v in written.items()})
         report.outputs.update({k: Path(v).relative_to(out).as_posix()
                                for k, v in written.items() if k != "report_json"})
-    phases.seconds["report"] = time.perf_counter() - t0  # report.json itself: milliseconds
+    # report.json itself: milliseconds
+    phases.seconds["report"] = phases.seconds.get("report", 0.0) + time.perf_counter() - t0
     report.timings = dict(phases.seconds)
     report.timings["total"] = time.perf_counter() - t_start
     outputs["report_json"] = Path(write_report_json(report, out / "report.json"))

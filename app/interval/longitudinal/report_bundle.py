@@ -21,16 +21,17 @@ recorded in ``report.outputs`` (relative to OUT) before ``report.json`` is writt
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from interval.core.atomic import atomic_path
-from interval.core.errors import Cancelled, IntervalError
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
 from interval.core.jobs import report as report_progress
 from interval.core.volume import Volume
+from interval.longitudinal.dicom_export import DicomExport, plan_jobs, start_dicom_writer
 from interval.longitudinal.model import LongitudinalReport
 from interval.longitudinal.report_common import (
     ReportError,
@@ -39,7 +40,6 @@ from interval.longitudinal.report_common import (
 )
 
 KEY_IMAGE_DIR = "key_images"
-DICOM_DIR = "dicom"
 _STEPS = 7
 
 
@@ -55,6 +55,8 @@ def write_reports(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     timings: dict[str, float] | None = None,
+    dicom: DicomExport | None = None,
+    writer_process: bool = True,
 ) -> dict[str, Path]:
     """Write all reports into ``out_dir``; returns output name -> path.
 
@@ -63,56 +65,41 @@ def write_reports(
     array on ``label_volumes[t]``'s grid, or on ``volumes[t]``'s when no label map is
     given, or a :class:`Volume`), ``series_files[t]`` the DICOM files of the series used
     (for the SEG and SR).  ``timings`` (if given) receives seconds per output.
+
+    The SEG and SR are written by a helper process while the pages are made here
+    (:mod:`.dicom_export`): ``dicom`` is that export begun earlier with
+    :func:`start_dicom_export` (this finishes it), else it begins now;
+    ``writer_process=False`` writes them in this process.
     """
     out = Path(out_dir)
     if not out.is_dir():
+        if dicom is not None:
+            dicom.close()
         raise ReportError("the output folder does not exist", path=out)
-    n = len(report.timeline.timepoints)
-    comps = [_components(report, t, component_maps, label_volumes, volumes) for t in range(n)]
-    written: dict[str, Path] = {}
     clock = _Clock(timings)
 
     def step(k: int) -> None:
         check_cancel(cancel)
         report_progress(progress, k, _STEPS)
 
-    step(0)
-    with clock("dicom"):
-        written.update(_write_dicom(report, out, volumes, comps, series_files, cancel))
-    step(1)
-    from interval.longitudinal.key_images import render_key_images  # noqa: PLC0415
-
-    with clock("key_images"):
-        images = render_key_images(report, volumes, comps,
-                                   include_non_targets=include_non_targets)
-        folder = out / KEY_IMAGE_DIR
-        folder.mkdir(exist_ok=True)
-        for k in images:
-            path = folder / k.name
-            _write_bytes(path, k.png)
-            written[f"key_image_{path.stem}"] = path
-    step(2)
-    from interval.longitudinal.report_charts import render_charts  # noqa: PLC0415
-
-    with clock("charts"):
-        charts = render_charts(report, include_non_targets=include_non_targets)
-    step(3)
-    from interval.longitudinal.report_csv import LESIONS_CSV, write_lesions_csv  # noqa: PLC0415
-
-    with clock("csv"):
-        written["lesions_csv"] = write_lesions_csv(report, out / LESIONS_CSV)
-    step(4)
-    from interval.longitudinal.report_html import REPORT_HTML, write_report_html  # noqa: PLC0415
-
-    with clock("html"):
-        written["report_html"] = write_report_html(report, out / REPORT_HTML, charts=charts,
-                                                   key_images=images)
-    step(5)
-    from interval.longitudinal.report_pdf import REPORT_PDF, write_report_pdf  # noqa: PLC0415
-
-    with clock("pdf"):
-        write_report_pdf(report, out / REPORT_PDF, charts=charts, key_images=images)
-        written["report_pdf"] = out / REPORT_PDF
+    n = len(report.timeline.timepoints)
+    comps = [_components(report, t, component_maps, label_volumes, volumes) for t in range(n)]
+    if dicom is None:
+        with clock("dicom"):
+            dicom = start_dicom_export(report, out, images=volumes, component_maps=comps,
+                                       series_files=series_files, cancel=cancel,
+                                       writer_process=writer_process)
+    with dicom:  # runs beside the pages
+        step(1)
+        pages = _Pages(report, out, volumes, comps, clock, include_non_targets)
+        pages.write(step)
+        with clock("dicom"):  # the wait for the writer (or the writing itself)
+            outcome = dicom.result()
+    written = pages.written
+    written.update(outcome.written)
+    if outcome.warnings:  # the pages must say so too: written again
+        report.warnings.extend(outcome.warnings)
+        pages.write_html_pdf()
     step(6)
     from interval.longitudinal.report_json import REPORT_JSON, write_report_json  # noqa: PLC0415
 
@@ -122,6 +109,105 @@ def write_reports(
         written["report_json"] = write_report_json(report, out / REPORT_JSON)
     step(_STEPS)
     return written
+
+
+def start_dicom_export(
+    report: LongitudinalReport,
+    out_dir: str | Path,
+    *,
+    images: Sequence[Volume | None],
+    component_maps: Sequence[np.ndarray | Volume | None],
+    series_files: Sequence[Sequence[str | Path] | None],
+    label_volumes: Sequence[Volume | None] = (),
+    cancel: CancelFn | None = None,
+    dicom_writer: Any | None = None,
+    writer_process: bool = True,
+) -> DicomExport:
+    """Begin writing the SEG and SR of every timepoint (see :func:`write_reports`, which
+    takes the result as ``dicom``); the report must be final but for its warnings.
+
+    ``images`` need only give each timepoint's grid and SOP Instance UIDs (their voxels
+    are not read); ``dicom_writer`` is a process from
+    :func:`~.dicom_export.start_dicom_writer` (taken over), else one starts now.  A
+    timepoint without DICOM sources or lesions gets a warning in ``report.warnings``.
+    """
+    process = dicom_writer
+    try:
+        n = len(report.timeline.timepoints)
+        comps = [_components(report, t, component_maps, label_volumes, images)
+                 for t in range(n)]
+        jobs, skipped = plan_jobs(report, Path(out_dir), images, comps, series_files)
+        report.warnings.extend(skipped)
+        if process is None and jobs and writer_process:
+            process = start_dicom_writer()
+        export = DicomExport(report, jobs, process, cancel)
+        process = None  # the export owns it now
+        return export
+    finally:
+        if process is not None:
+            process.close()
+
+
+class _Pages:
+    """The key images, charts, CSV, HTML and PDF of a report."""
+
+    def __init__(self, report: LongitudinalReport, out: Path,
+                 volumes: Sequence[Volume | None], comps: Sequence[Volume | None],
+                 clock: _Clock, include_non_targets: bool) -> None:
+        self.report, self.out, self.volumes, self.comps = report, out, volumes, comps
+        self.clock = clock
+        self.include_non_targets = include_non_targets
+        self.written: dict[str, Path] = {}
+        self.images: list[Any] = []
+        self.charts: Any = None
+
+    def write(self, step: Callable[[int], None]) -> None:
+        """Steps 1 to 5: key images, charts, CSV, HTML, PDF."""
+        from interval.longitudinal.key_images import render_key_images  # noqa: PLC0415
+        from interval.longitudinal.report_charts import render_charts  # noqa: PLC0415
+        from interval.longitudinal.report_csv import (  # noqa: PLC0415
+            LESIONS_CSV,
+            write_lesions_csv,
+        )
+
+        with self.clock("key_images"):
+            self.images = render_key_images(self.report, self.volumes, self.comps,
+                                            include_non_targets=self.include_non_targets)
+            folder = self.out / KEY_IMAGE_DIR
+            folder.mkdir(exist_ok=True)
+            for k in self.images:
+                path = folder / k.name
+                _write_bytes(path, k.png)
+                self.written[f"key_image_{path.stem}"] = path
+        step(2)
+        with self.clock("charts"):
+            self.charts = render_charts(self.report,
+                                        include_non_targets=self.include_non_targets)
+        step(3)
+        with self.clock("csv"):
+            self.written["lesions_csv"] = write_lesions_csv(self.report,
+                                                            self.out / LESIONS_CSV)
+        step(4)
+        self.write_html_pdf(step)
+
+    def write_html_pdf(self, step: Callable[[int], None] | None = None) -> None:
+        """Steps 4 to 5: the HTML page and the PDF."""
+        from interval.longitudinal.report_html import (  # noqa: PLC0415
+            REPORT_HTML,
+            write_report_html,
+        )
+        from interval.longitudinal.report_pdf import REPORT_PDF, write_report_pdf  # noqa: PLC0415
+
+        with self.clock("html"):
+            self.written["report_html"] = write_report_html(
+                self.report, self.out / REPORT_HTML, charts=self.charts,
+                key_images=self.images)
+        if step is not None:
+            step(5)
+        with self.clock("pdf"):
+            write_report_pdf(self.report, self.out / REPORT_PDF, charts=self.charts,
+                             key_images=self.images)
+            self.written["report_pdf"] = self.out / REPORT_PDF
 
 
 class _Clock:
@@ -172,48 +258,9 @@ def _components(report: LongitudinalReport, t: int,
     if grid is None and t < len(volumes):
         grid = volumes[t]
     if not isinstance(comp, Volume) and grid is not None and np.shape(comp) != grid.shape:
-        report.warnings.append(
-            f"The lesion map of timepoint {t + 1} does not match its image grid; its key "
-            "images and DICOM objects were not made.")
+        warning = (f"The lesion map of timepoint {t + 1} does not match its image grid; its "
+                   "key images and DICOM objects were not made.")
+        if warning not in report.warnings:  # asked again by write_reports
+            report.warnings.append(warning)
         return None
     return as_component_volume(comp, grid, component_ids(report, t))
-
-
-def _write_dicom(report: LongitudinalReport, out: Path, volumes: Sequence[Volume | None],
-                 comps: Sequence[Volume | None],
-                 series_files: Sequence[Sequence[str | Path] | None],
-                 cancel: CancelFn | None) -> dict[str, Path]:
-    """The SEG and SR of every timepoint that has DICOM sources; problems become warnings."""
-    from interval.longitudinal.dicom_sr import write_timepoint_sr  # noqa: PLC0415
-    from interval.longitudinal.report_seg import write_timepoint_seg  # noqa: PLC0415
-
-    written: dict[str, Path] = {}
-    folder = out / DICOM_DIR
-    for tp in report.timeline.timepoints:
-        check_cancel(cancel)
-        t = tp.index
-        files = list(series_files[t] or []) if t < len(series_files) else []
-        image = volumes[t] if t < len(volumes) else None
-        comp = comps[t] if t < len(comps) else None
-        if not files or image is None or comp is None:
-            why = ("its DICOM files are not known" if not files else
-                   "its image was not kept" if image is None else "it has no lesion map")
-            report.warnings.append(f"No DICOM SEG/SR for {tp.label}: {why}.")
-            continue
-        try:
-            folder.mkdir(exist_ok=True)
-            seg = write_timepoint_seg(report, t, comp, image, files,
-                                      folder / f"tp{t + 1}_seg.dcm")
-            if seg is None:
-                report.warnings.append(f"No DICOM SEG/SR for {tp.label}: no tracked lesion "
-                                       "is present there.")
-                continue
-            written[f"seg_tp{t + 1}"] = seg.path
-            sr = write_timepoint_sr(report, t, seg, folder / f"tp{t + 1}_sr.dcm")
-            written[f"sr_tp{t + 1}"] = sr.path
-        except Cancelled:
-            raise
-        except IntervalError as exc:
-            report.warnings.append(f"No DICOM SEG/SR for {tp.label}: {exc}")
-    return written
-

@@ -26,7 +26,6 @@ import numpy as np
 from interval.core.labels import LabelInfo, LabelTable, default_color
 from interval.core.volume import Volume
 from interval.io.seg_writer import AlgorithmInfo, SegWritten, write_dicom_seg_slices
-from interval.io.segmentation import place_on_grid
 from interval.longitudinal.model import LongitudinalReport
 from interval.longitudinal.report_common import (
     ReportError,
@@ -77,6 +76,8 @@ def lesion_slices(report: LongitudinalReport, timepoint: int, components: Volume
     else:
         if comps.labels is None:
             comps = as_component_volume(comps, None, component_ids(report, timepoint))
+        from interval.io.segmentation import place_on_grid  # noqa: PLC0415 - SimpleITK
+
         comps = place_on_grid(comps, image)  # type: ignore[arg-type]  # resampled copy
     array = comps.array
     nk, nj, ni = array.shape
@@ -179,14 +180,23 @@ def write_timepoint_seg(report: LongitudinalReport, timepoint: int, components: 
     references the images of the slices that hold a lesion.
     """
     frames, values, table = lesion_slices(report, timepoint, components, image)
+    return write_seg_of_slices(report, timepoint, frames, values, table, image, files, path)
+
+
+def write_seg_of_slices(report: LongitudinalReport, timepoint: int,
+                        frames: dict[int, np.ndarray], values: dict[str, int],
+                        table: LabelTable, grid: Volume, files: Sequence[str | Path | Any],
+                        path: str | Path) -> TimepointSeg | None:
+    """:func:`write_timepoint_seg` from what :func:`lesion_slices` returned (``grid`` gives
+    the geometry and SOP Instance UIDs of the image; its array is not read)."""
     if not values or not frames:
         return None
     if not files:
         raise ReportError("the DICOM files of this timepoint are not known, so no DICOM "
                           "segmentation can reference them")
-    sources = source_headers(files, image, list(frames))
+    sources = source_headers(files, grid, list(frames))
     written = write_dicom_seg_slices(
-        image, frames, table, path, sources, algorithm=algorithm_for(report, timepoint),
+        grid, frames, table, path, sources, algorithm=algorithm_for(report, timepoint),
         series_description=f"Interval tracked lesions ({_label(report, timepoint)})"[:64],
         series_number=SEG_SERIES_NUMBER, content_label="LESIONS",
     )
