@@ -112,6 +112,7 @@ def main() -> None:
     if lesion is None:
         raise SystemExit("the demo report has no lesion")
     window.show_lesion(lesion)
+    window.flush_chart()
     window.chart_tabs.setCurrentIndex(0)
     settle()
     shrink(save_layout(window, args.out / "workspace-side-by-side.png"))
@@ -120,6 +121,7 @@ def main() -> None:
     if not window.rename_lesion(lesion, f"{row.name} (checked)"):
         raise SystemExit(f"could not rename {lesion}: {window.last_message}")
     window.show_lesion(lesion)
+    window.flush_chart()
     window.chart_tabs.setCurrentIndex(1)
     settle()
     shrink(save_layout(window, args.out / "workspace-sum-chart.png"))

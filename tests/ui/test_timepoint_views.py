@@ -278,3 +278,44 @@ def test_set_timepoints_keeps_loaded_columns(opened) -> None:
     assert views.column_state(1)["center_lps"] == pytest.approx(row.cell(1).centroid_lps)
     with pytest.raises(ValueError, match="no timepoint 9"):
         views.set_timepoints([0, 8])
+
+
+def test_a_column_shows_the_selected_lesion_before_its_scan_is_read_whole(
+        qtbot, tracked, monkeypatch) -> None:
+    """The slice of the lesion selected when the workspace opens is read first and shown
+    at once; the rest of the scan arrives after, and the column ends with the whole scan."""
+    from interval.ui.longitudinal.timepoint_images import PartialImages
+
+    seen: dict[int, list[np.ndarray]] = {}
+    real_partial = TimepointViews._partial
+
+    def spy(self, col, item):
+        if isinstance(item, PartialImages):
+            seen.setdefault(col.timepoint, []).append(item.filled.copy())
+        return real_partial(self, col, item)
+
+    monkeypatch.setattr(TimepointViews, "_partial", spy)
+    ws = LongitudinalWorkspace.open(tracked[1])
+    row = next(r for r in ws.rows() if all(r.cell(t) is not None and r.cell(t).centroid_lps
+                                           is not None for t in default_timepoints(ws.report)))
+    views = TimepointViews(ws)
+    qtbot.addWidget(views)
+    views.resize(900, 340)
+    views.show_lesion(row.lesion_id)  # before any scan is read, as the window does
+    views.show()
+    try:
+        assert views.wait_first_frames(60)
+        for t in views.timepoints:
+            state = views.column_state(t)
+            assert state["loaded"]
+            k = state["slice_index"]
+            first = seen[t][0]
+            assert first[k], f"timepoint {t + 1}: the lesion's slice {k} was not read first"
+            assert first.sum() < first.size  # the view came before the whole scan
+        assert views.wait_loaded(60)
+        for t in views.timepoints:
+            assert seen[t][-1].all()
+            array = views.view(t).slice_view.volume.array
+            assert float(array[0].std()) > 0 and float(array[-1].std()) > 0  # read, not zeros
+    finally:
+        views.close_views()

@@ -119,15 +119,18 @@ def test_table_has_one_row_per_lesion_and_the_views_area(win) -> None:
 def test_selecting_a_row_updates_the_chart_title(win, qtbot) -> None:
     first_target = next(r.lesion_id for r in win.workspace.rows() if r.is_target)
     assert win.table.selected_lesion() == first_target  # opens on the first target
-    assert first_target in win.growth_chart.title_text()
+    qtbot.waitUntil(lambda: first_target in win.growth_chart.title_text(), timeout=2000)
     index = win.table.proxy.mapFromSource(win.table.model.index(
         win.table.model.row_of("L8"), 0))
     rect = win.table.table.visualRect(index)
     qtbot.mouseClick(win.table.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert win.table.selected_lesion() == "L8"
-    assert "L8" in win.growth_chart.title_text() and "target" in win.growth_chart.title_text()
+    # the chart follows once the views have drawn (the same turn of the event loop)
+    qtbot.waitUntil(lambda: "L8" in win.growth_chart.title_text(), timeout=2000)
+    assert "target" in win.growth_chart.title_text()
     win.show_lesion("L4")
-    assert win.table.selected_lesion() == "L4" and "L4" in win.growth_chart.title_text()
+    assert win.table.selected_lesion() == "L4"
+    qtbot.waitUntil(lambda: "L4" in win.growth_chart.title_text(), timeout=2000)
 
 
 def test_rename_updates_the_table_and_the_title_star(win) -> None:
@@ -251,7 +254,8 @@ def test_layout_and_selected_lesion_are_restored(qtbot, out: Path) -> None:
     again = LongitudinalWorkspaceWindow(LongitudinalWorkspace.open(out))
     qtbot.addWidget(again)
     again.show()
-    assert again.table.selected_lesion() == "L6" and "L6" in again.growth_chart.title_text()
+    assert again.table.selected_lesion() == "L6"
+    qtbot.waitUntil(lambda: "L6" in again.growth_chart.title_text(), timeout=2000)
     assert again.chart_tabs.currentIndex() == 1
     assert again.size() == saved_size
     got = again.splitter.sizes()  # the same split (pixels follow the restored layout)
@@ -326,7 +330,7 @@ def test_placeholder_without_the_views_module(qtbot, out: Path, monkeypatch) -> 
     qtbot.addWidget(w)
     assert w.views.objectName() == "timepointViewsPlaceholder"
     w.show_lesion("L8")  # no views: the table and chart still follow
-    assert "L8" in w.growth_chart.title_text()
+    qtbot.waitUntil(lambda: "L8" in w.growth_chart.title_text(), timeout=2000)
 
 
 def test_with_the_real_views_when_this_build_has_them(qtbot, out: Path, monkeypatch) -> None:

@@ -38,6 +38,12 @@ from scipy import ndimage
 from interval.core.errors import IntervalError
 from interval.core.labels import LabelTable
 from interval.core.volume import Volume
+from interval.longitudinal.lesion_labels import (  # noqa: F401 - is_lymph_node_name, lesion_label_values re-exported
+    LESION_WORDS,
+    NODE_WORDS,
+    is_lymph_node_name,
+    lesion_label_values,
+)
 from interval.longitudinal.model import Axis, LesionMeasurement
 from interval.longitudinal.recist_axes import (
     extreme_voxels,
@@ -53,13 +59,6 @@ from interval.longitudinal.sparse_volumes import sparse_zeros
 LYMPH_NODE_ORGAN = "lymph node"
 UNKNOWN_ORGAN = "unknown"
 
-# A label is a lesion when its name contains one of these words (case-insensitive).
-_LESION_WORDS = re.compile(
-    r"lesion|tumou?r|metasta|nodule|\bmass(es)?\b|lymph|\bnodes?\b|neoplasm|carcinoma|"
-    r"cancer|malignan|\bgtv\b|\bhcc\b",
-    re.IGNORECASE,
-)
-_NODE_WORDS = re.compile(r"lymph|\bnodes?\b", re.IGNORECASE)
 _STRUCTURE = np.ones((3, 3, 3), dtype=bool)  # full 26-connectivity
 _SHELL_VOXELS = 2
 _SLAB_SLICES = 8  # slices per pass when looking for lesion voxels
@@ -83,23 +82,8 @@ class ExtractedLesions:
         return None
 
 
-def is_lymph_node_name(name: str) -> bool:
-    """Whether a label name means a lymph node: it contains "lymph" or the word "node(s)"."""
-    return bool(_NODE_WORDS.search(name))
-
-
-def lesion_label_values(table: LabelTable) -> dict[int, str]:
-    """The values of ``table`` whose name means a lesion, with their names.
-
-    Rule: the name contains (case-insensitive) lesion, tumor/tumour, metasta(sis/ses),
-    nodule, mass, lymph, node(s), neoplasm, carcinoma, cancer, malignan(t/cy), GTV or
-    HCC.  Benign findings (cyst, ...) are not lesions here.
-    """
-    return {info.value: info.name for info in table if _LESION_WORDS.search(info.name)}
-
-
 def _organ_from_name(name: str) -> str | None:
-    rest = _LESION_WORDS.sub(" ", name)
+    rest = LESION_WORDS.sub(" ", name)
     rest = re.sub(r"[_\-()/,]+", " ", rest)
     rest = re.sub(r"\s+", " ", rest).strip().lower()
     return rest or None

@@ -44,10 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from interval.longitudinal.corrections import Correction, CorrectionSet, apply_corrections
-from interval.longitudinal.lesions import occupied_boxes
 from interval.longitudinal.match_tracks import (
     default_name,
     refresh_track,
@@ -98,6 +96,8 @@ class _Sparse:
 
     def __init__(self, components: np.ndarray) -> None:
         flats, ids = [], []
+        from interval.longitudinal.lesions import occupied_boxes  # noqa: PLC0415 - scipy
+
         for box in occupied_boxes(components > 0):
             crop = components[box]
             local = np.nonzero(crop)
@@ -333,6 +333,9 @@ class _Matcher:
         big[:n, m:][np.diag_indices(n)] = _UNMATCHED
         big[n:, :m][np.diag_indices(m)] = _UNMATCHED
         big[n:, m:] = 0.0
+        from scipy.optimize import linear_sum_assignment  # noqa: PLC0415 - 0.6 s import,
+        # only when lesions are matched (the workspace derives events without it)
+
         rr, cc = linear_sum_assignment(big)
         return [(int(r), int(c)) for r, c in zip(rr, cc, strict=True)
                 if r < n and c < m and cost[r, c] < _BIG]

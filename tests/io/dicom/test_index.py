@@ -420,3 +420,37 @@ def test_series_with_unreadable_files_says_it_is_incomplete(tmp_path: Path) -> N
     assert stack.n_frames == 5
     volume = load_stack(stack, DicomReadPolicy(irregular="as-is"))
     assert any("could not be read" in w for w in volume.metadata.warnings)
+
+
+def test_helper_processes_end_when_interval_ends_without_shutting_them_down(tmp_path) -> None:
+    """A process that started the index helpers and then ended abruptly (``os._exit``, a
+    crash) leaves none behind: they would hold its standard output open for ever."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    pids_file = tmp_path / "pids"
+    script = (
+        "import os, psutil\n"
+        "from interval.io.dicom.index import start_workers\n"
+        "from interval.io.dicom.policy import DicomReadPolicy\n"
+        "start_workers(DicomReadPolicy(workers=3), wait=True)\n"
+        "me = psutil.Process()\n"
+        f"open({str(pids_file)!r}, 'w').write(' '.join(str(c.pid) for c in "
+        "me.children(recursive=True)))\n"
+        "os._exit(0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, timeout=60, check=True)
+    assert proc.returncode == 0  # run() returned: nothing held its output open for long
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert pids, "no helper process was started"
+    end = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < end:
+        alive = [p for p in pids if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.1)
+    assert alive == []

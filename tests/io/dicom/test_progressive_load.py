@@ -226,3 +226,34 @@ def test_native_multiframe_file_fills_in_pieces_middle_first(tmp_path) -> None:
     np.testing.assert_array_equal(out, stored)
     assert batches[0] == [(n - 1) // 2]  # one file, yet the middle frame comes first
     assert len(batches) > 2 and sorted(k for b in batches for k in b) == list(range(n))
+
+
+@pytest.mark.parametrize(("k", "offset_mm"), [(3, 0.0), (33, 0.9), (0, -1.0)])
+def test_the_slice_holding_first_point_is_read_first(series, k, offset_mm) -> None:
+    reference = load_stack(stack_of(series))
+    point = reference.index_to_lps(np.array([5.0, 7.0, k + offset_mm / 2.5]))
+    asked: list[int] = []
+
+    def first_point():
+        asked.append(1)
+        return tuple(point)
+
+    rec = Recorder(reference.array)
+    vol = load_stack(stack_of(series), on_partial=rec, first_point=first_point)
+    assert asked == [1]  # asked once, when the geometry is known
+    assert np.flatnonzero(rec.calls[0][1]).tolist() == [k]
+    assert rec.calls[-1][1].all() and rec.bad == []
+    np.testing.assert_array_equal(vol.array, reference.array)
+
+
+@pytest.mark.parametrize("point", [None, (1e9, 0.0, 1e9), (float("nan"), 0.0, 0.0)])
+def test_no_usable_first_point_reads_the_middle_or_the_nearest_end(series, point) -> None:
+    reference = load_stack(stack_of(series))
+    rec = Recorder(reference.array)
+    load_stack(stack_of(series), on_partial=rec, first_point=lambda: point)
+    first = np.flatnonzero(rec.calls[0][1]).tolist()
+    if point is not None and np.isfinite(point[0]):  # far outside: the nearest end slice
+        assert first in ([0], [N - 1])
+    else:
+        assert first == [(N - 1) // 2]
+    assert rec.bad == []

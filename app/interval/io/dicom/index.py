@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -432,7 +433,8 @@ def _get_pool(helpers: int) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context(method)
         if method == "forkserver":
             ctx.set_forkserver_preload([__name__])
-        pool = ProcessPoolExecutor(max_workers=helpers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=helpers, mp_context=ctx,
+                                   initializer=_exit_with_parent)
         _pool, _pool_key = pool, (method, helpers)
     if method == "fork":
         _pool_ready.set()
@@ -462,6 +464,27 @@ def _warm_up(pool: ProcessPoolExecutor) -> None:
 
 def _noop() -> None:
     """Nothing: a first task that proves the helpers are up."""
+
+
+PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent() -> None:
+    """In a helper: end when the process that started it ends (its parent changes).
+
+    A helper blocks on its task queue and would never notice on its own that Interval
+    ended without shutting the pool down (``os._exit``, a crash): it would live on,
+    holding Interval's standard output and error open.  Its parent is Interval (fork,
+    spawn) or the forkserver, which ends with Interval; either way it changes.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="interval-parent-watch", daemon=True).start()
 
 
 def _common_folder(paths: Sequence[Path]) -> str:

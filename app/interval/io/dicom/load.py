@@ -70,6 +70,7 @@ def load_stack(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     on_partial: PartialFn | None = None,
+    first_point: Callable[[], Sequence[float] | None] | None = None,
 ) -> Volume:
     """Read ``stack`` into a Volume in patient space (LPS).
 
@@ -84,7 +85,9 @@ def load_stack(
     In the rare fallback to a wider type the read starts again and a NEW
     Volume is reported.  Mosaics and stacks resampled onto a regular grid are
     not progressive (``on_partial`` is never called); a compressed multi-frame
-    file arrives whole.
+    file arrives whole.  ``first_point()`` (asked once the geometry is known, in the
+    calling thread) may name an LPS point whose slice is read first instead of the
+    middle one (a view that will show that point; None: the middle).
 
     Raises :class:`IrregularGeometry` for irregular slices when
     ``policy.irregular == "refuse"``, :class:`UnsupportedData` for frames
@@ -133,7 +136,10 @@ def load_stack(
         partial = _PartialReport(
             on_partial, lambda a: Volume(a, geom.spacing, geom.origin, geom.direction, meta)
         )
-    array = _read_pixels(ordered, policy, progress, cancel, partial)
+    first = None
+    if partial is not None and first_point is not None:
+        first = _slice_of(first_point(), geom, (len(ordered), rows, cols))
+    array = _read_pixels(ordered, policy, progress, cancel, partial, first)
     check_cancel(cancel)
     if partial is not None and partial.volume is not None and partial.volume.array is array:
         return partial.volume
@@ -303,6 +309,7 @@ def _read_pixels(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
     on_filled: pixels.FilledFn | None = None,
+    first: int | None = None,
 ) -> np.ndarray:
     array = pixels.read_pixels(
         frames,
@@ -310,10 +317,26 @@ def _read_pixels(
         cancel=cancel,
         max_bytes=policy.max_voxel_bytes,
         on_filled=on_filled,
+        first=first,
     )
     if array.ndim != 3:
         raise UnsupportedData("Colour images cannot be shown as a volume yet.")
     return array
+
+
+def _slice_of(point: Sequence[float] | None, geom: StackGeometry, shape: tuple[int, int, int],
+              ) -> int | None:
+    """The array slice nearest to LPS ``point`` on ``geom``'s grid (None: no point, or
+    not a finite one)."""
+    if point is None:
+        return None
+    p = np.asarray(point, dtype=np.float64).reshape(-1)
+    if p.size != 3 or not np.all(np.isfinite(p)):
+        return None
+    grid = Volume(np.broadcast_to(np.zeros((), np.uint8), shape), geom.spacing, geom.origin,
+                  geom.direction)
+    k = float(grid.lps_to_index(p)[2])
+    return int(min(max(round(k), 0), shape[0] - 1))
 
 
 def _check_frames(frames: list[FrameRef]) -> None:

@@ -5,7 +5,8 @@
 * :class:`ScanLoader` - one timepoint's CT (read again from the timeline's ``source`` with
   the report's stack uid; a folder shared by several timepoints is indexed once) and its
   label map (``labels_tpN`` in the outputs, else the ``--labels`` file it came from), both
-  run on a worker thread with progress and cancel;
+  run on a worker thread with progress and cancel; the scan can arrive progressively
+  (:class:`PartialImages`), the slice a view will show first;
 * :func:`lesion_focus` - where a lesion is at a timepoint: its own centroid there, else the
   point mapped from the nearest timepoint where it is seen;
 * :func:`axis_marks` - the RECIST long and short axes of the lesions at one timepoint.
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from interval.core.errors import IntervalError
 from interval.core.labels import LabelInfo, LabelTable
@@ -69,7 +72,7 @@ def label_map_path(report: LongitudinalReport, out_dir: Path, timepoint: int) ->
 def lesion_outline_table(table: LabelTable) -> LabelTable:
     """``table`` with only the lesion labels visible (organs stay hidden); all of them when
     no name means a lesion."""
-    from interval.longitudinal.lesions import lesion_label_values  # noqa: PLC0415
+    from interval.longitudinal.lesion_labels import lesion_label_values  # noqa: PLC0415
 
     lesions = lesion_label_values(table)
     if not lesions:
@@ -84,6 +87,23 @@ class TimepointImages:
     volume: Volume
     labels: Volume | None
     note: str = ""
+
+
+@dataclass(frozen=True)
+class PartialImages:
+    """A scan still being read: ``images.volume``'s array is filled in place, and
+    ``filled[k]`` says whether slice ``k`` holds its final values yet."""
+
+    images: TimepointImages
+    filled: np.ndarray
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.filled.all())
+
+
+PartialFn = Callable[[PartialImages], None]
+PointFn = Callable[[], "Vec3 | None"]
 
 
 class ScanLoader:
@@ -110,10 +130,17 @@ class ScanLoader:
         return ""
 
     def load(self, timepoint: int, *, progress: ProgressFn | None = None,
-             cancel: CancelFn | None = None, phase: PhaseFn | None = None) -> TimepointImages:
-        """Read the scan and label map of ``timepoint``.  Raises :class:`IntervalError`
-        (with a sentence for the reader) when the scan cannot be read; a label map that
-        cannot be read only leaves a ``note``."""
+             cancel: CancelFn | None = None, phase: PhaseFn | None = None,
+             on_partial: PartialFn | None = None,
+             first_point: PointFn | None = None) -> TimepointImages:
+        """Read the label map and the scan of ``timepoint``.  Raises
+        :class:`IntervalError` (with a sentence for the reader) when the scan cannot be
+        read; a label map that cannot be read only leaves a ``note``.
+
+        ``on_partial`` makes the scan's read progressive (:func:`interval.io.dicom.load.
+        load_stack`): it gets a :class:`PartialImages` once the first slice is read, then as
+        more are; that slice is the one holding ``first_point()`` (asked once the scan's
+        geometry is known; None or no function: the middle slice)."""
         from interval.io.dicom.load import choose_stack, load_stack  # noqa: PLC0415
         from interval.io.dicom.policy import DEFAULT_POLICY  # noqa: PLC0415
 
@@ -128,11 +155,16 @@ class ScanLoader:
         stack = choose_stack(index, tp.series.stack_uid or tp.series.series_instance_uid,
                              source)
         if phase:
-            phase("Loading the scan")
-        volume = load_stack(stack, DEFAULT_POLICY, progress=progress, cancel=cancel)
-        if phase:
             phase("Loading the label map")
         labels, note = self._labels(timepoint, tp.label)
+        if phase:
+            phase("Loading the scan")
+        partial = None
+        if on_partial is not None:
+            def partial(volume: Volume, filled: np.ndarray) -> None:
+                on_partial(PartialImages(TimepointImages(volume, labels, note), filled))
+        volume = load_stack(stack, DEFAULT_POLICY, progress=progress, cancel=cancel,
+                            on_partial=partial, first_point=first_point)
         return TimepointImages(volume, labels, note)
 
     def _index(self, source: Path, progress: ProgressFn | None, cancel: CancelFn | None):

@@ -4,7 +4,9 @@
 columns.  Each column is an axial :class:`~interval.ui.mpr_view.MprView` bound to a
 :class:`ViewerState` of its own, holding that timepoint's CT (read again, on a worker
 thread, from the timeline's ``source`` with the report's stack uid) and its label map as
-an outline of the lesion labels; the RECIST long (yellow) and short (cyan) axes of the
+an outline of the lesion labels.  The scan is shown as soon as the slice the column will
+show is read (the selected lesion's, asked when the read starts; the middle one else), and
+the other slices appear as they arrive (:class:`~.timepoint_images.PartialImages`); the RECIST long (yellow) and short (cyan) axes of the
 lesions are drawn as line items, solid on the slice they were measured on and faint on
 the other slices of the lesion.  A column whose scan cannot be read shows why, as plain
 text.
@@ -50,6 +52,7 @@ from interval.ui.interaction import ViewInteraction
 from interval.ui.longitudinal.axis_drag import AxisDragger
 from interval.ui.longitudinal.timepoint_images import (
     AxisMark,
+    PartialImages,
     ScanLoader,
     TimepointImages,
     axis_marks,
@@ -61,6 +64,7 @@ from interval.ui.longitudinal.timepoint_images import (
 )
 from interval.ui.mpr_view import MprView
 from interval.ui.plain_text import plain_label
+from interval.ui.vtk_image import image_array, mark_modified
 from interval.ui.workers import Job, JobRunner
 
 VIEW_ID = "axial"
@@ -69,6 +73,7 @@ LABELS_ID = "labels"
 FAINT_OPACITY = 0.35  # an axis seen from another slice of its lesion
 LIFT_MM = 1.0  # line items sit this far in front of the image plane
 VISIBLE_MARGIN = 0.1  # a point this close (share of the view) to an edge is re-centred
+PARTIAL_REFRESH_MS = 150  # a column still reading its scan redraws at most this often
 
 
 def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -182,6 +187,14 @@ class _Column(QWidget):
         self.axis_message = ""  # the refused axis edit shown in the status line
         self.pending_mm: float | None = None  # a zoom asked for before the view was sized
         self.closed = False
+        # the point the column will show first: read by the loading thread (a tuple, set
+        # whole on the UI thread) to read that slice of the scan first
+        self.focus_lps: tuple[float, float, float] | None = None
+        self.filled: np.ndarray | None = None  # slices read so far; None once all are
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(PARTIAL_REFRESH_MS)
+        self._refresh.timeout.connect(self.refresh_scan)
 
     # --- loading ------------------------------------------------------------------------
     @property
@@ -192,12 +205,41 @@ class _Column(QWidget):
     def settled(self) -> bool:
         return self.loaded or bool(self.failed) or self.closed
 
+    @property
+    def complete(self) -> bool:
+        """Whether the whole scan is read (or the column failed or closed)."""
+        return (self.loaded and self.filled is None) or bool(self.failed) or self.closed
+
+    def more_read(self, filled: np.ndarray) -> None:
+        """More slices of the scan shown are read: redraw soon."""
+        self.filled = filled
+        self.set_progress(int(filled.sum()), int(filled.size))
+        if not self._refresh.isActive():
+            self._refresh.start()
+
+    def all_read(self) -> None:
+        """The whole scan is read: redraw now and say what the column shows."""
+        self.filled = None
+        self._refresh.stop()
+        self.refresh_scan()
+        self.show_note()
+
+    def refresh_scan(self) -> None:
+        """Let VTK see the slices read since the last frame and redraw."""
+        if self.view is None or self.images is None:
+            return
+        image = getattr(self.view.slice_view, "_image", None)
+        if image is not None and image_array(image) is self.images.volume.array:
+            mark_modified(image)
+            self.view.vtk.update()
+
     def set_phase(self, phase: object) -> None:
         self.phase = str(phase)
         self.status.setText(f"{self.phase}…")
 
     def set_progress(self, done: int, total: int) -> None:
         self.status.setText(f"{self.phase}… {done}/{total}" if total > 0 else f"{self.phase}…")
+        self.status.setVisible(True)
 
     def fail(self, text: str) -> None:
         self.failed = text
@@ -252,8 +294,13 @@ class _Column(QWidget):
         if self.closed:
             return
         self.closed = True
+        self._refresh.stop()
         if self.job is not None:
             self.job.cancel()
+        self.close_view()
+
+    def close_view(self) -> None:
+        """Take the view (and its state) down; the column can show images again."""
         if self.state is not None:
             ev = self.state.events
             ev.crosshair.disconnect(self._on_crosshair)
@@ -266,6 +313,11 @@ class _Column(QWidget):
                 self.view.renderer.RemoveActor(item.actor)
             self.axes = []
             self.view.close_view()
+            if not self.closed:
+                self._box.removeWidget(self.view)
+                self.view.hide()
+                self.view.deleteLater()
+        self.state, self.view, self.dragger, self.images = None, None, None, None
 
     # --- state events -> the owner --------------------------------------------------------
     def _on_crosshair(self, _event: object) -> None:
@@ -501,7 +553,7 @@ class TimepointViews(QWidget):
         self.workspace = workspace
         self.selected_lesion: str | None = None
         self._loader = ScanLoader(workspace.report, workspace.out_dir)
-        self._runner = JobRunner(self, max_threads=2)
+        self._runner = JobRunner(self, max_threads=3)  # one per column: each shows its first slice early
         self._columns: dict[int, _Column] = {}
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -571,22 +623,71 @@ class TimepointViews(QWidget):
         label = timepoint_label(self.workspace.report, t)
 
         def run(ctx) -> TimepointImages:  # noqa: ANN001 - a JobContext, on a worker thread
-            return loader.load(t, progress=ctx.progress, cancel=ctx.cancelled, phase=ctx.emit)
+            return loader.load(t, progress=ctx.progress, cancel=ctx.cancelled, phase=ctx.emit,
+                               on_partial=ctx.emit, first_point=lambda: col.focus_lps)
 
         def current() -> bool:
             return not self._closed and self._columns.get(t) is col and not col.closed
 
+        col.focus_lps = self._focus_of(col)
         col.job = self._runner.submit(
             f"loading timepoint {t + 1}", run,
-            on_done=lambda images: current() and self._loaded(col, images),
+            on_done=lambda images: current() and self._all_read(col, images),
             on_error=lambda exc: current() and col.fail(
                 f"The scan of {label} cannot be shown: {exc}"),
             on_cancel=lambda: current() and col.fail("Loading was cancelled."),
-            on_partial=lambda phase: current() and col.set_phase(phase),
+            on_partial=lambda item: current() and self._partial(col, item),
             on_progress=lambda done, total: current() and col.set_progress(done, total))
 
-    def _loaded(self, col: _Column, images: TimepointImages) -> None:
+    def _partial(self, col: _Column, item: object) -> None:
+        """A phase of the column's load, or more of its scan read."""
+        if not isinstance(item, PartialImages):
+            col.set_phase(item)
+        elif not col.loaded:
+            col.filled = item.filled
+            self._loaded(col, item.images)
+        elif col.images is not None and col.images.volume is item.images.volume:
+            col.more_read(item.filled)
+        else:  # the read started again into a wider type: a new volume
+            self._replace(col, item.images)
+            col.more_read(item.filled)
+
+    def _all_read(self, col: _Column, images: TimepointImages) -> None:
         col.job = None
+        if not col.loaded:  # not progressive (e.g. a mosaic, a resampled stack)
+            col.filled = None
+            self._loaded(col, images)
+        elif col.images is None or col.images.volume is not images.volume:
+            self._replace(col, images)
+        col.all_read()
+
+    def _replace(self, col: _Column, images: TimepointImages) -> None:
+        """Show ``images`` in place of the column's partial scan (same place and zoom)."""
+        centre, mm = col.view_centre(), col.mm_per_pixel()
+        point = col.crosshair()
+        layer = col.image_layer()
+        col.close_view()
+        self._loaded(col, images)
+        col.state.set_window(SCAN_ID, layer.window.center, layer.window.width)  # type: ignore[union-attr]
+        col.place(point, centre, mm)
+
+    def _focus_of(self, col: _Column) -> tuple[float, float, float] | None:
+        """Where the column will show first: the selected lesion, or the point the reader
+        went to (mapped to its timepoint); None: not known yet."""
+        last = self._last
+        try:
+            if last is not None and last[0] == "lesion":
+                row = self._row(last[1])
+                focus = lesion_focus(row, col.timepoint, self.workspace.point_in) if row else None
+                return tuple(focus[0]) if focus is not None else None  # type: ignore[return-value]
+            if last is not None and last[0] == "point":
+                p = self.workspace.point_in(col.timepoint, last[2], last[1])
+                return tuple(float(x) for x in p)  # type: ignore[return-value]
+        except IntervalError:
+            return None
+        return None
+
+    def _loaded(self, col: _Column, images: TimepointImages) -> None:
         try:
             col.show_images(images)
         except (IntervalError, ValueError) as exc:
@@ -628,6 +729,8 @@ class TimepointViews(QWidget):
             for col in self._columns.values():
                 if col.loaded:
                     self._place_lesion(col, row, self._mm)
+                else:  # its load reads that slice first, if it has not begun yet
+                    col.focus_lps = self._focus_of(col)
         finally:
             self._syncing = False
 
@@ -663,6 +766,9 @@ class TimepointViews(QWidget):
                 for col in self._columns.values():
                     if col.loaded:
                         self._place_mapped(col, int(timepoint), p, None)
+            for col in self._columns.values():
+                if not col.loaded:
+                    col.focus_lps = self._focus_of(col)
         finally:
             self._syncing = False
 
@@ -674,11 +780,19 @@ class TimepointViews(QWidget):
                 col.set_marks(axis_marks(self.workspace.report, rows, col.timepoint))
 
     def wait_loaded(self, timeout_s: float = 60) -> bool:
-        """Process events until every column has its image (True) or one failed or the time
-        ran out (False)."""
+        """Process events until every column has its whole scan (True) or one failed or the
+        time ran out (False)."""
+        return self._wait(lambda c: c.complete, timeout_s)
+
+    def wait_first_frames(self, timeout_s: float = 60) -> bool:
+        """Process events until every column shows its image, perhaps still reading the
+        rest of the scan (True), or one failed or the time ran out (False)."""
+        return self._wait(lambda c: c.settled, timeout_s)
+
+    def _wait(self, done: Callable[[_Column], bool], timeout_s: float) -> bool:
         app = QApplication.instance()
         end = time.monotonic() + float(timeout_s)
-        while not all(c.settled for c in self._columns.values()):
+        while not all(done(c) for c in self._columns.values()):
             if time.monotonic() > end:
                 return False
             app.processEvents()

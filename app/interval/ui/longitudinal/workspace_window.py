@@ -31,7 +31,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, QPoint, Qt, Signal
+from PySide6.QtCore import QByteArray, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "workspace_window"
 _STATE_VERSION = 1
 _VIEWS_MODULE = "interval.ui.longitudinal.timepoint_views"
+CHART_DELAY_MS = 40  # the growth chart follows a selection this much later (views first)
 
 
 class _Relay(QObject):
@@ -116,6 +117,7 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self._close_after_export = False
         self._closing = False
+        self._chart_lesion: str | None = None  # a chart to show once the views have drawn
         self.resize(1400, 900)
         self._use_saved_registrations()
 
@@ -321,12 +323,22 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             return
         if self.table.selected_lesion() != lesion_id:
             self.table.select_lesion(lesion_id)
-        self._show_chart(lesion_id)
         show = getattr(self.views, "show_lesion", None)
         if show is not None:
             show(lesion_id)
         if self.registration_check is not None:
             self._check_follow_lesion(lesion_id)
+        # the chart after the views have drawn their frames: the images come first (Qt
+        # paints at low priority, after any queued call, hence a delay and not 0), and a
+        # quick run of clicks redraws the chart once, for the last lesion
+        self._chart_lesion = lesion_id
+        QTimer.singleShot(CHART_DELAY_MS, self, self.flush_chart)
+
+    def flush_chart(self) -> None:
+        """Show the growth chart of the lesion selected last, if not shown yet."""
+        lesion_id, self._chart_lesion = self._chart_lesion, None
+        if lesion_id is not None and self.workspace.report.track(lesion_id) is not None:
+            self._show_chart(lesion_id)
 
     def _show_chart(self, lesion_id: str) -> None:
         try:
