@@ -319,3 +319,35 @@ def test_a_column_shows_the_selected_lesion_before_its_scan_is_read_whole(
             assert float(array[0].std()) > 0 and float(array[-1].std()) > 0  # read, not zeros
     finally:
         views.close_views()
+
+
+def test_every_column_switches_plane_and_stays_on_the_lesion(opened) -> None:
+    ws, views = opened
+    row = next(r for r in ws.rows() if all(r.cell(t) is not None and r.cell(t).centroid_lps
+                                           is not None for t in views.timepoints))
+    views.show_lesion(row.lesion_id)
+    axial_normal = np.abs(views.view(views.timepoints[0]).slice_view.normal)
+    with pytest.raises(ValueError, match="unknown plane"):
+        views.set_plane("oblique")
+    for plane in ("coronal", "sagittal", "axial"):
+        views.set_plane(plane)
+        normals = set()
+        for t in views.timepoints:
+            state = views.column_state(t)
+            assert state["plane"] == plane
+            view = views.view(t)
+            normals.add(tuple(np.round(np.abs(view.slice_view.normal), 3)))
+            volume = view.slice_view.volume
+            where = volume.lps_to_index(np.asarray(row.cell(t).centroid_lps))
+            shown = volume.lps_to_index(np.asarray(state["center_lps"]))
+            assert np.all(np.abs(where - shown) <= 1.0), (plane, t, where, shown)
+            axes = [a for a in state["axes"] if a["lesion_id"] == row.lesion_id]
+            assert axes  # the marks are kept ...
+            if plane == "axial":  # ... and drawn on the axial slice they were measured on
+                assert any(a["visible"] for a in axes)
+            else:
+                assert not any(a["visible"] for a in state["axes"])
+            assert float(view.capture().std()) > 5.0  # an image, not a blank view
+        assert len(normals) == 1  # every column in the same plane
+        normal = np.array(next(iter(normals)))
+        assert (plane == "axial") == bool(np.allclose(normal, axial_normal, atol=1e-3))

@@ -62,8 +62,14 @@ class FakeViews(QWidget):
         self.calls: list[tuple] = []
         workspace.subscribe(lambda _change: self.refresh())  # as TimepointViews does
 
+    plane = "axial"
+
     def set_timepoints(self, timepoints) -> None:
         self.calls.append(("set_timepoints", tuple(timepoints)))
+
+    def set_plane(self, plane: str) -> None:
+        self.plane = plane
+        self.calls.append(("set_plane", plane))
 
     def show_lesion(self, lesion_id: str) -> None:
         self.calls.append(("show_lesion", lesion_id))
@@ -361,3 +367,19 @@ def test_dirty_close_export_signs_off_then_closes(win, qtbot, monkeypatch, out: 
     data = json.loads((out / "report.json").read_text())
     assert data["signed_off_by"] == "Dr Close" and not win.workspace.dirty
     assert next(t for t in data["tracks"] if t["lesion_id"] == "L5")["role"] == "excluded"
+
+
+def test_the_plane_is_chosen_from_the_view_menu_and_kept_in_the_session(qtbot, out: Path) -> None:
+    w = LongitudinalWorkspaceWindow(LongitudinalWorkspace.open(out))
+    qtbot.addWidget(w)
+    w.show()
+    w.actions_by_id["plane_coronal"].trigger()
+    assert w.views.calls[-1] == ("set_plane", "coronal") and w.views.plane == "coronal"
+    assert w.actions_by_id["plane_coronal"].isChecked()
+    assert not w.actions_by_id["plane_axial"].isChecked()
+    assert w.session_state()["plane"] == "coronal"
+    w.save_session()
+    again = LongitudinalWorkspaceWindow(LongitudinalWorkspace.open(out))
+    qtbot.addWidget(again)
+    assert ("set_plane", "coronal") in again.views.calls
+    assert again.actions_by_id["plane_coronal"].isChecked()

@@ -1,7 +1,8 @@
-"""Side-by-side timepoint views of the longitudinal workspace: one axial view per timepoint.
+"""Side-by-side timepoint views of the longitudinal workspace: one view per timepoint.
 
 :class:`TimepointViews` shows 2 or 3 timepoints of a :class:`LongitudinalWorkspace` in
-columns.  Each column is an axial :class:`~interval.ui.mpr_view.MprView` bound to a
+columns.  Each column is an :class:`~interval.ui.mpr_view.MprView` (axial; every column
+switches to coronal or sagittal together with :meth:`TimepointViews.set_plane`) bound to a
 :class:`ViewerState` of its own, holding that timepoint's CT (read again, on a worker
 thread, from the timeline's ``source`` with the report's stack uid) and its label map as
 an outline of the lesion labels.  The scan is shown as soon as the slice the column will
@@ -67,7 +68,8 @@ from interval.ui.plain_text import plain_label
 from interval.ui.vtk_image import image_array, mark_modified
 from interval.ui.workers import Job, JobRunner
 
-VIEW_ID = "axial"
+VIEW_ID = "axial"  # the plane the columns open in
+PLANES = ("axial", "coronal", "sagittal")
 SCAN_ID = "scan"
 LABELS_ID = "labels"
 FAINT_OPACITY = 0.35  # an axis seen from another slice of its lesion
@@ -84,9 +86,9 @@ class _ColumnInteraction(ViewInteraction):
     """The MPR bindings, plus a callback after a click moved the crosshair, and the left
     button and Esc taken by ``dragger`` while it drags an axis end point."""
 
-    def __init__(self, state: ViewerState, screen: MprView, on_click: Callable[[], None],
-                 dragger: AxisDragger):
-        super().__init__(state, VIEW_ID, screen)
+    def __init__(self, state: ViewerState, plane: str, screen: MprView,
+                 on_click: Callable[[], None], dragger: AxisDragger):
+        super().__init__(state, plane, screen)
         self._on_click = on_click
         self.dragger = dragger
 
@@ -190,6 +192,7 @@ class _Column(QWidget):
         # the point the column will show first: read by the loading thread (a tuple, set
         # whole on the UI thread) to read that slice of the scan first
         self.focus_lps: tuple[float, float, float] | None = None
+        self.plane = VIEW_ID  # the plane its view shows (PLANES)
         self.filled: np.ndarray | None = None  # slices read so far; None once all are
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
@@ -262,19 +265,45 @@ class _Column(QWidget):
             state.set_label_mode(LABELS_ID, "outline")
             state.set_layer_opacity(LABELS_ID, 1.0)
         self.state = state
-        view = MprView(state, VIEW_ID, self)
-        self.dragger = AxisDragger(self, view)
-        view.interaction = _ColumnInteraction(state, view, self._clicked, self.dragger)
-        view.setMinimumSize(96, 96)
-        self.view = view
-        self._box.addWidget(view, 1)
+        self._make_view(self.owner.plane)
         self.note = images.note
         self.show_note()
-        view.vtk.installEventFilter(self)
         ev = state.events
         ev.crosshair.connect(self._on_crosshair)
         ev.view.connect(self._on_view)
         ev.layer.connect(self._on_layer)
+
+    def _make_view(self, plane: str) -> None:
+        assert self.state is not None
+        self.plane = plane
+        view = MprView(self.state, plane, self)
+        self.dragger = AxisDragger(self, view)
+        view.interaction = _ColumnInteraction(self.state, plane, view, self._clicked,
+                                              self.dragger)
+        view.setMinimumSize(96, 96)
+        self.view = view
+        self._box.addWidget(view, 1)
+        view.vtk.installEventFilter(self)
+
+    def set_plane(self, plane: str) -> None:
+        """Show the scan in ``plane`` (a new view over the same state: crosshair, window
+        and layers are kept; the RECIST axes are drawn in the axial plane only)."""
+        if self.view is None or plane == self.plane:
+            self.plane = plane
+            return
+        marks = [a.mark for a in self.axes]
+        if self.dragger is not None:
+            self.dragger.close()
+        for item in self.axes:
+            self.view.renderer.RemoveActor(item.actor)
+        self.axes = []
+        old = self.view
+        old.close_view()
+        self._box.removeWidget(old)
+        old.hide()
+        old.deleteLater()
+        self._make_view(plane)
+        self.set_marks(marks)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if self.view is not None and obj is self.view.vtk and event.type() == QEvent.Type.Resize:
@@ -357,14 +386,14 @@ class _Column(QWidget):
     def mm_per_pixel(self) -> float:
         """The zoom the state asks for (what the view shows once it has rendered)."""
         assert self.state is not None
-        return self._fit()[1] / self.state.view(VIEW_ID).zoom
+        return self._fit()[1] / self.state.view(self.plane).zoom
 
     def view_centre(self) -> np.ndarray:
         """The LPS point at the middle of the view, on the current plane."""
         assert self.state is not None and self.view is not None
         sv = self.view.slice_view
         (cu, cv), _ = self._fit()
-        pan = self.state.view(VIEW_ID).pan
+        pan = self.state.view(self.plane).pan
         a, b = cu - pan[0], cv + pan[1]
         return a * sv.right + b * sv.up + float(self.crosshair() @ sv.normal) * sv.normal
 
@@ -413,14 +442,15 @@ class _Column(QWidget):
         assert self.state is not None and self.view is not None
         sv = self.view.slice_view
         (cu, cv), _ = self._fit()
-        self.state.set_pan(VIEW_ID, (cu - float(centre @ sv.right), float(centre @ sv.up) - cv))
+        self.state.set_pan(self.plane,
+                           (cu - float(centre @ sv.right), float(centre @ sv.up) - cv))
 
     def set_mm_per_pixel(self, mm: float) -> None:
         """Zoom (the state's zoom is relative to the fitted view: only valid once sized)."""
         assert self.state is not None
         self.pending_mm = None
         fit = self._fit()[1]
-        self.state.set_zoom(VIEW_ID, float(np.clip(fit / max(float(mm), 1e-6), 1e-3, 1e3)))
+        self.state.set_zoom(self.plane, float(np.clip(fit / max(float(mm), 1e-6), 1e-3, 1e3)))
 
     def image_layer(self) -> ImageLayer:
         assert self.state is not None
@@ -445,6 +475,11 @@ class _Column(QWidget):
         """Show each axis on its lesion's slices (solid on the one it was measured on),
         projected on the current plane."""
         if self.view is None:
+            return
+        if self.plane != VIEW_ID:  # measured on axial slices: not drawn across other planes
+            for item in self.axes:
+                item.actor.SetVisibility(False)
+            self.view._schedule_render()
             return
         sv = self.view.slice_view
         p = self.crosshair()
@@ -478,7 +513,7 @@ class _Column(QWidget):
     # --- dragging an axis end point (the AxisDragger's host) ------------------------------------
     def grabbable_marks(self) -> list[AxisMark]:
         """The axes drawn solid: measured on the slice shown."""
-        if self.view is None:
+        if self.view is None or self.plane != VIEW_ID:
             return []
         k = self.center_voxel()[0]
         return [a.mark for a in self.axes if a.mark.slice_index == k
@@ -561,6 +596,7 @@ class TimepointViews(QWidget):
         self._syncing = False
         self._last: tuple[Any, ...] | None = None  # ("lesion", id) or ("point", t, lps)
         self._mm: float | None = None  # the shared zoom; None: each column fitted
+        self.plane = VIEW_ID  # every column shows this plane (PLANES)
         self._closed = False
         me = weakref.ref(self)
 
@@ -715,6 +751,26 @@ class TimepointViews(QWidget):
             self._syncing = False
 
     # --- public actions -------------------------------------------------------------------
+    def set_plane(self, plane: str) -> None:
+        """Show every column in ``plane`` ("axial", "coronal" or "sagittal"; others raise
+        ``ValueError``), on the same anatomy as before (the selected lesion, else the
+        crosshair).  The RECIST axes, measured on axial slices, are drawn in axial only."""
+        if plane not in PLANES:
+            raise ValueError(f"unknown plane {plane!r}; use " + ", ".join(PLANES))
+        if plane == self.plane:
+            return
+        self.plane = plane
+        self._mm = None  # each plane fits its own field of view
+        for col in self._columns.values():
+            col.set_plane(plane)
+        last = self._last
+        if last is not None and last[0] == "lesion":
+            self.show_lesion(last[1])
+        else:
+            ref = next((c for c in self._columns.values() if c.loaded), None)
+            if ref is not None:
+                self.go_to(ref.timepoint, tuple(ref.crosshair()))
+
     def show_lesion(self, lesion_id: str) -> None:
         """Centre every column on ``lesion_id`` (its centroid where it is seen, else the
         point mapped from where it is) and draw its axes highlighted; an unknown id
@@ -819,6 +875,7 @@ class TimepointViews(QWidget):
             "center_lps": tuple(float(x) for x in col.crosshair()),
             "center_voxel": kji,
             "loaded": True,
+            "plane": col.plane,
             "message": col.status.text() if col.status.isVisibleTo(col) else "",
             "mm_per_pixel": col.mm_per_pixel(),
             "window": (wl.center, wl.width),

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -235,6 +235,26 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         self.actions_by_id["registration_check"] = check
         check.toggled.connect(lambda on: on and self._registration_dock_shown(True))
         view.addAction(check)
+        view.addSeparator()
+        planes = QActionGroup(self)
+        planes.setExclusive(True)
+        for plane, key in (("axial", "Alt+1"), ("coronal", "Alt+2"), ("sagittal", "Alt+3")):
+            action = self._action(f"plane_{plane}", f"{plane.capitalize()} plane",
+                                  lambda _=False, p=plane: self.set_plane(p), key)
+            action.setCheckable(True)
+            action.setChecked(plane == "axial")
+            planes.addAction(action)
+            view.addAction(action)
+
+    def set_plane(self, plane: str) -> None:
+        """Show every timepoint column in ``plane`` (axial, coronal or sagittal)."""
+        setter = getattr(self.views, "set_plane", None)
+        if setter is None:
+            return
+        setter(plane)
+        action = self.actions_by_id.get(f"plane_{plane}")
+        if action is not None and not action.isChecked():
+            action.setChecked(True)
 
     # --- registration check -------------------------------------------------------------------
     def _use_saved_registrations(self) -> None:
@@ -612,6 +632,7 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             "splitter": _b64(self.splitter.saveState()),
             "lesion": self.table.selected_lesion() or "",
             "chart_tab": self.chart_tabs.currentIndex(),
+            "plane": getattr(self.views, "plane", "axial"),
         }
 
     def save_session(self) -> None:
@@ -640,6 +661,9 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         tab = saved.get("chart_tab")
         if isinstance(tab, int) and 0 <= tab < self.chart_tabs.count():
             self.chart_tabs.setCurrentIndex(tab)
+        plane = saved.get("plane")
+        if plane in ("axial", "coronal", "sagittal"):
+            self.set_plane(plane)
         lesion = saved.get("lesion")
         if isinstance(lesion, str) and lesion and self.workspace.report.track(lesion):
             self.show_lesion(lesion)
