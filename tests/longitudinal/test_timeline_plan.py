@@ -41,9 +41,11 @@ def test_every_patient_is_planned_with_its_studies_by_date(two_patients) -> None
         assert [s.study_uid for s in plan.studies] == [
             tp.study_instance_uid for tp in patient.timepoints]
         assert [s.date for s in plan.studies] == [tp.study_date for tp in patient.timepoints]
-        for study in plan.studies:
+        for study, tp in zip(plan.studies, patient.timepoints, strict=True):
             assert study.option(study.default_stack) is not None
             assert study.reason.startswith("axial CT")
+            # each series option names its series (a saved choice finds it again by it)
+            assert study.option(study.default_stack).series_uid == tp.series_instance_uid
 
 
 def test_the_choice_becomes_the_timeline(two_patients) -> None:

@@ -267,3 +267,199 @@ def test_the_window_action_opens_the_dock_on_the_browsers_folder(qtbot, window,
     qtbot.waitUntil(lambda: dock.table.rowCount() == 3, timeout=TIMEOUT_MS)
     assert dock.index is window.index_result.index  # the browser's index, not read again
     assert _column(dock, COL_DATE) == [tp.study_date.isoformat() for tp in patient.timepoints]
+
+
+# --- the choice kept with the results, and the dock following the browser -------------------
+
+
+def _new_dock(qtbot, patient, folder=None) -> TimelineDock:
+    """A dock like the fixture's, on ``folder`` (default: the patient's scans)."""
+    opened: list[Path] = []
+    labels_for, calls = _truth_labels(patient)
+    d = TimelineDock(labels_for=labels_for, open_workspace=opened.append)
+    d.options_template = TrackingOptions(registration="rigid", reports=False, forecast=False)
+    d.registration_combo.setCurrentText("rigid")
+    d.forecast_check.setChecked(False)
+    d.opened, d.label_calls = opened, calls
+    qtbot.addWidget(d)
+    d.show()
+    d.open_folder(folder or patient.dicom_dir)
+    qtbot.waitUntil(lambda: d.table.rowCount() > 0 and d.plan is not None, timeout=TIMEOUT_MS)
+    return d
+
+
+def _state(dock) -> tuple[list[bool], int, list[str]]:
+    """Ticks, the baseline row, each row's series (stack uid)."""
+    rows = range(dock.table.rowCount())
+    ticks = [dock.table.item(r, 0).checkState() == Qt.CheckState.Checked for r in rows]
+    return (ticks, dock.baseline_group.checkedId(),
+            [dock.table.cellWidget(r, COL_SERIES).currentData() for r in rows])
+
+
+def _track(dock, qtbot) -> None:
+    assert dock.track() is not None, dock.message.text()
+    qtbot.waitUntil(lambda: not dock.running, timeout=TIMEOUT_MS)
+    assert dock.message.text().startswith("Tracked"), dock.message.text()
+
+
+def _choose(dock, uids) -> str:
+    """Baseline: the second study (the first unticked), its thick series; "affine"."""
+    thick = dock.table.cellWidget(1, COL_SERIES).itemData(1)
+    dock.set_series(uids[1], thick)
+    dock.set_baseline(uids[1])
+    dock.set_included(uids[0], False)
+    dock.registration_combo.setCurrentText("affine")
+    return thick
+
+
+def test_track_keeps_the_choice_and_a_new_dock_restores_it(dock, patient, qtbot, tmp_path,
+                                                          monkeypatch) -> None:
+    uids = _uids(patient)
+    out = tmp_path / "kept"
+    dock.output_edit.setText(str(out))
+    thick = _choose(dock, uids)
+    chosen = _state(dock)
+    assert chosen == ([False, True, True], 1, chosen[2]) and chosen[2][1] == thick
+    _track(dock, qtbot)
+    session = json.loads((out / "workspace.json").read_text())["session"]
+    kept = session["timeline_choice"]
+    assert kept["baseline"] == uids[1] and kept["registration"] == "affine"
+    assert [s["included"] for s in kept["studies"]] == [False, True, True]
+    assert kept["studies"][1]["stack_uid"] == thick and kept["studies"][1]["reader_series"]
+    # the workspace opens that file as its own (no rebuild, no warning about it)
+    from interval.longitudinal.workspace import LongitudinalWorkspace
+
+    workspace = LongitudinalWorkspace.open(out)
+    assert workspace.session["timeline_choice"] == kept
+    assert not [w for w in workspace.open_warnings if "workspace" in w.lower()]
+
+    again = _new_dock(qtbot, patient)
+    try:
+        assert _state(again)[:2] == ([True, True, True], 0)  # another folder: the rule's
+        assert again.registration_combo.currentText() == "rigid"
+        monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory",
+                            lambda *a, **k: str(out))
+        qtbot.mouseClick(again.output_button, Qt.MouseButton.LeftButton)  # picks ``out``
+        assert _state(again) == chosen
+        assert again.registration_combo.currentText() == "affine"
+        assert [s.study_uid for s in again.used_studies()] == uids[1:]
+        assert "restored" in again.choice_note.text() and again.choice_note.isVisibleTo(again)
+        assert again.choice_note.textFormat() == Qt.TextFormat.PlainText
+    finally:
+        again.shutdown()
+
+
+def test_the_choice_is_restored_from_the_proposed_folder_and_what_left_is_noted(
+        qtbot, patient, tmp_path) -> None:
+    import shutil
+
+    scans = tmp_path / "scans"
+    shutil.copytree(patient.dicom_dir, scans)
+    uids = _uids(patient)
+    first = _new_dock(qtbot, patient, scans)
+    try:
+        out = Path(first.output_edit.text())
+        assert out.parent == tmp_path / "scans-interval"  # the folder the dock proposes
+        _choose(first, uids)
+        _track(first, qtbot)
+    finally:
+        first.shutdown()
+    # the same folder later: the first study and the thick series were removed
+    shutil.rmtree(scans / "a_second" / "thick")
+    shutil.rmtree(scans / "c_first")
+    again = _new_dock(qtbot, patient, scans)
+    try:
+        assert Path(again.output_edit.text()) == out
+        assert again.table.rowCount() == 2
+        assert _state(again)[:2] == ([True, True], 0)  # the baseline is restored
+        assert again.registration_combo.currentText() == "affine"
+        note = again.choice_note.text()
+        date0 = patient.timepoints[0].study_date.isoformat()
+        assert f"The study of {date0} saved in the choice is no longer listed" in note
+        assert f"#{THICK_NUMBER} thick copy" in note and "the rule's series is used" in note
+        assert again.choice_note.isVisibleTo(again)
+    finally:
+        again.shutdown()
+
+
+def test_a_damaged_workspace_file_is_noted_and_the_run_still_works(dock, patient, qtbot,
+                                                                   tmp_path) -> None:
+    out = tmp_path / "damaged"
+    dock.output_edit.setText(str(out))
+    dock.set_included(_uids(patient)[2], False)
+    _track(dock, qtbot)
+    (out / "workspace.json").write_text("{ damaged", encoding="utf-8")
+    dock.set_included(_uids(patient)[2], True)
+    assert dock.restore_saved_choice() is False
+    assert "workspace file cannot be used" in dock.choice_note.text()
+    assert _state(dock)[:2] == ([True, True, True], 0)
+    _track(dock, qtbot)  # the file is made again from the report, with the choice
+    assert "was made again from the report" in dock.message.text()
+    assert json.loads((out / "workspace.json").read_text())["session"]["timeline_choice"]
+
+
+def test_the_workspace_windows_session_keys_survive_the_save(dock, patient, qtbot,
+                                                              tmp_path) -> None:
+    from interval.longitudinal.workspace import LongitudinalWorkspace
+
+    uids = _uids(patient)
+    out = tmp_path / "twice"
+    dock.output_edit.setText(str(out))
+    _track(dock, qtbot)
+    workspace = LongitudinalWorkspace.open(out)
+    layout = {"geometry": "AAAA", "selected": 2}
+    workspace.save_session({**workspace.session, "workspace_window": layout})
+    dock.set_included(uids[2], False)  # another choice, tracked into the same folder
+    _track(dock, qtbot)
+    session = json.loads((out / "workspace.json").read_text())["session"]
+    assert session["workspace_window"] == layout
+    assert [s["included"] for s in session["timeline_choice"]["studies"]] == [True, True, False]
+
+
+def test_the_dock_follows_the_browsers_folder(qtbot, window, patient, tmp_path) -> None:
+    import shutil
+
+    uids = _uids(patient)
+    window.open_path(patient.dicom_dir)
+    qtbot.waitUntil(lambda: window.index_result is not None, timeout=TIMEOUT_MS)
+    window.actions_by_id["track_patient"].trigger()
+    dock = window.timeline_dock
+    qtbot.waitUntil(lambda: dock.table.rowCount() == 3, timeout=TIMEOUT_MS)
+    dock.set_included(uids[2], False)
+    dock.set_baseline(uids[1])
+    # the browser opens another folder holding the same patient (one study fewer)
+    other = tmp_path / "other"
+    shutil.copytree(patient.dicom_dir, other)
+    shutil.rmtree(other / "c_first")
+    window.open_path(other)
+    qtbot.waitUntil(lambda: dock.folder == other and dock.table.rowCount() == 2
+                    and dock._prep_job is None, timeout=TIMEOUT_MS)
+    assert dock.index is window.index_result.index
+    assert _column(dock, COL_DATE) == [tp.study_date.isoformat()
+                                       for tp in patient.timepoints[1:]]
+    assert _state(dock)[:2] == ([True, False], 0)  # the reader's choice is kept
+    assert [s.study_uid for s in dock.used_studies()] == [uids[1]]
+    assert Path(dock.output_edit.text()).parent == tmp_path / "other-interval"
+
+
+def test_a_new_index_during_a_run_is_listed_after_it(dock, patient, qtbot, tmp_path) -> None:
+    from PySide6.QtCore import QObject, Signal
+
+    from interval.io.dicom.index import index_folder
+
+    class Browser(QObject):
+        changed = Signal()
+
+    browser = Browser()
+    shown = {"index": None}
+    dock.follow(browser.changed, lambda: (shown["index"], patient.dicom_dir))
+    old = dock.index
+    dock.output_edit.setText(str(tmp_path / "during"))
+    dock.track()
+    shown["index"] = index_folder(patient.dicom_dir)
+    browser.changed.emit()
+    qtbot.wait(50)
+    assert dock.running and dock.index is old  # not while the run uses the list
+    qtbot.waitUntil(lambda: not dock.running, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: dock.index is shown["index"] and dock.table.rowCount() == 3,
+                    timeout=TIMEOUT_MS)

@@ -48,6 +48,7 @@ class SeriesOption:
     slices: int
     thickness_mm: float  # the slice spacing the choice rule uses
     orientation: str
+    series_uid: str = ""  # its Series Instance UID (a series may hold several stacks)
 
     def text(self) -> str:
         """``#3 Thorax 1 mm · CT · 300 slices · 1.0 mm · axial``."""
@@ -230,7 +231,8 @@ def _ordered(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 def _option(c: Candidate) -> SeriesOption:
     return SeriesOption(c.stack.uid, c.number, c.series.series_description, c.modality,
-                        c.slices, float(c.spacing[2]), c.orientation)
+                        c.slices, float(c.spacing[2]), c.orientation,
+                        c.series.series_instance_uid)
 
 
 def _reader_notes(plan: PatientPlan, choice: ReaderChoice, used: list[StudyOption]

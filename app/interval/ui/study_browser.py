@@ -35,6 +35,7 @@ class StudyBrowser(QDockWidget):
     """The "Studies" dock over a :class:`DicomIndex`."""
 
     stack_activated = Signal(str)
+    index_changed = Signal()  # set_index showed another index (e.g. another folder)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Studies", parent)
@@ -103,6 +104,7 @@ class StudyBrowser(QDockWidget):
         self.status.setText(text)
         for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
+        self.index_changed.emit()
 
     def _add_series(
         self, parent: QTreeWidgetItem, series: SeriesRecord, irregular, unloadable=None

@@ -224,6 +224,9 @@ class MenusMixin:
             self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
             self.tabifyDockWidget(self.browser, dock)
             self.timeline_dock = dock
+            dock.follow(self.browser.index_changed,  # the browser shows a new index
+                        lambda: (self.index_result.index if self.index_result else None,
+                                 self.current_folder))
         result, folder = self.index_result, self.current_folder
         if (result is not None and folder is not None and not dock.running
                 and (dock.folder != folder or dock.index is not result.index)):

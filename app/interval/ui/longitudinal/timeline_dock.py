@@ -13,6 +13,13 @@ check (``report.json`` is written last and atomically, so a cancelled run leaves
 errors are shown as plain text, and a finished run opens the workspace window on the
 output folder (``open_workspace``).
 
+The choice a run used is kept with its results (``workspace.json``'s session, see
+:mod:`interval.longitudinal.timeline_choice`) and restored when the dock shows that patient
+again with that results folder (the one proposed, or one the reader picks): what is no
+longer there is skipped with a note under the table.  :meth:`TimelineDock.follow` makes the
+dock follow the study browser: when its index changes the list is made again, keeping the
+reader's choice while the same patient is listed.
+
 The label maps come from the default model (``phantom-unet``) unless ``labels_for`` gives
 another provider (a function of the :class:`~interval.longitudinal.timeline.TimelineSelection`,
 e.g. :class:`~interval.longitudinal.segmentation_source.FileLabels` in the tests).
@@ -29,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, SignalInstance
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -58,6 +65,13 @@ from interval.longitudinal.pipeline import (
     TrackingOptions,
     run_tracking,
 )
+from interval.longitudinal.timeline_choice import (
+    SavedChoice,
+    apply_choice,
+    choice_of,
+    load_choice,
+    save_choice,
+)
 from interval.longitudinal.timeline_plan import (
     PatientPlan,
     ReaderChoice,
@@ -80,6 +94,7 @@ COL_USE, COL_BASELINE, COL_DATE, COL_TIMEPOINT, COL_SERIES, COL_REASON = range(l
 UID_ROLE = Qt.ItemDataRole.UserRole
 
 LabelsFor = Callable[[Any], Any]  # TimelineSelection -> LabelProvider
+IndexSource = Callable[[], tuple[DicomIndex | None, Path | None]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class TrackResult:
     lesions: int
     ok: bool
     warnings: int
+    notes: tuple[str, ...] = ()  # about saving the reader's choice with the results
 
 
 def model_labels(_selection: Any) -> Any:
@@ -125,6 +141,12 @@ class TimelineDock(QDockWidget):
         self._prep_job: Job | None = None
         self._generation = 0  # results of folder jobs started before the last are dropped
         self._filling = False
+        self._keep: SavedChoice | None = None  # the choice to keep over a new index
+        self._keep_output = ""  # the results folder the reader chose over the one proposed
+        self._proposed_output = ""
+        self._checked_output: str | None = None  # the results folder last looked at
+        self._index_source: IndexSource | None = None
+        self._follow_pending = False
         self._build()
         self._sync_buttons()
 
@@ -167,6 +189,11 @@ class TimelineDock(QDockWidget):
         self.warnings_label.setWordWrap(True)
         self.warnings_label.setVisible(False)
         lay.addWidget(self.warnings_label)
+        self.choice_note = plain_label("")
+        self.choice_note.setObjectName("timelineChoiceNote")
+        self.choice_note.setWordWrap(True)
+        self.choice_note.setVisible(False)
+        lay.addWidget(self.choice_note)
 
         self.run_inputs = QWidget()
         run_form = QFormLayout(self.run_inputs)
@@ -176,6 +203,7 @@ class TimelineDock(QDockWidget):
         self.output_edit.setObjectName("timelineOutput")
         self.output_edit.setPlaceholderText("Folder for the results (outside the scans)")
         self.output_edit.textChanged.connect(lambda _t: self._sync_buttons())
+        self.output_edit.returnPressed.connect(self._output_edited)
         self.output_button = QPushButton("…")
         self.output_button.setToolTip("Choose the results folder")
         self.output_button.clicked.connect(self._ask_output)
@@ -252,6 +280,10 @@ class TimelineDock(QDockWidget):
         """List the patients of ``index`` (read from ``folder``); the timeline rule runs in
         the background (headers only)."""
         self._cancel_prep()
+        if self.plan is not None and self.folder is not None:  # kept if the patient stays
+            self._keep = self.current_choice()
+            text = self.output_edit.text().strip()
+            self._keep_output = text if text != self._proposed_output else ""
         self.index = index
         self.folder = Path(folder)
         self.folder_label.setText(str(self.folder))
@@ -286,21 +318,34 @@ class TimelineDock(QDockWidget):
         self._prep_job = None
         self.progress_bar.setVisible(False)
         self.plans = plans
+        keep, keep_output = self._keep, self._keep_output
+        self._keep, self._keep_output = None, ""
+        ids = [p.patient_id for p in plans]
+        shown = ids.index(keep.patient_id) if keep is not None and keep.patient_id in ids else 0
         self.patient_combo.blockSignals(True)
         self.patient_combo.clear()
         for plan in plans:
             self.patient_combo.addItem(plan.label())
+        if plans:
+            self.patient_combo.setCurrentIndex(shown)
         self.patient_combo.blockSignals(False)
         self.patient_combo.setEnabled(len(plans) > 1)
         if not plans:
             self._set_status("")
             self.message.setText("No DICOM images were found in this folder.")
             self._fill([])
+            self._show_choice_note([])
         else:
             self.message.setText("")
             self._set_status(f"{len(plans)} patient(s)" if len(plans) > 1 else "")
-            self.patient_combo.setCurrentIndex(0)
-            self._patient_changed(0)
+            if keep is not None and keep.patient_id == plans[shown].patient_id:
+                self._patient_changed(shown, restore=False)
+                if keep_output:
+                    self.output_edit.setText(keep_output)
+                self._checked_output = self.output_edit.text().strip()
+                self._apply_saved(keep, [])
+            else:
+                self._patient_changed(shown)
         self._sync_buttons()
 
     @property
@@ -317,16 +362,105 @@ class TimelineDock(QDockWidget):
                 return
         raise KeyError(patient_id)
 
-    def _patient_changed(self, _i: int) -> None:
+    def _patient_changed(self, _i: int, *, restore: bool = True) -> None:
         plan = self.plan
         self.choice = ReaderChoice()
         self._fill(plan.studies if plan else [])
+        self._show_choice_note([])
         notes = list(plan.warnings) if plan else []
         self.warnings_label.setText("\n".join(f"• {w}" for w in notes))
         self.warnings_label.setVisible(bool(notes))
         if plan is not None and self.folder is not None:
-            self.output_edit.setText(str(default_output_folder(self.folder, plan.patient_id)))
+            self._proposed_output = str(default_output_folder(self.folder, plan.patient_id))
+            self.output_edit.setText(self._proposed_output)
+            if restore:
+                self.restore_saved_choice()
         self._sync_buttons()
+
+    # --- the choice kept with the results ----------------------------------------------------
+    def current_choice(self) -> SavedChoice | None:
+        """The reader's choice now, in the form kept with the results (None: no patient)."""
+        plan = self.plan
+        if plan is None:
+            return None
+        return choice_of(plan, self.choice, scans=self.folder or "",
+                         output=self.output_edit.text().strip(),
+                         registration=self.registration_combo.currentText(),
+                         forecast=self.forecast_check.isChecked())
+
+    def restore_saved_choice(self, out_dir: str | Path | None = None) -> bool:
+        """Apply the choice saved in ``out_dir`` (default: the results folder shown) to the
+        patient shown; what no longer fits is noted under the table.  False when there was
+        none to apply (a damaged file is noted, never raised)."""
+        text = str(out_dir) if out_dir is not None else self.output_edit.text().strip()
+        self._checked_output = text
+        if self.plan is None or not text:
+            return False
+        saved, notes = load_choice(Path(text).expanduser())
+        if saved is None:
+            self._show_choice_note(notes)
+            return False
+        return self._apply_saved(saved, notes, restored=True)
+
+    def _apply_saved(self, saved: SavedChoice, notes: list[str], *,
+                     restored: bool = False) -> bool:
+        plan = self.plan
+        if plan is None:
+            return False
+        result = apply_choice(plan, saved)
+        if saved.patient_id != plan.patient_id:
+            self._show_choice_note(notes + result.notes)
+            return False
+        self.choice = result.choice
+        self._filling = True
+        uids = [s.study_uid for s in plan.studies]
+        for r, study in enumerate(plan.studies):
+            excluded = study.study_uid in self.choice.excluded
+            self.table.item(r, COL_USE).setCheckState(
+                Qt.CheckState.Unchecked if excluded else Qt.CheckState.Checked)
+            combo = self.table.cellWidget(r, COL_SERIES)
+            combo.setCurrentIndex(max(0, combo.findData(chosen_stack(study, self.choice))))
+        if self.choice.baseline in uids:
+            self.baseline_group.button(uids.index(self.choice.baseline)).setChecked(True)
+        if result.registration is not None:
+            self.registration_combo.setCurrentText(result.registration)
+        if result.forecast is not None:
+            self.forecast_check.setChecked(result.forecast)
+        self._filling = False
+        self._refresh_rows()
+        head = ["The choice saved with these results is restored."] if restored else []
+        self._show_choice_note(head + notes + result.notes)
+        return True
+
+    def _show_choice_note(self, notes: list[str]) -> None:
+        self.choice_note.setText("\n".join(notes))
+        self.choice_note.setVisible(bool(notes))
+
+    def _output_edited(self) -> None:
+        text = self.output_edit.text().strip()
+        if text and text != self._checked_output and self.job is None:
+            self.restore_saved_choice()
+
+    # --- following the study browser -----------------------------------------------------------
+    def follow(self, changed: SignalInstance, source: IndexSource) -> None:
+        """Make the list follow the study browser: after each ``changed`` signal,
+        ``source()`` gives the browser's index and folder (None, None while there is none)
+        and a new index is listed (after the run, when one is running)."""
+        self._index_source = source
+        changed.connect(lambda *_a: QTimer.singleShot(0, self, self.sync_with_source))
+
+    def sync_with_source(self) -> None:
+        """List the followed browser's index when it is not the one shown."""
+        if self._index_source is None:
+            return
+        index, folder = self._index_source()
+        if index is None or folder is None or index is self.index:
+            return
+        if self.running:
+            self._follow_pending = True
+            return
+        self._follow_pending = False
+        self.set_index(index, folder)
 
     # --- the table --------------------------------------------------------------------------
     def _fill(self, studies: list[StudyOption]) -> None:
@@ -497,6 +631,7 @@ class TimelineDock(QDockWidget):
             self.message.setText("Choose a folder for the results.")
             return None
         out = Path(text).expanduser()
+        saved = self.current_choice()
         choice = copy.deepcopy(self.choice)
         paths = self._paths()
         options = self.tracking_options()
@@ -511,8 +646,12 @@ class TimelineDock(QDockWidget):
             outcome = run_tracking(selection, labels, out, options, inputs=tuple(paths),
                                    reporter=reporter, cancel=ctx.cancelled)
             report = outcome.report
+            try:  # the reader's choice is kept with the results; the run stands without it
+                notes = save_choice(out, saved) if saved is not None else []
+            except IntervalError as exc:
+                notes = [f"The timeline choice was not saved with the results: {exc}"]
             return TrackResult(out, len(report.timeline.timepoints), len(report.tracks),
-                               outcome.ok, len(report.warnings))
+                               outcome.ok, len(report.warnings), tuple(notes))
 
         self.steps_seen = []
         self.last_result = None
@@ -559,9 +698,10 @@ class TimelineDock(QDockWidget):
         self.last_result = result
         self._set_status("Done.")
         state = "" if result.ok else " (a registration failed: check the warnings)"
-        self.message.setText(
+        self.message.setText("\n".join([
             f"Tracked {result.timepoints} timepoint(s), {result.lesions} lesion(s){state}; "
-            f"{result.warnings} warning(s). Results: {result.out_dir}")
+            f"{result.warnings} warning(s). Results: {result.out_dir}", *result.notes]))
+        self._checked_output = str(result.out_dir)
         self.open_workspace(result.out_dir)
 
     def _failed(self, exc: IntervalError) -> None:
@@ -578,6 +718,8 @@ class TimelineDock(QDockWidget):
         self.job = None
         self.progress_bar.setVisible(False)
         self._sync_buttons()
+        if self._follow_pending:  # the browser changed during the run
+            QTimer.singleShot(0, self, self.sync_with_source)
 
     def _open_workspace_window(self, out_dir: Path) -> Any:
         from interval.ui.longitudinal.workspace_window import open_workspace_window
@@ -593,6 +735,7 @@ class TimelineDock(QDockWidget):
             self, "Folder for the results (outside the scans)", self.output_edit.text())
         if folder:
             self.output_edit.setText(folder)
+            self.restore_saved_choice()
 
     # --- state ------------------------------------------------------------------------------
     def _set_status(self, text: str) -> None:
