@@ -88,8 +88,12 @@ def plan_jobs(report: LongitudinalReport, out: Path, volumes: Sequence[Volume | 
             warnings.append(f"No DICOM SEG/SR for {tp.label}: no tracked lesion is present "
                             "there.")
             continue
-        jobs.append(DicomJob(t, tp.label, frames, values, table, image,
-                             [str(f) for f in files], out / DICOM_DIR / f"tp{t + 1}_seg.dcm",
+        ks = sorted(frames)
+        stacked = np.stack([frames[k] for k in ks])  # one array; the slices become views
+        del frames
+        jobs.append(DicomJob(t, tp.label, {k: stacked[n] for n, k in enumerate(ks)}, values,
+                             table, image, [str(f) for f in files],
+                             out / DICOM_DIR / f"tp{t + 1}_seg.dcm",
                              out / DICOM_DIR / f"tp{t + 1}_sr.dcm"))
     return jobs, warnings
 

@@ -59,8 +59,17 @@ class DicomJob:
         }
 
     def frames_array(self) -> np.ndarray:
-        """The label slices stacked in slice order (n x rows x columns)."""
-        return np.stack([self.frames[k] for k in sorted(self.frames)])
+        """The label slices stacked in slice order (n x rows x columns; no copy when they
+        are already consecutive views of one such array, as :func:`.dicom_export.plan_jobs`
+        makes them)."""
+        views = [self.frames[k] for k in sorted(self.frames)]
+        base = views[0].base if views else None
+        if (base is not None and isinstance(base, np.ndarray) and base.ndim == 3
+                and len(views) == base.shape[0]
+                and all(v.base is base and np.shares_memory(v, base[n])
+                        for n, v in enumerate(views))):
+            return base
+        return np.stack(views)
 
     @classmethod
     def from_plain(cls, data: dict[str, Any], frames: np.ndarray) -> DicomJob:

@@ -471,6 +471,7 @@ def _write_reports(report: LongitudinalReport, out: Path, data: list[TimepointDa
                     image = _slices_of(selection, d.index, ks)
                     d.volume = image.with_array(sparse.sparse_copy(image.array, boxes))
                     del image
+                _release_freed_memory()  # the slices read whole, kept only where shown
             t0 = time.perf_counter()
             written = write_reports(
                 report, out,
