@@ -147,6 +147,18 @@ def test_rerun_saves_the_transform_and_the_mapping_follows(qtbot, out_copy: Path
     assert "in use" in view.note.text()
     # the affine stage gains nothing on this patient: the rigid result is kept and said so
     assert new.method == "rigid" and "affine stage" in view.verdict_text()
+    # then the matching and RECIST are made again with it, in the background
+    assert view.retrack_job is not None and not view.rerun_button.isEnabled()
+    with qtbot.waitSignal(view.retracked, timeout=120000) as done:
+        pass
+    result = done.args[0]
+    assert result.out_dir == out_copy
+    saved = json.loads((out_copy / "report.json").read_text())
+    assert saved["created"] == result.report.created
+    assert saved["registrations"][1]["message"] == new.message
+    assert saved["registrations"][1]["matrix"] == [list(r) for r in new.matrix]
+    assert not view.retrack_button.isEnabled() and view.rerun_button.isEnabled()
+    assert "made again" in view.note.text()
 
 
 def test_window_links_positions_with_a_saved_rerun(qtbot, out_copy: Path) -> None:
@@ -212,3 +224,72 @@ def test_window_view_menu_toggles_the_check_dock(qtbot, tracked: Path) -> None:
     assert not win.registration_dock.isVisible()
     win.workspace.save_session = lambda _s: None  # the shared folder stays as it was
     win.close()
+
+
+def _saved_rerun(out: Path) -> None:
+    """A re-run of follow-up 1 (the tracking's registration moved by 2 mm) saved as the
+    check view saves one."""
+    from interval.longitudinal.report_json import read_report
+    from tests.longitudinal.test_retrack import shifted_rerun
+
+    old = read_report(out / "report.json").registrations[1]
+    rr.save_rerun(out, shifted_rerun(out, old, (0.0, 2.0, 0.0)), old)
+
+
+def test_update_button_is_off_while_the_report_uses_the_registrations(qtbot, tracked: Path
+                                                                       ) -> None:
+    _ws, view = _open(qtbot, tracked)
+    assert not view.needs_retrack and not view.retrack_button.isEnabled()
+    assert view.retrack_button.text() == "Update matching and RECIST"
+
+
+def test_update_button_makes_matching_and_recist_again(qtbot, out_copy: Path) -> None:
+    from tests.longitudinal.test_retrack import _next_second
+
+    _saved_rerun(out_copy)
+    before = json.loads((out_copy / "report.json").read_text())
+    _ws, view = _open(qtbot, out_copy)
+    assert view.needs_retrack and view.retrack_button.isEnabled()
+    reg = view.registration(1)
+    assert reg.method == "affine" and "re-run by the reader" in reg.message
+    _next_second(before["created"])
+    steps: list[str] = []
+    with qtbot.waitSignal(view.retracked, timeout=120000) as done:
+        view.retrack_button.click()
+        assert view.retrack_job is not None and not view.retrack_button.isEnabled()
+        assert not view.rerun_button.isEnabled() and view.retrack_progress.isVisible()
+        view.retrack_job.signals.partial.connect(steps.append)
+    result = done.args[0]
+    after = json.loads((out_copy / "report.json").read_text())
+    assert after["created"] == result.report.created > before["created"]
+    assert after["registrations"][1]["method"] == "affine"
+    assert after["registrations"][1]["transform_file"] == reg.transform_file
+    assert [t["members"] for t in after["tracks"]] == [t["members"] for t in before["tracks"]]
+    assert view.registration(1) == result.report.registrations[1]
+    assert not view.needs_retrack and not view.retrack_button.isEnabled()
+    assert any("Writing reports" in s for s in steps)
+    qtbot.waitUntil(lambda: not view.retrack_progress.isVisible(), timeout=5000)
+
+
+def test_cancelled_update_keeps_the_report(qtbot, out_copy: Path) -> None:
+    _saved_rerun(out_copy)
+    report = (out_copy / "report.json").read_bytes()
+    _ws, view = _open(qtbot, out_copy)
+    job = view.retrack()
+    assert job is not None and view.retrack() is None  # one at a time
+    view.retrack_progress.cancel_button.click()
+    qtbot.waitUntil(lambda: view.retrack_job is None, timeout=60000)
+    assert job.state == "cancelled" and "Cancelled" in view.note.text()
+    assert (out_copy / "report.json").read_bytes() == report
+    assert view.retrack_button.isEnabled() and view.rerun_button.isEnabled()
+
+
+def test_update_refused_when_corrections_are_not_saved(qtbot, out_copy: Path) -> None:
+    _saved_rerun(out_copy)
+    ws, view = _open(qtbot, out_copy)
+    ws.rename(ws.report.tracks[0].lesion_id, "renamed")
+    (out_copy / "corrections.json").unlink()
+    report = (out_copy / "report.json").read_bytes()
+    assert view.retrack() is None
+    assert "not all saved" in view.note.text()
+    assert (out_copy / "report.json").read_bytes() == report

@@ -383,3 +383,25 @@ def test_the_plane_is_chosen_from_the_view_menu_and_kept_in_the_session(qtbot, o
     qtbot.addWidget(again)
     assert ("set_plane", "coronal") in again.views.calls
     assert again.actions_by_id["plane_coronal"].isChecked()
+
+
+def test_a_window_hands_over_to_the_report_made_again(qtbot, out: Path) -> None:
+    """After a registration re-run the tracking is run again (retrack): the window opens
+    the new report in its place, keeps the layout and selection, and never saves its older
+    state over the new one."""
+    from types import SimpleNamespace
+
+    w = LongitudinalWorkspaceWindow(LongitudinalWorkspace.open(out))
+    qtbot.addWidget(w)
+    w.show()
+    w.show_lesion("L6")
+    w._reload_after_retrack(SimpleNamespace(out_dir=out))
+    new = w.replacement
+    assert new is not None and new is not w
+    qtbot.addWidget(new)
+    assert not w.isVisible() and new.isVisible()
+    assert new.table.selected_lesion() == "L6"
+    before = (out / "workspace.json").read_bytes()
+    w.show_lesion("L8")
+    w.save_session()  # the replaced window: nothing written
+    assert (out / "workspace.json").read_bytes() == before

@@ -6,8 +6,9 @@
 * :func:`save_rerun` - writes the new transform atomically where the pipeline keeps it
   (``registration/tpN_to_tp1.tfm`` or ``.h5``), the transform it replaces kept as
   ``<its name>.bak``, and records the new :class:`RegistrationResult` in
-  ``registration/reader_registrations.json`` (the report itself is not rewritten: it
-  stays what ``interval track`` produced);
+  ``registration/reader_registrations.json`` as replacing the registration of
+  ``report.json`` (the report itself is not rewritten here: :mod:`.retrack` makes the
+  matching and RECIST again with it);
 * :func:`registrations_in_use` - the report's registrations with the reader's re-runs in
   place of those they replaced (a re-run recorded against another registration than the
   report's current one, e.g. after the tracking was run again, is ignored with a warning);
@@ -85,7 +86,9 @@ def save_rerun(out_dir: str | Path, registration: Registration,
     saved = registration.result
     entries = _read_entries(out)[0]
     previous = entries.get(new.timepoint)
-    original = previous["replaces"] if previous is not None else _plain(replaced)
+    original = _report_registration(out, new.timepoint)  # the report's, after a retrack too
+    if original is None:
+        original = previous["replaces"] if previous is not None else _plain(replaced)
     entries[new.timepoint] = {"result": _plain(saved), "replaces": original}
     _write_entries(out, entries)
     return saved
@@ -161,6 +164,19 @@ def _result(data: dict[str, Any]) -> RegistrationResult:
         if not isinstance(values.get(key), str):
             raise ValueError(f"{key} is not text")
     return RegistrationResult(**values)
+
+
+def _report_registration(out: Path, timepoint: int) -> dict[str, Any] | None:
+    """The registration of ``timepoint`` in ``OUT/report.json`` (None when unreadable):
+    what a re-run replaces, also once the report was made again with an earlier re-run."""
+    from interval.longitudinal.report_json import REPORT_JSON, read_report  # noqa: PLC0415
+
+    try:
+        report = read_report(out / REPORT_JSON)
+    except (IntervalError, OSError, ValueError):
+        return None
+    found = next((r for r in report.registrations if r.timepoint == timepoint), None)
+    return None if found is None else _plain(found)
 
 
 def _read_entries(out: Path) -> tuple[dict[int, dict[str, Any]], list[str]]:

@@ -17,13 +17,21 @@ mapped to the baseline).
 worker thread with progress and Cancel; a result that did not fail replaces the one in use
 (:mod:`interval.longitudinal.registration_rerun`: the transform saved atomically where the
 pipeline keeps it, the old one as ``.bak``), the workspace maps points with it at once
-and :attr:`registrationChanged` is emitted.  Scans are read on a worker thread
+and :attr:`registrationChanged` is emitted.  Then the matching and RECIST are made again
+with it (:func:`~interval.longitudinal.retrack.retrack`: the pipeline run again into the
+same folder, everything but matching, RECIST and the reports reused) on a worker thread
+with progress and Cancel, and :attr:`retracked` carries the new
+:class:`~interval.longitudinal.retrack.RetrackResult`: the window opens the folder again.
+"Update matching and RECIST" does the same on demand; it is enabled while the
+registrations in use differ from those the report was made with (a re-run saved earlier,
+or an update cancelled).  Scans are read on a worker thread
 (:class:`~interval.ui.longitudinal.timepoint_images.ScanLoader`), or taken from
 ``volume_source`` (e.g. the side-by-side views) when it already holds them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,6 +56,7 @@ from interval.core.errors import IntervalError
 from interval.core.volume import Volume
 from interval.longitudinal import registration_check as rc
 from interval.longitudinal import registration_rerun as rr
+from interval.longitudinal import retrack as rt
 from interval.longitudinal.model import RegistrationResult
 from interval.longitudinal.registration import METHODS
 from interval.longitudinal.workspace import LongitudinalWorkspace
@@ -102,11 +111,12 @@ class RegistrationCheckView(QWidget):
     """Fused / blend / checkerboard of baseline and one follow-up (see the module doc)."""
 
     registrationChanged = Signal(int)  # noqa: N815 - the timepoint whose registration changed
+    retracked = Signal(object)  # a RetrackResult: report.json was made again, reload it
     shown = Signal()  # a new picture is on screen
 
     def __init__(self, workspace: LongitudinalWorkspace, parent: QWidget | None = None, *,
                  volume_source: VolumeSource | None = None,
-                 loader: ScanLoader | None = None) -> None:
+                 loader: ScanLoader | None = None, retrack_after_rerun: bool = True) -> None:
         super().__init__(parent)
         self.setObjectName("registrationCheckView")
         self.workspace = workspace
@@ -115,12 +125,17 @@ class RegistrationCheckView(QWidget):
         self._loader = loader or ScanLoader(report, workspace.out_dir)
         self._volume_source = volume_source
         self.runner = JobRunner(self, max_threads=1)
+        self.retrack_runner = JobRunner(self, max_threads=1)  # the scans load meanwhile
+        self.retrack_after_rerun = retrack_after_rerun
         self.load_job: Job | None = None
         self.rerun_job: Job | None = None
         self.prepare_job: Job | None = None
+        self.retrack_job: Job | None = None
+        self.last_retrack: rt.RetrackResult | None = None
         self._volumes: dict[int, Volume] = {}
         self._moving: dict[int, Any] = {}  # timepoint -> its SimpleITK image, made once
         self._transforms: dict[int, tuple[Any, str]] = {}  # timepoint -> (transform, note)
+        self._made_with = list(report.registrations)  # those the report's matching used
         self._registrations, warnings = rr.registrations_in_use(report, workspace.out_dir)
         self._window = None
         self._pending_point: tuple[Sequence[float], int | None] | None = None
@@ -138,6 +153,7 @@ class RegistrationCheckView(QWidget):
         else:
             self.note.setText("The patient has one timepoint: there is nothing to register.")
             self.rerun_button.setEnabled(False)
+        self._sync_buttons()
 
     # --- building -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -181,7 +197,13 @@ class RegistrationCheckView(QWidget):
             action.triggered.connect(lambda _=False, m=method: self.rerun(m))
         self.rerun_button.setMenu(menu)
         self.rerun_menu = menu
+        self.retrack_button = QPushButton("Update matching and RECIST", self)
+        self.retrack_button.setObjectName("retrackButton")
+        self.retrack_button.setToolTip("Match the lesions across time and assess RECIST again "
+                                       "with the registrations in use (your re-runs)")
+        self.retrack_button.clicked.connect(lambda _=False: self.retrack())
         self.progress = JobProgress(self)
+        self.retrack_progress = JobProgress(self)
 
         grid = QGridLayout()
         grid.addWidget(QLabel("Follow-up", self), 0, 0)
@@ -199,12 +221,16 @@ class RegistrationCheckView(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.rerun_button)
         buttons.addWidget(self.progress, 1)
+        update = QHBoxLayout()
+        update.addWidget(self.retrack_button)
+        update.addWidget(self.retrack_progress, 1)
         box = QVBoxLayout(self)
         box.addLayout(grid)
         box.addWidget(self.image, 1)
         box.addWidget(self.verdict)
         box.addWidget(self.note)
         box.addLayout(buttons)
+        box.addLayout(update)
 
         self.mode_combo.currentIndexChanged.connect(lambda _i: self._mode_changed())
         for signal in (self.blend_slider.valueChanged, self.tile_spin.valueChanged):
@@ -449,6 +475,9 @@ class RegistrationCheckView(QWidget):
         t = self.follow_up
         if t is None or self.rerun_job is not None:
             return None
+        if self.retrack_job is not None:
+            self.note.setText("Wait until the matching and RECIST are updated.")
+            return None
         if not self.loaded:
             self.note.setText("Wait until the scans are loaded.")
             return None
@@ -464,11 +493,12 @@ class RegistrationCheckView(QWidget):
             "registering", run, on_done=lambda reg: self._rerun_done(t, reg),
             on_error=self._rerun_failed, on_cancel=self._rerun_cancelled,
             progress_widget=self.progress, text=f"Registering ({method})…")
+        self._sync_buttons()
         return self.rerun_job
 
     def _rerun_ended(self) -> None:
         self.rerun_job = None
-        self.rerun_button.setEnabled(True)
+        self._sync_buttons()
 
     def _rerun_done(self, timepoint: int, registration: Any) -> None:
         self._rerun_ended()
@@ -477,7 +507,7 @@ class RegistrationCheckView(QWidget):
             if current is None:
                 raise rr.RerunError("the report has no registration of this timepoint")
             rr.save_rerun(self.workspace.out_dir, registration, current)
-            regs, warnings = rr.registrations_in_use(self.workspace.report,
+            regs, warnings = rr.registrations_in_use(self._made_report(),
                                                      self.workspace.out_dir)
             rr.reload_point_mapping(self.workspace, regs,
                                     f"registration of timepoint {timepoint + 1} re-run")
@@ -490,7 +520,10 @@ class RegistrationCheckView(QWidget):
         self.update_pair()
         self.note.setText(" ".join(["The new registration is in use; the old transform is "
                                     "kept as .bak.", *warnings]))
+        self._sync_buttons()
         self.registrationChanged.emit(timepoint)
+        if self.retrack_after_rerun:
+            self.retrack()
 
     def _rerun_failed(self, exc: IntervalError) -> None:
         self._rerun_ended()
@@ -500,9 +533,78 @@ class RegistrationCheckView(QWidget):
         self._rerun_ended()
         self.note.setText("Cancelled: the registration in use is kept.")
 
+    # --- matching and RECIST again -----------------------------------------------------------
+    def _made_report(self) -> Any:
+        """The workspace's report with the registrations its matching was made with."""
+        return dataclasses.replace(self.workspace.report, registrations=list(self._made_with))
+
+    @property
+    def needs_retrack(self) -> bool:
+        """The registrations in use differ from those the report was made with."""
+        return not rt.same_registrations(self._registrations, self._made_with)
+
+    def _sync_buttons(self) -> None:
+        idle = self.rerun_job is None and self.retrack_job is None
+        self.rerun_button.setEnabled(idle and self.follow_combo.count() > 0)
+        self.retrack_button.setEnabled(idle and self.needs_retrack)
+
+    def retrack(self) -> Job | None:
+        """Make the matching and RECIST again with the registrations in use, in the
+        background; None when it cannot start (another run going, workspace not saved)."""
+        if self.retrack_job is not None or self.rerun_job is not None:
+            return None
+        out = self.workspace.out_dir
+        try:
+            rt.check_workspace_saved(self.workspace, out)
+        except IntervalError as exc:
+            self.note.setText(f"The matching and RECIST cannot be updated: {exc}")
+            return None
+
+        def run(ctx) -> rt.RetrackResult:  # noqa: ANN001 - a JobContext, on a worker thread
+            return rt.retrack(out, progress=ctx.progress, step=ctx.emit, cancel=ctx.cancelled)
+
+        text = "Updating the matching and RECIST…"
+        note = self.note.text()
+        self.note.setText(f"{note} {text}" if note else text)
+        self.retrack_job = self.retrack_runner.submit(
+            "updating the matching and RECIST", run, on_done=self._retrack_done,
+            on_error=self._retrack_failed, on_cancel=self._retrack_cancelled,
+            on_partial=self._retrack_step, progress_widget=self.retrack_progress, text=text)
+        self._sync_buttons()
+        return self.retrack_job
+
+    def _retrack_step(self, line: object) -> None:
+        self.retrack_progress.label.setText(str(line).strip())
+
+    def _retrack_done(self, result: rt.RetrackResult) -> None:
+        self.retrack_job = None
+        self.last_retrack = result
+        self._made_with = list(result.report.registrations)
+        regs, warnings = rr.registrations_in_use(result.report, result.out_dir)
+        self._registrations = regs
+        self._transforms.clear()
+        self._show_verdict()
+        self.update_pair()
+        self.note.setText(" ".join(["The matching and RECIST were made again with the "
+                                    "registrations in use.", *result.notes, *warnings]))
+        self._sync_buttons()
+        self.retracked.emit(result)
+
+    def _retrack_failed(self, exc: IntervalError) -> None:
+        self.retrack_job = None
+        self.note.setText(f"The matching and RECIST could not be updated: {exc}")
+        self._sync_buttons()
+
+    def _retrack_cancelled(self) -> None:
+        self.retrack_job = None
+        self.note.setText("Cancelled: the report is unchanged (Update matching and RECIST "
+                          "makes it again).")
+        self._sync_buttons()
+
     def shutdown(self) -> None:
         """Stop the background work (the window closes)."""
         self.runner.shutdown()
+        self.retrack_runner.shutdown(60000)  # the pipeline stops at its next step
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         self.shutdown()

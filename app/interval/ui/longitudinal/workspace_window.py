@@ -117,6 +117,8 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self._close_after_export = False
         self._closing = False
+        self._replaced = False  # a newer window took over after the report was made again
+        self.replacement: LongitudinalWorkspaceWindow | None = None
         self._chart_lesion: str | None = None  # a chart to show once the views have drawn
         self.resize(1400, 900)
         self._use_saved_registrations()
@@ -282,6 +284,7 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         check.registrationChanged.connect(
             lambda t: self._set_message(f"The registration of timepoint {t + 1} was re-run: "
                                         "positions are linked with it now."))
+        check.retracked.connect(self._reload_after_retrack)
         picked = getattr(self.views, "pointPicked", None)
         if picked is not None:
             picked.connect(lambda t, p: check.set_point(p, int(t)))
@@ -635,8 +638,26 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             "plane": getattr(self.views, "plane", "axial"),
         }
 
+    def _reload_after_retrack(self, result: Any) -> None:
+        """The report was made again (matching, RECIST) after a registration re-run: this
+        window hands over to a new one on the new report (layout and selection kept)."""
+        self.save_session()
+        try:
+            fresh = LongitudinalWorkspace.open(result.out_dir)
+        except IntervalError as exc:
+            self._tell("The updated report cannot be opened", str(exc))
+            return
+        self._replaced = True  # its older state must not be saved over the new one
+        self._closing = True  # the corrections are in the new report: nothing to ask
+        window = LongitudinalWorkspaceWindow(fresh, self.parentWidget())
+        window.show()
+        self.replacement = window
+        self.close()
+
     def save_session(self) -> None:
         """Keep the layout and selection in the workspace's session (errors: a message)."""
+        if self._replaced:
+            return
         session = self.workspace.session
         session[SESSION_KEY] = self.session_state()
         try:
