@@ -20,6 +20,7 @@ from PySide6.QtTest import QTest
 
 from interval.io.synthetic.patient import generate_patient
 from interval.longitudinal.segmentation_source import FileLabels
+from interval.longitudinal.truth_tracking import truth_report
 from interval.ui.longitudinal.lesion_table import LESION_ID_ROLE
 
 TIMEOUT_MS = 120_000
@@ -37,6 +38,10 @@ def _truth_labels(patient):
     by_study = {tp.study_instance_uid: tp.labels_path for tp in patient.timepoints}
     return lambda selection: FileLabels([by_study[tp.study_instance_uid]
                                          for tp in selection.timeline.timepoints])
+
+
+def proxy_rows(win) -> int:
+    return win.table.table.model().rowCount()
 
 
 def _click_row(win, lesion_id: str) -> None:
@@ -78,7 +83,17 @@ def test_open_track_review_correct_export(qtbot, window, patient, tmp_path) -> N
     times = [tp.index for tp in report.timeline.timepoints]
     assert win.views.timepoints == tuple(times)
 
-    # review: a click on a lesion seen at every timepoint centres every column on it
+    # review: the table holds the lesions of the truth (a lesion that splits in two may
+    # show as one row per part) with as many targets, and its response row says what the
+    # truth's RECIST says
+    truth = truth_report(patient, report.timeline)
+    shown = win.table.model.rows.rows
+    assert proxy_rows(win) == len(shown) >= len(truth.tracks)
+    assert sum(r.is_target for r in shown) == sum(t.role == "target" for t in truth.tracks)
+    assert [r.overall_response for r in report.recist] == \
+        [r.overall_response for r in truth.recist]
+
+    # a click on a lesion seen at every timepoint centres every column on it
     rows = win.workspace.rows()
     seen_everywhere = [r for r in rows
                        if all(r.cell(t) is not None and r.cell(t).centroid_lps is not None
