@@ -138,9 +138,10 @@ class ScanLoader:
         read; a label map that cannot be read only leaves a ``note``.
 
         ``on_partial`` makes the scan's read progressive (:func:`interval.io.dicom.load.
-        load_stack`): it gets a :class:`PartialImages` once the first slice is read, then as
-        more are; that slice is the one holding ``first_point()`` (asked once the scan's
-        geometry is known; None or no function: the middle slice)."""
+        load_stack`): it gets a :class:`PartialImages` (without the label map, read after
+        the scan) once the first slice is read, then as more are; that slice is the one
+        holding ``first_point()`` (asked once the scan's geometry is known; None or no
+        function: the middle slice)."""
         from interval.io.dicom.load import choose_stack, load_stack  # noqa: PLC0415
         from interval.io.dicom.policy import DEFAULT_POLICY  # noqa: PLC0415
 
@@ -155,16 +156,16 @@ class ScanLoader:
         stack = choose_stack(index, tp.series.stack_uid or tp.series.series_instance_uid,
                              source)
         if phase:
-            phase("Loading the label map")
-        labels, note = self._labels(timepoint, tp.label)
-        if phase:
             phase("Loading the scan")
         partial = None
         if on_partial is not None:
             def partial(volume: Volume, filled: np.ndarray) -> None:
-                on_partial(PartialImages(TimepointImages(volume, labels, note), filled))
+                on_partial(PartialImages(TimepointImages(volume, None), filled))
         volume = load_stack(stack, DEFAULT_POLICY, progress=progress, cancel=cancel,
                             on_partial=partial, first_point=first_point)
+        if phase:
+            phase("Loading the label map")
+        labels, note = self._labels(timepoint, tp.label)
         return TimepointImages(volume, labels, note)
 
     def _index(self, source: Path, progress: ProgressFn | None, cancel: CancelFn | None):

@@ -254,17 +254,9 @@ class _Column(QWidget):
         self.images = images
         state = ViewerState()
         state.add_volume(images.volume, SCAN_ID, name=self.title.text())
-        labels = images.labels
-        if labels is not None:
-            labels = _as_label_map(labels)
-            state.add_volume(labels, LABELS_ID, name="lesions")
-            table = lesion_outline_table(labels.labels)  # type: ignore[arg-type]
-            for info in table:
-                if not info.visible:
-                    state.set_label(LABELS_ID, info.value, visible=False)
-            state.set_label_mode(LABELS_ID, "outline")
-            state.set_layer_opacity(LABELS_ID, 1.0)
         self.state = state
+        if images.labels is not None:
+            self.add_labels(images.labels)
         self._make_view(self.owner.plane)
         self.note = images.note
         self.show_note()
@@ -272,6 +264,20 @@ class _Column(QWidget):
         ev.crosshair.connect(self._on_crosshair)
         ev.view.connect(self._on_view)
         ev.layer.connect(self._on_layer)
+
+    def add_labels(self, labels: Volume) -> None:
+        """Outline the lesion labels of ``labels`` over the scan (organs stay hidden)."""
+        assert self.state is not None
+        state = self.state
+        labels = _as_label_map(labels)
+        with state.events.batch():
+            state.add_volume(labels, LABELS_ID, name="lesions")
+            table = lesion_outline_table(labels.labels)  # type: ignore[arg-type]
+            for info in table:
+                if not info.visible:
+                    state.set_label(LABELS_ID, info.value, visible=False)
+            state.set_label_mode(LABELS_ID, "outline")
+            state.set_layer_opacity(LABELS_ID, 1.0)
 
     def _make_view(self, plane: str) -> None:
         assert self.state is not None
@@ -695,6 +701,14 @@ class TimepointViews(QWidget):
             self._loaded(col, images)
         elif col.images is None or col.images.volume is not images.volume:
             self._replace(col, images)
+        else:  # the label map is read after the scan: its outlines come now
+            col.images = images
+            col.note = images.note
+            if images.labels is not None:
+                try:
+                    col.add_labels(images.labels)
+                except (IntervalError, ValueError) as exc:
+                    col.note = f"The lesion outlines cannot be drawn: {exc}"
         col.all_read()
 
     def _replace(self, col: _Column, images: TimepointImages) -> None:
