@@ -324,3 +324,22 @@ def test_point_in_maps_between_timepoints_and_round_trips(out: Path) -> None:
     for f in (out / "transforms").iterdir():
         f.unlink()
     assert LongitudinalWorkspace.open(out).point_in(1, p) == pytest.approx(q1, abs=1e-6)
+
+
+def test_saving_the_session_keeps_what_others_wrote_meanwhile(out: Path) -> None:
+    """Two parts of Interval on one folder (a window open while the Timeline dock saves its
+    choice after a new run): each session save changes only the entries its writer changed."""
+    window = LongitudinalWorkspace.open(out)
+    window.save_session({**window.session, "layout": {"v": 1}, "old": 1})
+    dock = LongitudinalWorkspace.open(out)
+    dock.save_session({**dock.session, "timeline_choice": {"patient": "P1"}})
+    # the window saves again with its (older) copy of the session: the dock's entry stays
+    mine = {k: v for k, v in window.session.items() if k != "old"}
+    window.save_session({**mine, "layout": {"v": 2}})
+    again = LongitudinalWorkspace.open(out).session
+    assert again["timeline_choice"] == {"patient": "P1"}
+    assert again["layout"] == {"v": 2}  # changed by the window: the window's value
+    assert "old" not in again  # dropped by the window
+    # an entry the window changes wins over the file's
+    window.save_session({**window.session, "timeline_choice": {"patient": "P2"}})
+    assert LongitudinalWorkspace.open(out).session["timeline_choice"] == {"patient": "P2"}

@@ -391,14 +391,18 @@ def test_a_window_hands_over_to_the_report_made_again(qtbot, out: Path) -> None:
     state over the new one."""
     from types import SimpleNamespace
 
-    w = LongitudinalWorkspaceWindow(LongitudinalWorkspace.open(out))
-    qtbot.addWidget(w)
+    from PySide6.QtWidgets import QMainWindow
+
+    host = QMainWindow()  # stands in for the viewer, which keeps its workspace windows
+    qtbot.addWidget(host)
+    w = LongitudinalWorkspaceWindow(LongitudinalWorkspace.open(out), host)
+    host.workspace_windows = [w]
     w.show()
     w.show_lesion("L6")
     w._reload_after_retrack(SimpleNamespace(out_dir=out))
     new = w.replacement
     assert new is not None and new is not w
-    qtbot.addWidget(new)
+    assert host.workspace_windows[-1] is new
     assert not w.isVisible() and new.isVisible()
     assert new.table.selected_lesion() == "L6"
     before = (out / "workspace.json").read_bytes()

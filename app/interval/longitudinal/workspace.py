@@ -223,15 +223,36 @@ class LongitudinalWorkspace:
         return dict(self._state.session)
 
     def save_session(self, session: dict[str, Any]) -> None:
-        """Keep the viewer's state (plain JSON values) in ``workspace.json``, atomically."""
+        """Keep the viewer's state (plain JSON values) in ``workspace.json``, atomically.
+
+        Only the entries this workspace changed (against what it read or saved last) are
+        taken from ``session``: an entry another part of Interval wrote into the file
+        meanwhile (e.g. the Timeline dock's saved choice after a new run into this folder)
+        is kept as it is in the file."""
         old = self._state.session
-        self._state.session = dict(session)
+        merged = self._on_disk_session()
+        for key in set(old) | set(session):
+            if key not in session:
+                merged.pop(key, None)  # dropped here
+            elif key not in old or old[key] != session[key]:
+                merged[key] = session[key]  # changed here
+            elif key not in merged:
+                merged[key] = session[key]
+        self._state.session = merged
         try:
             save_state(self.out_dir / WORKSPACE_JSON, self._state)
         except WorkspaceError:
             self._state.session = old
             raise
         self._notify(WorkspaceChange("session"))
+
+    def _on_disk_session(self) -> dict[str, Any]:
+        """The session in ``workspace.json`` now (this workspace's own when unreadable)."""
+        try:
+            state = load_state(self.out_dir / WORKSPACE_JSON)
+        except WorkspaceError:
+            state = None
+        return dict(state.session) if state is not None else dict(self._state.session)
 
     # --- undo / redo -----------------------------------------------------------------------
 

@@ -652,6 +652,9 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         window = LongitudinalWorkspaceWindow(fresh, self.parentWidget())
         window.show()
         self.replacement = window
+        kept = getattr(self.parentWidget(), "workspace_windows", None)
+        if isinstance(kept, list):  # the viewer's list of open workspaces
+            kept.append(window)
         self.close()
 
     def save_session(self) -> None:
