@@ -17,6 +17,7 @@ from interval.io.image_files import read_image
 from interval.io.synthetic.deformation import true_point_mapping
 from interval.longitudinal.key_images import LONG_AXIS, SHORT_AXIS
 from interval.longitudinal.workspace import LongitudinalWorkspace
+from interval.ui.longitudinal.axis_drag import GRAB_RADIUS_PX
 from interval.ui.longitudinal.timepoint_images import default_timepoints
 from interval.ui.longitudinal.timepoint_views import TimepointViews
 from tests.longitudinal._tracked_patient import track_tiny_patient
@@ -163,9 +164,19 @@ def test_click_scroll_zoom_and_window_follow_in_every_column(opened, qtbot) -> N
     ws, views = opened
     row = next(r for r in ws.rows() if r.is_target)
     views.show_lesion(row.lesion_id)
+    # laid out first (before that a few mm are a pixel or two), and clicked away from the
+    # RECIST axes' end points (a press there grabs the end point instead of clicking)
+    qtbot.waitUntil(lambda: all(c.sized for c in views._columns.values()), timeout=5000)
     base = views.view(0)
     base.render_now()
-    target = np.asarray(row.cell(0).centroid_lps) + np.array([6.0, 0.0, 0.0])
+    ends = [np.asarray(base.lps_to_display(np.asarray(e)))
+            for m in views._columns[0].grabbable_marks() for e in (m.start_lps, m.end_lps)]
+    centre = np.asarray(row.cell(0).centroid_lps)
+    offsets = [np.array([dx, dy, 0.0]) for d in (20.0, 30.0, 40.0)
+               for dx, dy in ((d, 0.0), (-d, 0.0), (0.0, d), (0.0, -d))]
+    target = next(centre + o for o in offsets
+                  if all(np.hypot(*(np.asarray(base.lps_to_display(centre + o)) - e))
+                         > 2 * GRAB_RADIUS_PX for e in ends))
     x, y = base.lps_to_display(target)
     with qtbot.waitSignal(views.pointPicked, timeout=2000) as picked:
         qtbot.mouseClick(base.vtk, Qt.MouseButton.LeftButton, pos=QPoint(int(x), int(y)))
