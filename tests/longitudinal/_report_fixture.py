@@ -18,6 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -318,3 +319,9 @@ def require_tool(name: str, install: str) -> str:
         if candidate and Path(candidate).is_file():
             return str(candidate)
     pytest.fail(f"{name} is not installed: {install}", pytrace=False)
+
+
+def report_inputs(case: ReportCase) -> dict[str, Any]:
+    """The per-timepoint inputs of ``write_reports`` for ``case``."""
+    return {"volumes": case.volumes, "component_maps": case.component_maps,
+            "series_files": case.series_files, "label_volumes": case.label_volumes}

@@ -14,7 +14,7 @@ from interval.core.errors import Cancelled
 from interval.longitudinal import dicom_export
 from interval.longitudinal.dicom_export_child import DicomJob, JobResult
 from interval.longitudinal.report_bundle import start_dicom_export, write_reports
-from tests.longitudinal._report_fixture import fresh_report, shared_case
+from tests.longitudinal._report_fixture import fresh_report, report_inputs, shared_case
 
 TARGETS = "tests.longitudinal._dicom_export_targets"
 
@@ -22,11 +22,6 @@ TARGETS = "tests.longitudinal._dicom_export_targets"
 @pytest.fixture(scope="module")
 def case():
     return shared_case()
-
-
-def _inputs(case):
-    return {"volumes": case.volumes, "component_maps": case.component_maps,
-            "series_files": case.series_files, "label_volumes": case.label_volumes}
 
 
 def _comparable(ds: pydicom.Dataset) -> list:
@@ -53,12 +48,12 @@ def test_the_process_writes_what_writing_here_writes(case, tmp_path, monkeypatch
     inline_dir, process_dir = tmp_path / "inline", tmp_path / "process"
     inline_dir.mkdir()
     process_dir.mkdir()
-    inline = write_reports(fresh_report(case), inline_dir, **_inputs(case),
+    inline = write_reports(fresh_report(case), inline_dir, **report_inputs(case),
                            writer_process=False)
     _no_inline_writing(monkeypatch)
     report = fresh_report(case)
     before = list(report.warnings)
-    spawned = write_reports(report, process_dir, **_inputs(case))
+    spawned = write_reports(report, process_dir, **report_inputs(case))
     assert report.warnings == before
     keys = sorted(k for k in inline if k.startswith(("seg_", "sr_")))
     assert keys and keys == sorted(k for k in spawned if k.startswith(("seg_", "sr_")))
@@ -79,7 +74,7 @@ def test_a_crashed_writer_process_falls_back_to_writing_here(case, tmp_path, mon
     report = fresh_report(case)
     before = {c.pid for c in psutil.Process().children()}
     with caplog.at_level(logging.WARNING, logger="interval.longitudinal.dicom_export"):
-        written = write_reports(report, tmp_path, **_inputs(case))
+        written = write_reports(report, tmp_path, **report_inputs(case))
     n = len(report.timeline.timepoints)
     assert {f"{k}_tp{t}" for k in ("seg", "sr") for t in range(1, n + 1)} <= set(written)
     assert all(written[f"sr_tp{t}"].stat().st_size > 0 for t in range(1, n + 1))
@@ -93,7 +88,7 @@ def test_the_process_answer_is_not_taken_on_trust(case, tmp_path, monkeypatch, t
     written here instead, and only files that exist are recorded."""
     monkeypatch.setattr(dicom_export, "CHILD_TARGET", f"{TARGETS}:{target}")
     report = fresh_report(case)
-    written = write_reports(report, tmp_path, **_inputs(case))
+    written = write_reports(report, tmp_path, **report_inputs(case))
     seg_sr = [k for k in written if k.startswith(("seg_", "sr_"))]
     if target == "malformed":  # rejected: written here
         assert len(seg_sr) == 2 * len(report.timeline.timepoints)
@@ -139,7 +134,7 @@ def test_a_job_travels_as_plain_data(case, tmp_path):
         case.series_files)
     assert jobs and not warnings
     job = jobs[0]
-    back = DicomJob.from_plain(job.plain(), job.frames_array())
+    back = DicomJob.from_plain(job.plain(), job.stack)
     assert back.grid.same_grid(job.grid)
     assert back.grid.array.strides == (0, 0, 0)  # geometry only, no voxels
     assert back.grid.metadata.sop_instance_uids == job.grid.metadata.sop_instance_uids
@@ -151,8 +146,8 @@ def test_a_job_travels_as_plain_data(case, tmp_path):
 
 
 def test_checked_answers():
-    jobs = [DicomJob(0, "baseline", {}, {}, None, None, [], None, None),  # type: ignore[arg-type]
-            DicomJob(2, "follow-up", {}, {}, None, None, [], None, None)]  # type: ignore[arg-type]
+    jobs = [DicomJob(0, "baseline", [], None, {}, None, None, [], None, None),  # type: ignore[arg-type]
+            DicomJob(2, "follow-up", [], None, {}, None, None, [], None, None)]  # type: ignore[arg-type]
     good = {"results": [JobResult(0, True, True).plain(),
                         JobResult(2, False, False, "x" * 5000).plain()]}
     results = dicom_export._checked(good, jobs)

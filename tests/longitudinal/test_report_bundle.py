@@ -9,17 +9,17 @@ from interval.core.errors import Cancelled
 from interval.longitudinal.report_bundle import write_reports
 from interval.longitudinal.report_common import ReportError, shown_tracks
 from interval.longitudinal.report_json import read_report
-from tests.longitudinal._report_fixture import fresh_report, require_tool, shared_case
+from tests.longitudinal._report_fixture import (
+    fresh_report,
+    report_inputs,
+    require_tool,
+    shared_case,
+)
 
 
 @pytest.fixture(scope="module")
 def case():
     return shared_case()
-
-
-def _inputs(case):
-    return {"volumes": case.volumes, "component_maps": case.component_maps,
-            "series_files": case.series_files, "label_volumes": case.label_volumes}
 
 
 def _temporaries(folder):
@@ -31,7 +31,7 @@ def test_everything_is_written_and_recorded(case, tmp_path):
     warnings_before = list(report.warnings)
     calls: list[tuple[int, int]] = []
     timings: dict[str, float] = {}
-    written = write_reports(report, tmp_path, **_inputs(case),
+    written = write_reports(report, tmp_path, **report_inputs(case),
                             progress=lambda d, t: calls.append((d, t)), timings=timings)
     n_tp = len(report.timeline.timepoints)
     n_tiles = len(shown_tracks(report)) * n_tp
@@ -54,7 +54,7 @@ def test_everything_is_written_and_recorded(case, tmp_path):
 
 def test_missing_inputs_give_warnings_not_failures(case, tmp_path):
     report = fresh_report(case)
-    inputs = _inputs(case)
+    inputs = report_inputs(case)
     inputs["series_files"] = [case.series_files[0], [], case.series_files[2]]
     inputs["volumes"] = [case.volumes[0], case.volumes[1], None]
     bad = case.component_maps[0][:, :10]  # not on its grid
@@ -82,14 +82,14 @@ def test_cancel_stops_and_leaves_no_temporary_file(case, tmp_path):
         return calls[0] > 3
 
     with pytest.raises(Cancelled):
-        write_reports(report, tmp_path, **_inputs(case), cancel=cancel)
+        write_reports(report, tmp_path, **report_inputs(case), cancel=cancel)
     assert not _temporaries(tmp_path)
     assert not (tmp_path / "report.json").exists()
 
 
 def test_output_folder_must_exist(case, tmp_path):
     with pytest.raises(ReportError, match="does not exist"):
-        write_reports(fresh_report(case), tmp_path / "nope", **_inputs(case))
+        write_reports(fresh_report(case), tmp_path / "nope", **report_inputs(case))
 
 
 def test_a_missing_tool_fails_instead_of_skipping():

@@ -76,8 +76,9 @@ def _truth_labels(patient):
     return labels_for, calls
 
 
-@pytest.fixture
-def dock(qtbot, patient):
+def _new_dock(qtbot, patient, folder=None) -> TimelineDock:
+    """A shown dock with the truth labels, rigid registration and no forecast, on
+    ``folder`` (default: the patient's scans) once it is indexed (in the background)."""
     opened: list[Path] = []
     labels_for, calls = _truth_labels(patient)
     d = TimelineDock(labels_for=labels_for, open_workspace=opened.append)
@@ -88,7 +89,14 @@ def dock(qtbot, patient):
     qtbot.addWidget(d)
     d.resize(900, 500)
     d.show()
-    d.open_folder(patient.dicom_dir)  # indexed in the background
+    d.open_folder(folder or patient.dicom_dir)
+    qtbot.waitUntil(lambda: d.table.rowCount() > 0 and d.plan is not None, timeout=TIMEOUT_MS)
+    return d
+
+
+@pytest.fixture
+def dock(qtbot, patient):
+    d = _new_dock(qtbot, patient)
     qtbot.waitUntil(lambda: d.table.rowCount() == 3, timeout=TIMEOUT_MS)
     yield d
     d.shutdown()
@@ -270,22 +278,6 @@ def test_the_window_action_opens_the_dock_on_the_browsers_folder(qtbot, window,
 
 
 # --- the choice kept with the results, and the dock following the browser -------------------
-
-
-def _new_dock(qtbot, patient, folder=None) -> TimelineDock:
-    """A dock like the fixture's, on ``folder`` (default: the patient's scans)."""
-    opened: list[Path] = []
-    labels_for, calls = _truth_labels(patient)
-    d = TimelineDock(labels_for=labels_for, open_workspace=opened.append)
-    d.options_template = TrackingOptions(registration="rigid", reports=False, forecast=False)
-    d.registration_combo.setCurrentText("rigid")
-    d.forecast_check.setChecked(False)
-    d.opened, d.label_calls = opened, calls
-    qtbot.addWidget(d)
-    d.show()
-    d.open_folder(folder or patient.dicom_dir)
-    qtbot.waitUntil(lambda: d.table.rowCount() > 0 and d.plan is not None, timeout=TIMEOUT_MS)
-    return d
 
 
 def _state(dock) -> tuple[list[bool], int, list[str]]:

@@ -89,11 +89,10 @@ def plan_jobs(report: LongitudinalReport, out: Path, volumes: Sequence[Volume | 
                             "there.")
             continue
         ks = sorted(frames)
-        stacked = np.stack([frames[k] for k in ks])  # one array; the slices become views
+        stack = np.stack([frames[k] for k in ks])  # one array, handed over as it is
         del frames
-        jobs.append(DicomJob(t, tp.label, {k: stacked[n] for n, k in enumerate(ks)}, values,
-                             table, image, [str(f) for f in files],
-                             out / DICOM_DIR / f"tp{t + 1}_seg.dcm",
+        jobs.append(DicomJob(t, tp.label, ks, stack, values, table, image,
+                             [str(f) for f in files], out / DICOM_DIR / f"tp{t + 1}_seg.dcm",
                              out / DICOM_DIR / f"tp{t + 1}_sr.dcm"))
     return jobs, warnings
 
@@ -124,7 +123,7 @@ class DicomExport:
 
             kwargs = {"report_json": report_json_text(report),
                       "jobs": [j.plain() for j in self._jobs]}
-            arrays = {f"frames{n}": j.frames_array() for n, j in enumerate(self._jobs)}
+            arrays = {f"frames{n}": j.stack for n, j in enumerate(self._jobs)}
             self._thread = threading.Thread(target=self._run, args=(arrays, kwargs),
                                             name="interval-dicom-export", daemon=True)
             self._thread.start()

@@ -35,7 +35,8 @@ class DicomJob:
 
     timepoint: int
     label: str  # the timepoint's label, for warnings
-    frames: dict[int, np.ndarray]  # slice index -> label values (rows x columns)
+    slices: list[int]  # the grid's slice indices holding lesions, ascending
+    stack: np.ndarray  # their label values (len(slices) x rows x columns)
     values: dict[str, int]  # lesion_id -> label value
     table: LabelTable
     grid: Volume  # geometry and SOP Instance UIDs of the image (its array is not read)
@@ -43,12 +44,17 @@ class DicomJob:
     seg_path: Path
     sr_path: Path
 
+    @property
+    def frames(self) -> dict[int, np.ndarray]:
+        """Slice index -> its label values (views of :attr:`stack`)."""
+        return {k: self.stack[n] for n, k in enumerate(self.slices)}
+
     def plain(self) -> dict[str, Any]:
-        """The job as JSON-able data; its frames travel apart (:meth:`frames_array`)."""
+        """The job as JSON-able data; its :attr:`stack` travels apart."""
         g = self.grid
         return {
             "timepoint": self.timepoint, "label": self.label,
-            "slices": sorted(self.frames), "values": dict(self.values),
+            "slices": list(self.slices), "values": dict(self.values),
             "table": [[i.value, i.name, list(i.color)] for i in self.table],
             "grid": {"shape": list(g.shape), "spacing": list(g.spacing),
                      "origin": list(g.origin),
@@ -58,22 +64,9 @@ class DicomJob:
             "seg_path": str(self.seg_path), "sr_path": str(self.sr_path),
         }
 
-    def frames_array(self) -> np.ndarray:
-        """The label slices stacked in slice order (n x rows x columns; no copy when they
-        are already consecutive views of one such array, as :func:`.dicom_export.plan_jobs`
-        makes them)."""
-        views = [self.frames[k] for k in sorted(self.frames)]
-        base = views[0].base if views else None
-        if (base is not None and isinstance(base, np.ndarray) and base.ndim == 3
-                and len(views) == base.shape[0]
-                and all(v.base is base and np.shares_memory(v, base[n])
-                        for n, v in enumerate(views))):
-            return base
-        return np.stack(views)
-
     @classmethod
-    def from_plain(cls, data: dict[str, Any], frames: np.ndarray) -> DicomJob:
-        """The job :meth:`plain` and :meth:`frames_array` describe."""
+    def from_plain(cls, data: dict[str, Any], stack: np.ndarray) -> DicomJob:
+        """The job :meth:`plain` and its :attr:`stack` describe."""
         g = data["grid"]
         shape = tuple(int(n) for n in g["shape"])
         grid = Volume(np.broadcast_to(np.zeros((), np.uint8), shape),
@@ -82,13 +75,13 @@ class DicomJob:
                       metadata=VolumeMetadata(sop_instance_uids=tuple(
                           str(u) for u in g["sop_instance_uids"])))
         slices = [int(k) for k in data["slices"]]
-        if frames.shape[0] != len(slices):
+        if stack.shape[0] != len(slices):
             raise ValueError("the label slices do not match the job")
         table = LabelTable([LabelInfo(int(v), str(name), tuple(int(c) for c in color))
                             for v, name, color in data["table"]])
         return cls(
             timepoint=int(data["timepoint"]), label=str(data["label"]),
-            frames={k: frames[n] for n, k in enumerate(slices)},
+            slices=slices, stack=stack,
             values={str(k): int(v) for k, v in data["values"].items()}, table=table,
             grid=grid, files=[str(f) for f in data["files"]],
             seg_path=Path(data["seg_path"]), sr_path=Path(data["sr_path"]),
