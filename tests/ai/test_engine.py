@@ -283,3 +283,177 @@ def test_whole_mode_runs_the_network_once_on_the_whole_volume(tmp_path: Path,
     assert done[-1] == (1, 1) and "pad" not in res.timings and "network" in res.timings
     with pytest.raises(Cancelled):
         segment(vol, spec, InferenceOptions(device="cpu"), cancel=lambda: True)
+
+
+# --- confidence map (issue 13) -----------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _graded_volume(shape=(20, 24, 28), direction=DIRECTION, spacing=(0.9, 3.0, 0.8)) -> Volume:
+    """Intensities 0-100 (a spread of probabilities under a soft threshold at 50)."""
+    arr = np.random.default_rng(3).integers(0, 101, shape).astype(np.int16)
+    return Volume(arr, spacing, (10.0, 20.0, 30.0), direction, VolumeMetadata(modality="CT"))
+
+
+def _soft_threshold_package(folder: Path, scale: float = 0.1, **over) -> Path:
+    data = base_json(confidence={"labels": [1], "equivocal_below": 0.5}, **over)
+    data["network"]["params"] = {"threshold": 50.0, "scale": scale}
+    return write_package(folder, data, module=_nets.ThresholdNet(50.0, scale))
+
+
+def test_confidence_map_is_the_softmax_probability_on_the_input_grid(tmp_path: Path) -> None:
+    # reoriented (RAS), padded (shape below the 16^3 patch along i) and blended with
+    # overlapping Gaussian windows: every window gives a voxel the same logits here, so the
+    # blended (weighted mean) logit is 0.1 * (x - 50) and the probability its sigmoid
+    spec = load_spec(_soft_threshold_package(tmp_path / "p", orientation="RAS"))
+    vol = _graded_volume(shape=(20, 24, 12))
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    conf = res.confidence
+    assert conf is not None and conf.same_grid(vol)
+    assert conf.array.dtype == np.uint8 and conf.labels is None
+    expect = np.rint(255 * _sigmoid(0.1 * (vol.array.astype(np.float64) - 50)))
+    assert np.abs(conf.array.astype(int) - expect).max() <= 1
+    assert conf.array.min() < 5 and conf.array.max() > 250  # the whole range is used
+    assert np.array_equal(res.labels.array, (vol.array > 50).astype(np.uint8))
+    assert "confidence" in res.timings and "confidence_back" in res.timings
+    # asked not to: no map, the same labels
+    off = segment(vol, spec, InferenceOptions(device="cpu", confidence=False))
+    assert off.confidence is None and "confidence" not in off.timings
+    assert np.array_equal(off.labels.array, res.labels.array)
+    # a model without the section gives none
+    plain = load_spec(write_package(tmp_path / "q", base_json()))
+    assert segment(vol, plain, InferenceOptions(device="cpu")).confidence is None
+
+
+def test_confidence_of_a_spatial_network_is_the_softmax_of_the_blended_mean(
+        tmp_path: Path) -> None:
+    """SkewNet's logits depend on the window (zero padding at its edges): the map is the
+    softmax of the weighted MEAN of the windows' logits, as a normalising sliding window
+    gives them (the engine itself blends without dividing)."""
+    import torch
+
+    from interval.ai.sliding_window import sliding_window_inference
+
+    net = _nets.SkewNet().eval()
+    data = base_json(confidence={"labels": [1]}, inference={"overlap": 0.5, "batch_size": 2,
+                                                             "blend": "gaussian"})
+    spec = load_spec(write_package(tmp_path / "p", data))
+    arr = np.random.default_rng(5).normal(0, 1, (24, 20, 28)).astype(np.float32)
+    res = segment(Volume(arr), spec, InferenceOptions(device="cpu"), network=net)
+    with torch.no_grad():
+        mean = sliding_window_inference(torch.from_numpy(arr)[None], net, (16, 16, 16),
+                                        overlap=0.5, workers=1, optimize=False)
+    expect = np.rint(255 * torch.softmax(mean, 0)[1].numpy())
+    assert res.confidence is not None
+    diff = np.abs(res.confidence.array.astype(int) - expect)
+    assert diff.max() <= 1 and diff.mean() < 0.05
+    # the weights matter: the softmax of the weighted SUM would differ
+    assert not np.array_equal(np.rint(255 * torch.softmax(mean * 3, 0)[1].numpy()), expect)
+
+
+def test_confidence_is_resampled_back_linearly(tmp_path: Path) -> None:
+    """Model grid 2 x 2 x 2 mm, input 0.9 x 3.0 x 0.8 mm: the probability computed at model
+    resolution and brought back by trilinear interpolation (torch's own, as a check)."""
+    import torch
+    import torch.nn.functional as F
+
+    from interval.ai.transforms import Grid, Resample
+
+    spec = load_spec(_soft_threshold_package(tmp_path / "p", target_spacing=[2.0, 2.0, 2.0]))
+    vol = _graded_volume(direction=np.eye(3))
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    resample = Resample(Grid.of(vol), (2.0, 2.0, 2.0))
+    model_image = resample.apply(vol.array)  # what the network saw
+    prob = _sigmoid(0.1 * (model_image.astype(np.float64) - 50)).astype(np.float32)
+    back = F.interpolate(torch.from_numpy(prob)[None, None], size=vol.shape, mode="trilinear",
+                         align_corners=False)[0, 0].numpy()
+    expect = np.rint(255 * back)
+    assert res.confidence is not None and res.confidence.array.shape == vol.shape
+    assert np.abs(res.confidence.array.astype(int) - expect).max() <= 1
+    # not nearest neighbour (what labels get): that would differ from it by far more
+    nearest = resample.invert_labels(np.rint(255 * prob).astype(np.uint8))
+    assert np.abs(nearest.astype(int) - expect).max() > 20
+
+
+def test_confidence_sums_the_named_labels(tmp_path: Path) -> None:
+    import torch
+
+    band = base_json(output={"activation": "softmax", "channels": 3},
+                     labels=[{"value": 1, "name": "low"}, {"value": 2, "name": "high"}])
+    band["network"] = {"type": "plugin", "entry": "tests.ai._nets:build_band",
+                       "params": {"low": 20.0, "high": 60.0}, "weights": "weights.safetensors"}
+    arr = np.random.default_rng(1).integers(0, 80, (18, 18, 18)).astype(np.int16)
+    x = torch.from_numpy(arr.astype(np.float32))
+    probs = torch.softmax(torch.stack([torch.zeros_like(x), 20.0 - x, x - 60.0]), 0).numpy()
+    for labels, expect in (([1, 2], probs[1] + probs[2]), ([2], probs[2])):
+        data = {**band, "confidence": {"labels": labels}}
+        spec = load_spec(write_package(tmp_path / f"b{len(labels)}", data,
+                                       module=_nets.BandNet()))
+        conf = segment(Volume(arr), spec, InferenceOptions(device="cpu")).confidence
+        assert conf is not None
+        assert np.abs(conf.array.astype(int) - np.rint(255 * expect)).max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["probabilities", "whole"])
+def test_confidence_with_probability_averaging_and_whole_mode(tmp_path: Path, mode: str) -> None:
+    inference = ({"average": "probabilities", "mirror_tta": True} if mode == "probabilities"
+                 else {"mode": "whole"})
+    spec = load_spec(_soft_threshold_package(tmp_path / "p", inference=inference))
+    vol = _graded_volume(direction=np.eye(3))
+    conf = segment(vol, spec, InferenceOptions(device="cpu")).confidence
+    expect = np.rint(255 * _sigmoid(0.1 * (vol.array.astype(np.float64) - 50)))
+    assert conf is not None and np.abs(conf.array.astype(int) - expect).max() <= 1
+
+
+def test_confidence_map_function_uses_no_second_channel_tensor() -> None:
+    """The helper on its own: logits, weighted sums and probabilities."""
+    import torch
+
+    from interval.ai.engine import confidence_map
+
+    logits = torch.randn(5, 4, 6, 7) * 4
+    expect = torch.softmax(logits, 0)[[1, 3]].sum(0)
+    assert torch.allclose(confidence_map(logits, [1, 3]), expect, atol=1e-6)
+    weights = torch.rand(4, 6, 7) + 0.5
+    assert torch.allclose(confidence_map(logits * weights, [3, 1], scale=1 / weights), expect,
+                          atol=1e-5)
+    far = torch.zeros(3, 2, 2, 2)  # logits far apart: no NaN, no overflow
+    far[1] = 1e4
+    far[2, 0] = -1e4
+    assert torch.equal(confidence_map(far, [1]), torch.ones(2, 2, 2))
+    assert bool((confidence_map(far, [0, 2]) < 1e-30).all())
+    blended = torch.softmax(logits, 0) * weights  # weighted probabilities
+    assert torch.allclose(confidence_map(blended, [1, 3], probabilities=True), expect, atol=1e-6)
+    view = logits[:, 1:3, :, 2:]  # a crop (non-contiguous view) is read as it is
+    assert torch.allclose(confidence_map(view, [1, 3]), expect[1:3, :, 2:], atol=1e-6)
+    import interval.ai.engine as engine
+
+    big = torch.randn(4, 9, 5, 6)
+    scale = torch.rand(9, 5, 6) + 0.5
+    whole = confidence_map(big, [2], scale=scale)
+    whole_p = confidence_map(big.softmax(0), [2], probabilities=True)
+    chunk = engine._CONFIDENCE_CHUNK
+    engine._CONFIDENCE_CHUNK = 60  # two slices (5 x 6 voxels each) at a time: the same values
+    try:
+        assert torch.equal(confidence_map(big, [2], scale=scale), whole)
+        assert torch.equal(confidence_map(big.softmax(0), [2], probabilities=True), whole_p)
+    finally:
+        engine._CONFIDENCE_CHUNK = chunk
+
+
+def test_child_entry_and_bridge_carry_the_confidence_map(tmp_path: Path) -> None:
+    pkg = _soft_threshold_package(tmp_path / "p", orientation="RAS")
+    vol = _graded_volume()
+    arrays, kwargs = child_kwargs(vol, pkg, InferenceOptions(device="cpu", threads=1))
+    outputs, info = segment_arrays(arrays, **kwargs, code_path=str(TEST_CODE_PATH))
+    assert set(outputs) == {"labels", "confidence"}
+    assert outputs["confidence"].dtype == np.uint8 and outputs["confidence"].shape == vol.shape
+    res = result_from_child(vol, pkg, outputs, info)
+    assert res.confidence is not None and res.confidence.same_grid(vol)
+    assert np.array_equal(res.confidence.array, outputs["confidence"])
+    arrays, kwargs = child_kwargs(vol, pkg, {"device": "cpu", "confidence": False})
+    outputs, _info = segment_arrays(arrays, **kwargs, code_path=str(TEST_CODE_PATH))
+    assert set(outputs) == {"labels"}

@@ -177,3 +177,79 @@ def test_plugin_network_weights_are_optional(tmp_path: Path) -> None:
     (tmp_path / "m" / "model.json").write_text(json.dumps(missing), encoding="utf-8")
     with pytest.raises(InvalidModelPackage, match="is missing"):
         load_model_spec(tmp_path / "m")
+
+
+# --- confidence section (issue 13) -------------------------------------------------------
+
+
+def test_confidence_section_parses(tmp_path: Path) -> None:
+    from interval.ai.model_package import ConfidenceSpec
+
+    two = base_json(labels=[{"value": 1, "name": "lesion"}, {"value": 2, "name": "lymph node"}],
+                    output={"activation": "softmax", "channels": 3},
+                    confidence={"labels": [2, 1], "equivocal_below": 0.62})
+    spec = load_model_spec(write_package(tmp_path / "a", two))
+    assert spec.confidence == ConfidenceSpec((1, 2), 0.62)
+    uncalibrated = base_json(confidence={"labels": [1], "equivocal_below": None})
+    assert load_model_spec(write_package(tmp_path / "b", uncalibrated)).confidence == \
+        ConfidenceSpec((1,), None)
+    bare = base_json(confidence={"labels": [1]})
+    assert load_model_spec(write_package(tmp_path / "c", bare)).confidence == ConfidenceSpec((1,))
+    assert load_model_spec(write_package(tmp_path / "d", base_json())).confidence is None
+
+
+@pytest.mark.parametrize(
+    ("confidence", "needle"),
+    [
+        ([1], "confidence must be a JSON object, got an array"),
+        ("lesion", "confidence must be a JSON object"),
+        ({}, "confidence: missing required key(s) 'labels'"),
+        ({"labels": [1], "threshold": 0.5}, "confidence: unknown key(s) 'threshold'"),
+        ({"labels": []}, "confidence.labels must be a non-empty list"),
+        ({"labels": 1}, "confidence.labels must be a non-empty list"),
+        ({"labels": None}, "confidence.labels must be a non-empty list"),
+        ({"labels": [3]}, "confidence.labels: label 3 is not in labels"),
+        ({"labels": [1, 1]}, "confidence.labels: label 1 is listed twice"),
+        ({"labels": [True]}, "confidence.labels[0] must be an integer, got boolean true"),
+        ({"labels": [1.0]}, "confidence.labels[0] must be an integer"),
+        ({"labels": ["1"]}, "confidence.labels[0] must be an integer"),
+        ({"labels": [0]}, "confidence.labels[0] must be in 1..65535"),
+        ({"labels": [1], "equivocal_below": 0}, "confidence.equivocal_below must be > 0"),
+        ({"labels": [1], "equivocal_below": 1}, "confidence.equivocal_below must be < 1"),
+        ({"labels": [1], "equivocal_below": 1.5}, "confidence.equivocal_below must be < 1"),
+        ({"labels": [1], "equivocal_below": -0.2}, "confidence.equivocal_below must be > 0"),
+        ({"labels": [1], "equivocal_below": "0.6"}, "must be a finite number, got string"),
+        ({"labels": [1], "equivocal_below": True}, "must be a finite number, got boolean"),
+        ({"labels": [1], "equivocal_below": [0.6]}, "must be a finite number, got an array"),
+        ({"labels": [1], "equivocal_below": float("nan")}, "must be a finite number"),
+        ({"labels": [1], "equivocal_below": float("inf")}, "must be a finite number"),
+    ],
+)
+def test_confidence_problems_are_reported(tmp_path: Path, confidence: object,
+                                          needle: str) -> None:
+    problems = _problems(tmp_path, base_json(confidence=confidence))
+    assert any(needle in p for p in problems), problems
+
+
+def test_confidence_needs_softmax(tmp_path: Path) -> None:
+    data = base_json(output={"activation": "sigmoid", "channels": 1},
+                     confidence={"labels": [1], "equivocal_below": 0.5})
+    data["network"]["entry"] = "tests.ai._nets:build_sigmoid"
+    problems = _problems(tmp_path, data)
+    assert any("confidence needs a softmax output" in p for p in problems), problems
+
+
+def test_the_bundled_model_json_keeps_parsing_with_a_confidence_section(tmp_path: Path) -> None:
+    """The phantom package's own model.json plus a confidence section (as the calibration
+    script writes it) is valid, and its lesion labels are what the section names."""
+    import shutil
+
+    folder = REPO_ROOT / "plugins" / "interval_unet" / "models" / "phantom-ct"
+    copy = tmp_path / "phantom"
+    shutil.copytree(folder, copy)
+    data = json.loads((copy / "model.json").read_text(encoding="utf-8"))
+    lesions = [li["value"] for li in data["labels"] if li["name"] in ("lesion", "lymph node")]
+    data["confidence"] = {"labels": lesions, "equivocal_below": 0.5}
+    (copy / "model.json").write_text(json.dumps(data), encoding="utf-8")
+    spec = load_model_spec(copy)
+    assert spec.confidence is not None and spec.confidence.labels == tuple(lesions)

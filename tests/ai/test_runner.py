@@ -236,6 +236,37 @@ def test_run_segmentation_in_a_child_process(tmp_path):
         run_segmentation(volume, model, {"device": "cpu"}, cancel=lambda: True, code_path=plugin)
 
 
+def test_run_segmentation_brings_the_confidence_map_back(tmp_path):
+    """A model with a confidence section: the map crosses from the child through shared
+    memory, the same bytes as the engine gives in this process."""
+    from interval.ai.engine import segment
+    from interval.ai.model_package import load_model_spec
+    from interval.ai.options import InferenceOptions
+    from interval.ai.runner import run_segmentation
+    from interval.core.volume import Volume
+    from tests.cli.test_segment import _write_model
+
+    model = _write_model(tmp_path / "bands", confidence={"labels": [1, 2],
+                                                          "equivocal_below": 0.4})
+    plugin = model.parents[1]
+    image = np.random.default_rng(0).integers(-200, 900, (4, 6, 9)).astype(np.int16)
+    volume = Volume(image, (0.7, 0.8, 3.0), (10.0, -5.0, 2.0),
+                    np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]]))
+    result = run_segmentation(volume, model, InferenceOptions(device="cpu"), code_path=plugin)
+    conf = result.confidence
+    assert conf is not None and conf.same_grid(volume) and conf.array.dtype == np.uint8
+    spec = load_model_spec(model, code_path=plugin)
+    here = segment(volume, spec, InferenceOptions(device="cpu"))
+    assert here.confidence is not None
+    np.testing.assert_array_equal(conf.array, here.confidence.array)
+    np.testing.assert_array_equal(result.labels.array, here.labels.array)
+    assert len(np.unique(conf.array)) > 2  # probabilities, not a mask
+    off = run_segmentation(volume, model, {"device": "cpu", "confidence": False},
+                           code_path=plugin)
+    assert off.confidence is None
+    np.testing.assert_array_equal(off.labels.array, here.labels.array)
+
+
 def test_a_process_started_ahead_runs_one_job_or_is_closed_unused():
     from interval.ai.runner import ModelProcess
 

@@ -375,3 +375,52 @@ def test_a_process_started_from_a_thread_that_ends_lives_on():
     out, _info = run_in_child(T + "double", {"image": np.full((1, 1, 2), 4, np.int16)}, {},
                               process=started[0])
     assert out["doubled"].tolist() == [[[8, 8]]]
+
+
+# --- the confidence map (issue 13) is checked like the label map ---------------------------
+
+
+def _confidence_package(tmp_path: Path, confidence: bool = True) -> Path:
+    from tests.ai._packages import base_json, write_package
+
+    over = {"confidence": {"labels": [1], "equivocal_below": 0.5}} if confidence else {}
+    return write_package(tmp_path / "pkg", base_json(**over))
+
+
+@pytest.mark.parametrize(("target", "needle"), [
+    ("confidence_wrong_shape", r"confidence map \(3x4x6, uint8\) does not match the image "
+                               r"\(3x4x5, uint8\)"),
+    ("confidence_flat", r"confidence map \(60, uint8\) does not match"),
+    ("confidence_float", r"confidence map \(3x4x5, float32\) does not match"),
+    ("confidence_int16", r"confidence map \(3x4x5, int16\) does not match"),
+])
+def test_a_confidence_map_that_does_not_fit_is_refused(tmp_path, monkeypatch, target, needle):
+    from interval.ai import child_segment
+    from interval.ai.runner import run_segmentation
+    from interval.core.volume import Volume
+
+    monkeypatch.setattr(child_segment, "TARGET", f"tests.ai._confidence_targets:{target}")
+    volume = Volume(np.zeros((3, 4, 5), np.int16))
+    with pytest.raises(ModelMisbehaved, match=needle) as info:
+        run_segmentation(volume, _confidence_package(tmp_path), {"device": "cpu"}, timeout=120)
+    assert "broke the rules of the model runtime" in str(info.value)
+
+
+def test_a_confidence_map_nobody_asked_for_is_refused(tmp_path, monkeypatch):
+    from interval.ai import child_segment
+    from interval.ai.runner import run_segmentation
+    from interval.core.volume import Volume
+
+    monkeypatch.setattr(child_segment, "TARGET", "tests.ai._confidence_targets:confidence_uint8")
+    volume = Volume(np.zeros((3, 4, 5), np.int16))
+    with pytest.raises(ModelMisbehaved, match="confidence map that was not asked for"):
+        run_segmentation(volume, _confidence_package(tmp_path / "a", confidence=False),
+                         {"device": "cpu"}, timeout=120)
+    with pytest.raises(ModelMisbehaved, match="confidence map that was not asked for"):
+        run_segmentation(volume, _confidence_package(tmp_path / "b"),
+                         {"device": "cpu", "confidence": False}, timeout=120)
+    # the same map, declared and asked for, is taken as it is
+    result = run_segmentation(volume, _confidence_package(tmp_path / "c"), {"device": "cpu"},
+                              timeout=120)
+    assert result.confidence is not None and result.confidence.same_grid(volume)
+    assert int(result.confidence.array.min()) == int(result.confidence.array.max()) == 200

@@ -137,3 +137,41 @@ def test_normalize_foreground_ignores_background() -> None:
                                     foreground=True))
     fg = z[5:15, 5:15, 5:15]
     assert abs(float(fg.mean())) < 0.05 and float(fg.std()) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize(("shape", "target"), [
+    ((7, 9, 11), (2.0, 2.0, 2.0)),  # down along some axes, up along others
+    ((12, 5, 6), (0.3, 1.1, 0.7)),  # up everywhere
+    ((7, 9, 11), (0.8, 3.0, 0.45)),  # identity in-plane (x, y), up along z
+])
+def test_values_come_back_by_trilinear_interpolation(shape, target) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    grid = _grid(shape=shape, spacing=(0.8, 3.0, 0.9))
+    rs = Resample(grid, target)
+    values = np.random.default_rng(0).random(rs.grid_out.shape).astype(np.float32)
+    expect = F.interpolate(torch.from_numpy(values)[None, None], size=shape, mode="trilinear",
+                           align_corners=False)[0, 0].numpy()
+    for slab in (1, 3, 64):
+        back = rs.invert_values(values, slab=slab)
+        assert back.dtype == np.float32 and back.shape == shape
+        np.testing.assert_allclose(back, expect, atol=1e-5)
+    as_bytes = rs.invert_values(values, scale=255.0, dtype=np.uint8)
+    assert as_bytes.dtype == np.uint8
+    assert np.abs(as_bytes.astype(int) - np.rint(expect * 255)).max() <= 1
+
+
+def test_value_inversion_rounds_and_clips_into_integers() -> None:
+    grid = _grid(shape=(4, 4, 4), spacing=(1.0, 1.0, 1.0))
+    rs = Resample(grid, (2.0, 2.0, 2.0))
+    values = np.array([-1.0, 0.4, 0.6, 2.0], np.float32)[:, None, None] * np.ones(
+        (1, 2, 2), np.float32)
+    values = values[[0, 3]]  # model grid 2 x 2 x 2: -1 and 2
+    out = rs.invert_values(values, scale=255.0, dtype=np.uint8)
+    assert out.min() == 0 and out.max() == 255  # clipped, not wrapped
+    same = Resample(grid, (1.0, 1.0, 1.0))  # identity: values as they are
+    ident = np.random.default_rng(1).random((4, 4, 4)).astype(np.float32)
+    assert np.array_equal(same.invert_values(ident), ident)
+    with pytest.raises(ValueError, match="not on the model grid"):
+        rs.invert_values(ident)

@@ -10,6 +10,8 @@ import pytest
 from interval.longitudinal.lesion_rows import build_lesion_rows
 from interval.longitudinal.model import ROLE_EXCLUDED
 from interval.longitudinal.report_common import STATUS_ABSENT, STATUS_NEW, lesion_at
+from interval.longitudinal.workspace_rows import response_rows
+from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, UNSCORED_ID, equivocal_report
 from tests.longitudinal._report_fixture import fresh_report, shared_case
 
 
@@ -144,3 +146,29 @@ def test_cells_carry_regions_positions_axes_and_reader_marks(case):
     # a new lesion has no volume change vs a baseline it was not at
     new = next(r for r in data.rows if r.is_new)
     assert all(c.volume_change_from_baseline_pct is None for c in new.cells)
+
+
+def test_scores_equivocal_and_confirmed_new_lesions(case):
+    report = equivocal_report(case)
+    data = build_lesion_rows(report)
+    h1, h2 = data.timepoints[1], data.timepoints[2]
+    assert h1.new_lesions == (UNSCORED_ID,) and h1.equivocal_new_lesions == (EQUIVOCAL_ID,)
+    assert h2.new_lesions == (EQUIVOCAL_ID,) and h2.confirmed_new_lesions == (EQUIVOCAL_ID,)
+    assert h2.equivocal_new_lesions == ()
+    row = data.row(EQUIVOCAL_ID)
+    assert [c.score for c in row.cells] == [None, pytest.approx(0.41), pytest.approx(0.85)]
+    assert [c.new_lesion for c in row.cells] == ["", "equivocal", "confirmed"]
+    assert not row.equivocal  # confirmed later
+    unscored = data.row(UNSCORED_ID)
+    assert unscored.cells[1].score is None and unscored.cells[1].new_lesion == "counted"
+    assert data.row("L2").cells[0].score == pytest.approx(0.9)
+    responses = response_rows(report)  # the workspace's RECIST rows list them too
+    assert responses[1].equivocal_new_lesions == (EQUIVOCAL_ID,)
+    assert responses[1].new_lesions == (UNSCORED_ID,)
+    assert responses[2].confirmed_new_lesions == {EQUIVOCAL_ID: 1}
+    # never confirmed: the row stays equivocal
+    report.recist[2] = dataclasses.replace(report.recist[2], new_lesions=(),
+                                           confirmed_new_lesions={},
+                                           equivocal_new_lesions=(EQUIVOCAL_ID,))
+    assert build_lesion_rows(report).row(EQUIVOCAL_ID).equivocal
+    assert not build_lesion_rows(report).row(UNSCORED_ID).equivocal

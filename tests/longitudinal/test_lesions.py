@@ -226,3 +226,39 @@ def test_components_equal_a_full_volume_labelling_per_value() -> None:
         ordered = [int(np.flatnonzero(result.components == m.component)[0])
                    for m in result.measurements]
         assert ordered == sorted(ordered) == firsts
+
+
+def test_score_is_the_mean_confidence_over_the_component() -> None:
+    a = np.zeros((20, 30, 30), np.uint8)
+    big = _ball(a.shape, (10, 10, 10), 4)
+    small = _ball(a.shape, (10, 22, 22), 2)
+    a[big] = 9
+    a[small] = 10
+    labels = _volume(a, spacing=(0.8, 0.8, 2.0))
+    conf = np.zeros(a.shape, np.uint8)
+    rng = np.random.default_rng(0)
+    conf[big] = rng.integers(100, 256, int(big.sum()))
+    conf[small] = 40
+    conf[~(big | small)] = 255  # outside the lesions: never counted
+    ex = extract_lesions(labels, timepoint=0, confidence=labels.with_array(conf))
+    by_value = {m.label_value: m for m in ex.measurements}
+    assert by_value[9].score == round(float(conf[big].mean()) / 255, 3)
+    assert by_value[10].score == round(40 / 255, 3) == 0.157
+    # a float map is a probability already
+    prob = labels.with_array(conf.astype(np.float32) / 255)
+    floats = {m.label_value: m.score for m in extract_lesions(labels, timepoint=0,
+                                                              confidence=prob).measurements}
+    assert floats == {9: by_value[9].score, 10: by_value[10].score}
+    # without a map there is no score
+    assert all(m.score is None for m in extract_lesions(labels, timepoint=0).measurements)
+
+
+def test_a_confidence_map_must_fit_the_label_map() -> None:
+    a = np.zeros((10, 10, 10), np.uint8)
+    a[3:6, 3:6, 3:6] = 9
+    labels = _volume(a)
+    with pytest.raises(LesionError, match="confidence map and the label map are on different"):
+        extract_lesions(labels, timepoint=0,
+                        confidence=_volume(np.zeros((10, 10, 11), np.uint8)))
+    with pytest.raises(LesionError, match="uint8 .0-255. or floating point"):
+        extract_lesions(labels, timepoint=0, confidence=labels.with_array(a.astype(np.int16)))

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from interval.longitudinal.corrections import Anchor, CorrectionSet
 from interval.longitudinal.model import (
     CR,
     NE,
@@ -25,8 +26,9 @@ from interval.longitudinal.model import (
     Timeline,
     TimepointInfo,
     Track,
+    lesion_score,
 )
-from interval.longitudinal.recist import assess, volume_changes
+from interval.longitudinal.recist import RecistRules, assess, volume_changes
 
 
 def _axis(length: float) -> Axis:
@@ -34,15 +36,16 @@ def _axis(length: float) -> Axis:
 
 
 def _m(t: int, comp: int, long: float, short: float | None = None, *, node: bool = False,
-       organ: str = "liver", border: bool = False, volume: float | None = None) -> LesionMeasurement:
+       organ: str = "liver", border: bool = False, volume: float | None = None,
+       score: float | None = None, voxels: int = 100) -> LesionMeasurement:
     short = long * 0.6 if short is None else short
     vol = (long / 10.0) ** 3 if volume is None else volume
     return LesionMeasurement(
         timepoint=t, component=comp, label_value=10 if node else 9,
         label_name="lymph node" if node else "lesion", organ="lymph node" if node else organ,
-        is_lymph_node=node, voxel_count=100, volume_ml=vol, long_axis=_axis(long),
+        is_lymph_node=node, voxel_count=voxels, volume_ml=vol, long_axis=_axis(long),
         short_axis=_axis(short), max_diameter_3d_mm=long, centroid_lps=(comp * 50.0, 0, 0),
-        touches_border=border)
+        touches_border=border, score=score)
 
 
 def _track(n: int, members: dict[int, list[int]], organ: str = "liver", *, node: bool = False,
@@ -222,3 +225,114 @@ def test_volume_changes() -> None:
     assert changes[("L1", 1)].change_from_baseline_pct == pytest.approx(50.0)
     assert changes[("L1", 2)].volume_ml == 0.0 and changes[("L2", 0)].volume_ml is None
     assert changes[("L2", 1)].change_from_baseline_pct is None
+
+
+# --- equivocal new lesions (RECIST 1.1 section 4.3.2) ------------------------------------
+
+EQUIVOCAL = RecistRules(equivocal_below=0.62)
+
+
+def _new_lesion_course(scores: list[float | None], sizes: list[float] | None = None,
+                       **kw) -> tuple[list[Track], list]:
+    """A stable 30 mm target L1 and a lesion L2 first seen at follow-up 1 (7 mm), with
+    ``scores`` per follow-up (a size of 0 / a missing entry: L2 is absent there)."""
+    sizes = sizes or [7.0] * len(scores)
+    ms = [_m(t, 1, 30) for t in range(len(scores) + 1)]
+    members: dict[int, list[int]] = {0: []}
+    for t, (score, size) in enumerate(zip(scores, sizes, strict=True), start=1):
+        members[t] = [2] if size else []
+        if size:
+            ms.append(_m(t, 2, size, score=score))
+    tracks = [_track(1, {t: [1] for t in range(len(scores) + 1)}), _track(2, members)]
+    return assess(tracks, ms, _timeline(len(scores) + 1), **kw)
+
+
+def test_lesion_score_is_the_voxel_weighted_mean_and_unknown_if_any_part_is() -> None:
+    parts = [_m(1, 1, 10, score=0.4, voxels=100), _m(1, 2, 10, score=0.8, voxels=300)]
+    assert lesion_score(parts) == pytest.approx(0.7)
+    assert lesion_score([*parts, _m(1, 3, 10)]) is None
+    assert lesion_score([]) is None
+
+
+def test_equivocal_new_lesion_is_no_progression_until_a_later_scan_confirms_it() -> None:
+    out, rows = _new_lesion_course([0.41, 0.45, 0.80], rules=EQUIVOCAL)
+    assert _roles(out)["L2"] == ROLE_NEW
+    first, still, confirmed = rows[1], rows[2], rows[3]
+    assert first.new_lesions == () and first.equivocal_new_lesions == ("L2",)
+    assert first.overall_response == SD
+    assert ("L2 (new, confidence 0.41, below 0.62): equivocal, PD only if a later scan "
+            "confirms it") in first.reason
+    assert "No unequivocal new lesion" in first.reason
+    assert still.new_lesions == () and still.equivocal_new_lesions == ("L2",)
+    assert still.overall_response == SD and "still equivocal" in still.reason
+    assert "since tp1 (2024-02-01)" in still.reason
+    # confirmed at follow-up 3: PD there, dated from the scan it was first seen at
+    assert confirmed.new_lesions == ("L2",) and confirmed.equivocal_new_lesions == ()
+    assert confirmed.confirmed_new_lesions == {"L2": 1}
+    assert confirmed.overall_response == PD and confirmed.target_response == SD
+    assert ("L2 confirms the equivocal new lesion first seen at tp1 (2024-02-01) "
+            "(confidence 0.80, at least 0.62): progression dates from that scan"
+            ) in confirmed.reason
+
+
+def test_an_equivocal_lesion_that_disappears_never_makes_progression() -> None:
+    _, rows = _new_lesion_course([0.41, None, None], sizes=[7.0, 0.0, 0.0], rules=EQUIVOCAL)
+    assert [r.overall_response for r in rows[1:]] == [SD, SD, SD]
+    assert rows[2].equivocal_new_lesions == () and rows[2].new_lesions == ()
+    assert "L2 (equivocal at tp1 (2024-02-01)) is gone: never confirmed" in rows[2].reason
+    assert "L2" not in rows[3].reason
+    # back later and confident: a new finding from then, not dated from the first scan
+    _, back = _new_lesion_course([0.41, None, 0.9], sizes=[7.0, 0.0, 7.0], rules=EQUIVOCAL)
+    assert back[3].new_lesions == ("L2",) and back[3].overall_response == PD
+    assert back[3].confirmed_new_lesions == {}
+
+
+def test_unknown_score_or_no_threshold_counts_as_before() -> None:
+    _, unknown = _new_lesion_course([None, None], rules=EQUIVOCAL)
+    assert unknown[1].new_lesions == ("L2",) and unknown[1].overall_response == PD
+    assert unknown[1].equivocal_new_lesions == ()
+    _, no_rule = _new_lesion_course([0.1, 0.1])  # default rules: no equivocal rule
+    assert no_rule[1].new_lesions == ("L2",) and no_rule[1].overall_response == PD
+    assert no_rule[1].equivocal_new_lesions == () and "New lesion(s) L2" in no_rule[1].reason
+    assert RecistRules().equivocal_below is None
+
+
+def test_a_confident_new_lesion_is_progression_at_once() -> None:
+    for score in (0.9, 0.62):  # at the threshold counts
+        _, rows = _new_lesion_course([score, score], rules=EQUIVOCAL)
+        assert rows[1].new_lesions == ("L2",) and rows[1].overall_response == PD
+        assert rows[1].equivocal_new_lesions == () and rows[1].confirmed_new_lesions == {}
+        assert rows[2].new_lesions == ()  # counted once
+
+
+def test_too_small_is_not_equivocal_and_a_shrunken_equivocal_lesion_stays_pending() -> None:
+    _, small = _new_lesion_course([0.3], sizes=[3.0], rules=EQUIVOCAL)
+    assert small[1].equivocal_new_lesions == () and small[1].overall_response == SD
+    _, rows = _new_lesion_course([0.41, 0.9, 0.9], sizes=[7.0, 3.0, 8.0], rules=EQUIVOCAL)
+    assert rows[2].equivocal_new_lesions == ("L2",) and rows[2].overall_response == SD
+    assert "now long axis 3.0 mm < 5 mm" in rows[2].reason
+    assert rows[3].confirmed_new_lesions == {"L2": 1} and rows[3].overall_response == PD
+
+
+def test_the_reader_confirms_or_dismisses_an_equivocal_lesion() -> None:
+    # role "new" set by the reader in the corrections sidecar: counted at once
+    confirm = CorrectionSet()
+    confirm.add("set_role", [Anchor(1, (100.0, 0.0, 0.0), "L2")], value=ROLE_NEW)
+    out, rows = _new_lesion_course([0.41, 0.45], rules=EQUIVOCAL, corrections=confirm)
+    l2 = next(t for t in out if t.lesion_id == "L2")
+    assert l2.role == ROLE_NEW and l2.role_source == "reader"
+    assert "confirmed by the reader" in l2.role_reason
+    assert rows[1].new_lesions == ("L2",) and rows[1].overall_response == PD
+    assert rows[1].equivocal_new_lesions == ()
+    # excluded by the reader: neither equivocal nor counted
+    dismiss = CorrectionSet()
+    dismiss.add("exclude", [Anchor(1, (100.0, 0.0, 0.0), "L2")])
+    _, rows = _new_lesion_course([0.41, 0.9], rules=EQUIVOCAL, corrections=dismiss)
+    assert all(r.equivocal_new_lesions == () and r.new_lesions == () for r in rows)
+    assert rows[2].overall_response == SD
+    # "new" for a lesion present at baseline is refused with a warning
+    warnings: list[str] = []
+    out, _ = _new_lesion_course([0.9], rules=EQUIVOCAL, overrides={"L1": ROLE_NEW},
+                                warnings=warnings)
+    assert _roles(out)["L1"] == ROLE_TARGET
+    assert any("L1 was present at baseline" in w for w in warnings)

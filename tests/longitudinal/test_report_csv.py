@@ -18,6 +18,7 @@ from interval.longitudinal.report_common import (
     lesion_at,
 )
 from interval.longitudinal.report_csv import COLUMNS, lesion_rows, write_lesions_csv
+from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, UNSCORED_ID, equivocal_report
 from tests.longitudinal._report_fixture import fresh_report, shared_case
 
 
@@ -129,3 +130,18 @@ def test_target_lesion_counted_value_wins(case):
     report.recist[0] = dataclasses.replace(
         base, target_diameters={**base.target_diameters, track.lesion_id: 42.5})
     assert lesion_at(report, track, 0).recist_diameter_mm == 42.5
+
+
+def test_score_and_new_lesion_state_per_lesion_and_timepoint(case):
+    rows = {(r["lesion_id"], r["timepoint"]): r for r in lesion_rows(equivocal_report(case))}
+    assert rows[(EQUIVOCAL_ID, "1")]["score"] == "0.410"
+    assert rows[(EQUIVOCAL_ID, "1")]["recist_new_lesion"] == "equivocal"
+    assert rows[(EQUIVOCAL_ID, "2")]["score"] == "0.850"
+    assert rows[(EQUIVOCAL_ID, "2")]["recist_new_lesion"] == "confirmed"
+    assert rows[(EQUIVOCAL_ID, "0")]["score"] == ""  # not seen
+    assert rows[(UNSCORED_ID, "1")]["score"] == ""  # no score
+    assert rows[(UNSCORED_ID, "1")]["recist_new_lesion"] == "counted"
+    assert rows[("L2", "0")]["score"] == "0.900" and rows[("L2", "0")]["recist_new_lesion"] == ""
+    # without scores (label files, older reports) the columns are blank
+    plain = lesion_rows(fresh_report(case))
+    assert all(r["score"] == "" for r in plain)

@@ -15,6 +15,7 @@ from interval.longitudinal.model import REG_FAILED, SegmentationSource
 from interval.longitudinal.report_charts import render_charts
 from interval.longitudinal.report_common import as_component_volume, shown_tracks
 from interval.longitudinal.report_html import render_html, write_report_html
+from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, UNSCORED_ID, equivocal_report
 from tests.longitudinal._report_fixture import fresh_report, shared_case
 
 EVIL = "<script>alert(1)</script>"
@@ -170,3 +171,31 @@ def test_sign_off_and_reader_changes_are_shown_as_text(case):
     assert "Signed off by Dr &lt;b&gt;Who&lt;/b&gt; on 2026-12-07T12:00:00+00:00." in html
     assert "<b>Who</b>" not in html
     assert "23.4" in html and "21.0" in html
+
+
+def _section_table(html: str, heading: str) -> list[list[str]]:
+    """The cells (tags stripped, line breaks as " | ") of the table under ``heading``."""
+    part = html.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
+    rows = []
+    for tr in re.findall(r"<tr>(.*?)</tr>", part, re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)
+        rows.append([re.sub(r"<[^>]+>", "", c.replace("<br>", " | ")) for c in cells])
+    return rows
+
+
+def test_scores_and_equivocal_new_lesions_are_shown(case):
+    report = equivocal_report(case)
+    html = render_html(report)
+    recist = _section_table(html, "RECIST 1.1")
+    head = recist[0]
+    new, equivocal = head.index("New lesions"), head.index("Equivocal new lesions")
+    assert [row[new] for row in recist[1:]] == [
+        "none", UNSCORED_ID, f"{EQUIVOCAL_ID} (confirmed, first seen follow-up 1)"]
+    assert [row[equivocal] for row in recist[1:]] == ["none", EQUIVOCAL_ID, "none"]
+    lesions = {row[0].split(" ")[0]: row for row in _section_table(html, "Lesions")[1:]}
+    first, later = lesions[EQUIVOCAL_ID][4], lesions[EQUIVOCAL_ID][5]  # follow-ups 1, 2
+    assert "confidence 0.41" in first and "equivocal new lesion" in first
+    assert "confidence 0.85" in later and "confirmed new lesion" in later
+    assert "confidence -" in lesions[UNSCORED_ID][4]  # no score: "-"
+    assert "confidence 0.90" in lesions["L2"][3] and "new lesion" not in lesions["L2"][3]
+    assert "equivocal: it makes no progression until a later scan confirms it" in html

@@ -14,6 +14,7 @@ from interval.longitudinal import report_json
 from interval.longitudinal.model import SCHEMA_VERSION
 from interval.longitudinal.report_common import ReportError
 from interval.longitudinal.report_json import read_report, report_json_text, write_report_json
+from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, THRESHOLD, equivocal_report
 from tests.longitudinal._report_fixture import fresh_report, shared_case
 
 
@@ -49,7 +50,8 @@ def test_non_finite_numbers_become_null(case):
 
 
 # Objects whose keys are data (timepoint indices, lesion ids, phase or output names).
-_DATA_MAPS = {"members", "merged_into", "target_diameters", "timings", "outputs", "corrections"}
+_DATA_MAPS = {"members", "merged_into", "target_diameters", "timings", "outputs", "corrections",
+              "confirmed_new_lesions"}
 
 
 def _keys(value, out: set[str]) -> set[str]:
@@ -107,3 +109,32 @@ def test_truncated_real_report_is_refused(case, tmp_path):
     path.write_text(text[: len(text) // 2], encoding="utf-8")
     with pytest.raises(ReportError, match="damaged"):
         read_report(path)
+
+
+def test_scores_and_equivocal_new_lesions_round_trip(case, tmp_path):
+    report = equivocal_report(case)
+    back = read_report(write_report_json(report, tmp_path / "report.json"))
+    assert back.to_dict() == report.to_dict()
+    assert back.equivocal_below == THRESHOLD
+    assert {m.score for m in back.measurements} >= {0.41, 0.85, 0.9, None}
+    assert back.recist[1].equivocal_new_lesions == (EQUIVOCAL_ID,)
+    assert back.recist[2].confirmed_new_lesions == {EQUIVOCAL_ID: 1}  # int timepoint again
+    data = json.loads(report_json_text(report))
+    assert data["recist"][1]["equivocal_new_lesions"] == [EQUIVOCAL_ID]
+    assert data["recist"][2]["confirmed_new_lesions"] == {EQUIVOCAL_ID: 1}
+
+
+def test_an_older_report_without_scores_reads_as_unknown(case, tmp_path):
+    data = json.loads(report_json_text(equivocal_report(case)))
+    del data["equivocal_below"]
+    for m in data["measurements"]:
+        del m["score"]
+    for r in data["recist"]:
+        del r["equivocal_new_lesions"], r["confirmed_new_lesions"]
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    back = read_report(path)
+    assert back.equivocal_below is None
+    assert all(m.score is None for m in back.measurements)
+    assert all(r.equivocal_new_lesions == () and r.confirmed_new_lesions == {}
+               for r in back.recist)

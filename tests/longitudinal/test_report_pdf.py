@@ -12,6 +12,7 @@ from interval.longitudinal.key_images import render_key_images
 from interval.longitudinal.report_charts import render_charts
 from interval.longitudinal.report_common import as_component_volume
 from interval.longitudinal.report_pdf import markup_text, render_pdf, write_report_pdf
+from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, equivocal_report
 from tests.longitudinal._report_fixture import fresh_report, require_tool, shared_case
 
 
@@ -104,3 +105,15 @@ def test_sign_off_and_reader_changes_in_the_pdf(case, tmp_path):
     assert "Values changed by the reader" in flat
     assert "Signed off by Dr <i>Who</i>." in flat
     assert "23.4" in flat and "21.0" in flat
+
+
+def test_scores_and_equivocal_new_lesions_in_the_pdf(case, tmp_path):
+    path = tmp_path / "report.pdf"
+    write_report_pdf(equivocal_report(case), path)
+    flat = re.sub(r"\s+", " ", _pdf_text(path))
+    assert "Equivocal" in flat  # the RECIST table's column of equivocal new lesions
+    assert "confidence 0.41" in flat and "equivocal new lesion" in flat
+    assert "confidence 0.85" in flat and "confirmed new lesion" in flat
+    assert "confidence 0.90" in flat and "confidence -" in flat
+    assert f"{EQUIVOCAL_ID} (new, confidence 0.41, below 0.62): equivocal" in flat
+    assert "(confirmed," in flat  # the confirming new lesion (its column wraps the rest)

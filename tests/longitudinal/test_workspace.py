@@ -343,3 +343,17 @@ def test_saving_the_session_keeps_what_others_wrote_meanwhile(out: Path) -> None
     # an entry the window changes wins over the file's
     window.save_session({**window.session, "timeline_choice": {"patient": "P2"}})
     assert LongitudinalWorkspace.open(out).session["timeline_choice"] == {"patient": "P2"}
+
+
+def test_rederived_recist_keeps_the_models_equivocal_rule() -> None:
+    """A correction re-assesses RECIST: an equivocal new lesion must stay equivocal."""
+    from interval.longitudinal.workspace_derive import derive
+    from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, THRESHOLD, equivocal_report
+
+    base = equivocal_report(shared_case())
+    derived = derive(base, base.tracks, base.events, base.measurements, [])
+    report = derived.report
+    assert report.equivocal_below == THRESHOLD
+    assert EQUIVOCAL_ID in report.recist[1].equivocal_new_lesions
+    assert EQUIVOCAL_ID not in report.recist[1].new_lesions
+    assert EQUIVOCAL_ID in report.recist[2].new_lesions  # confirmed at follow-up 2

@@ -13,6 +13,7 @@ from interval.longitudinal.lesion_rows import build_lesion_rows
 from interval.longitudinal.model import ROLE_EXCLUDED
 from interval.ui.longitudinal.lesion_table import LESION_ID_ROLE, LesionTableView
 from interval.ui.plain_text import tooltip_text
+from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, UNSCORED_ID, equivocal_report
 from tests.longitudinal._report_fixture import fresh_report, shared_case
 
 DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -64,8 +65,8 @@ def test_one_row_per_lesion_with_its_role(view, report):
     new = next(t.lesion_id for t in report.tracks if t.role == "new")
     bg = Qt.ItemDataRole.BackgroundRole
     assert _cell(view, target, role_col, bg).color() != _cell(view, new, role_col, bg).color()
-    # 3 fixed columns + 3 at the baseline + 5 per follow-up, two-line headers
-    assert model.columnCount() == 3 + 3 + 5 * (len(report.timeline.timepoints) - 1)
+    # 3 fixed columns + 4 at the baseline + 6 per follow-up, two-line headers
+    assert model.columnCount() == 3 + 4 + 6 * (len(report.timeline.timepoints) - 1)
     la1 = _col(view, "long", 1)
     assert model.headerData(la1, Qt.Orientation.Horizontal) == "follow-up 1\nLA mm"
     # values as the row builder computed them
@@ -82,7 +83,7 @@ def test_band_shows_the_response_per_follow_up_aligned_with_its_columns(view, re
         assert f"{r.sum_mm:.1f} mm" in text
     # each timepoint's band cell spans its columns and has the table's column widths
     first = _col(view, "long", 1)
-    assert view.band.columnSpan(0, first) == 5
+    assert view.band.columnSpan(0, first) == 6
     header = view.table.horizontalHeader()
     header.resizeSection(first, 150)
     assert view.band.columnWidth(first) == 150
@@ -185,3 +186,49 @@ def test_set_report_updates_cells_and_keeps_the_selection(view, qtbot, report):
     view.set_report(report)
     assert view.model.rowCount() == len(report.tracks)
     assert view.selected_lesion() is None
+
+
+def test_confidence_column_and_equivocal_marks(view, case):
+    report = equivocal_report(case)
+    view.set_report(report)
+    conf0, conf1, conf2 = (_col(view, "score", t) for t in (0, 1, 2))
+    assert view.model.headerData(conf1, Qt.Orientation.Horizontal) == "follow-up 1\nConf"
+    assert _cell(view, "L2", conf0) == "0.90"
+    assert _cell(view, EQUIVOCAL_ID, conf0) == ""  # not seen at baseline
+    assert _cell(view, EQUIVOCAL_ID, conf1) == "0.41 equivocal"
+    assert _cell(view, EQUIVOCAL_ID, conf2) == "0.85 confirmed"
+    assert _cell(view, UNSCORED_ID, conf1) == "-"  # seen, no score
+    tip = tooltip_text(_cell(view, EQUIVOCAL_ID, conf1, Qt.ItemDataRole.ToolTipRole))
+    assert "Confidence 0.41 (equivocal new lesion)" in tip
+    assert "no progression until a later scan confirms it" in tip
+    # sorted as numbers, blanks (not seen, no score) last
+    view.table.sortByColumn(conf1, Qt.SortOrder.AscendingOrder)
+    assert view.shown_order()[0] == EQUIVOCAL_ID
+    assert view.model.sort_value(view.model.row_of(UNSCORED_ID), conf1) is None
+    # the band's tooltip lists the equivocal and the confirming new lesions
+    band_tips = [tooltip_text(view.band.item(0, c).toolTip())
+                 for c in range(view.band.columnCount()) if view.band.item(0, c)]
+    assert any(f"Equivocal new lesions (no progression until confirmed): {EQUIVOCAL_ID}" in t
+               for t in band_tips)
+    assert any(f"Confirming an earlier equivocal finding: {EQUIVOCAL_ID}" in t
+               for t in band_tips)
+    # never confirmed: the role says so
+    role = _col(view, "role")
+    assert _cell(view, EQUIVOCAL_ID, role) == "New"
+    report.recist[2] = dataclasses.replace(report.recist[2], new_lesions=(),
+                                           confirmed_new_lesions={},
+                                           equivocal_new_lesions=(EQUIVOCAL_ID,))
+    view.set_report(report)
+    assert _cell(view, EQUIVOCAL_ID, role) == "New (equivocal)"
+    assert "Equivocal new lesion" in tooltip_text(
+        _cell(view, EQUIVOCAL_ID, role, Qt.ItemDataRole.ToolTipRole))
+
+
+def test_hostile_reason_in_the_band_is_plain_text(view, case):
+    report = equivocal_report(case)
+    report.recist[1] = dataclasses.replace(report.recist[1], reason="<img src=x> <b>L1</b>")
+    view.set_report(report)
+    tips = [view.band.item(0, c).toolTip() for c in range(view.band.columnCount())
+            if view.band.item(0, c)]
+    assert not any("<img" in t or "<b>" in t for t in tips)
+    assert any("<img src=x> <b>L1</b>" in tooltip_text(t) for t in tips)

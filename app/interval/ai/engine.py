@@ -7,6 +7,12 @@ Pipeline (every phase timed in ``SegmentationResult.timings``)::
     -> argmax / sigmoid > 0.5 AT MODEL RESOLUTION -> unpad -> nearest-neighbour labels back onto the exact input
     grid (float logits are never resampled) -> reorient back -> post-process
 
+With model.json's ``confidence`` section (softmax models) the blended logits also give
+a confidence map at model resolution - the summed softmax probability of its labels,
+channel by channel (:func:`confidence_map`) - brought back onto the input grid linearly
+(:meth:`~interval.ai.transforms.Resample.invert_values`) as ``uint8`` 0-255
+(``SegmentationResult.confidence``; off with ``InferenceOptions.confidence=False``).
+
 With ``inference.mode == "whole"`` there is no padding and no tiling: the network runs
 once on the whole reoriented, resampled, normalised array (one window of the array's
 size, so timings, progress, cancel, mirror TTA, device and out-of-memory handling are
@@ -24,7 +30,7 @@ child process (:mod:`interval.ai.engine_child`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -42,8 +48,8 @@ from interval.ai.weights import build_model
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
 from interval.core.volume import Volume
 
-__all__ = ["InferenceOptions", "SegmentationResult", "check_finite", "logits_to_labels",
-           "segment"]
+__all__ = ["InferenceOptions", "SegmentationResult", "check_finite", "confidence_map",
+           "logits_to_labels", "segment"]
 
 
 class _Timer:
@@ -139,6 +145,94 @@ def logits_to_labels(logits: torch.Tensor, spec: ModelSpec,
     return lut[lab]
 
 
+_CONFIDENCE_CHUNK = 1 << 23  # voxels per step of confidence_map: bounded buffers, and few
+# large torch calls (each parallel call waits for all its threads: many small ones are slow
+# on a busy machine)
+_EXP_FLOOR = -80.0  # exp(-80) ~ 2e-35: nothing next to the largest term's exp(0) = 1
+
+
+def confidence_map(values: torch.Tensor, channels: Iterable[int], *,
+                   probabilities: bool = False,
+                   scale: torch.Tensor | None = None) -> torch.Tensor:
+    """The summed softmax probability of ``channels``, float32 ``(Z, Y, X)``, from blended
+    values ``(C, Z, Y, X)`` (a view is fine: it is only read).
+
+    From logits: ``exp(z_c - max)`` summed over ``channels`` and over all channels, in
+    slabs of at most :data:`_CONFIDENCE_CHUNK` voxels (three slab buffers besides the
+    result; no second C-channel tensor).  ``scale`` ``(Z, Y, X)``: the logits are
+    multiplied by it first - the inverse of the summed blending weights when ``values``
+    are the weighted SUM of the windows' logits (the engine skips that division for
+    argmax), so the softmax is taken of their weighted mean.  ``probabilities``: the
+    values are blended window probabilities (a weighted sum), so the share of
+    ``channels`` in their sum (the weights cancel).
+    """
+    wanted = {int(c) for c in channels}
+    n = values.shape[0]
+    shape = tuple(values.shape[1:])
+    out = torch.empty(shape, dtype=torch.float32)
+    plane = max(1, int(np.prod(shape[1:])))
+    step = max(1, _CONFIDENCE_CHUNK // plane)
+    buffers = [torch.empty((min(step, shape[0]), *shape[1:]), dtype=torch.float32)
+               for _ in range(3)]
+    for z0 in range(0, shape[0], step):
+        z1 = min(z0 + step, shape[0])
+        block = values[:, z0:z1]
+        result = out[z0:z1]
+        num, den, term = (b[:z1 - z0] for b in buffers)
+        num.zero_()
+        if probabilities:
+            torch.sum(block, dim=0, out=den)
+            for ch in sorted(wanted):
+                num.add_(block[ch])
+            den.clamp_(min=torch.finfo(torch.float32).tiny)
+        else:
+            shift = result  # minus the (scaled) maximum; replaced by the result below
+            torch.amax(block, dim=0, out=shift)
+            factor = None if scale is None else scale[z0:z1]
+            if factor is not None:  # (z_c - max) * s: the same maximum, s > 0
+                shift.mul_(factor)
+            shift.neg_()
+            den.zero_()
+            for ch in range(n):
+                if factor is None:
+                    torch.add(shift, block[ch], out=term)
+                else:
+                    torch.addcmul(shift, block[ch], factor, out=term)
+                term.clamp_(min=_EXP_FLOOR).exp_()  # far-out inputs are slow in exp
+                den.add_(term)  # >= 1: the largest term is exp(0)
+                if ch in wanted:
+                    num.add_(term)
+        torch.div(num, den, out=result).clamp_(0.0, 1.0)
+    return out
+
+
+def blend_weight_sum(shape: tuple[int, ...], patch: tuple[int, ...], overlap: float,
+                     blend: str) -> torch.Tensor:
+    """The summed blending weights of the sliding window over ``shape`` (what
+    :func:`~interval.ai.sliding_window.sliding_window_inference` divides by when it
+    normalises; the image is at least one patch large here)."""
+    from interval.ai.sliding_window import gaussian_importance_map, window_positions
+
+    weight = (gaussian_importance_map(patch) if blend == "gaussian"
+              else torch.ones(patch, dtype=torch.float32))
+    total = torch.zeros(shape, dtype=torch.float32)
+    for z, y, x in window_positions(shape, patch, overlap):
+        total[z:z + patch[0], y:y + patch[1], x:x + patch[2]] += weight
+    return total
+
+
+def _confidence_on_input_grid(prob: torch.Tensor, resample: Resample | None,
+                              reorient: Reorient | None) -> np.ndarray:
+    """The (cropped) model-grid probability as uint8 0-255 on the input grid."""
+    if resample is not None and not resample.is_identity:
+        out = resample.invert_values(prob.numpy(), scale=255.0, dtype=np.uint8)
+    else:
+        out = prob.mul_(255.0).round_().to(torch.uint8).numpy()
+    if reorient is not None:
+        out = reorient.invert_labels(out)  # an exact permutation of the voxels
+    return np.ascontiguousarray(out)
+
+
 def segment(
     volume: Volume,
     spec: ModelSpec,
@@ -232,6 +326,21 @@ def segment(
     timer.timings["stitch"] = stats.stitch_s
     warnings.extend(stats.warnings)
 
+    confidence: np.ndarray | None = None
+    wanted = spec.confidence
+    if opts.confidence and wanted is not None and spec.output.activation == "softmax":
+        with timer.phase("confidence"):
+            crop = (slice(None), slice(None), slice(None)) if pad is None else pad.crop_slices()
+            scale = None
+            if not probabilities and not whole:  # the logits are a weighted sum
+                scale = blend_weight_sum(tuple(logits.shape[1:]), patch, overlap,
+                                         blend).reciprocal_()[crop]
+            prob = confidence_map(logits[(slice(None), *crop)], wanted.labels,
+                                  probabilities=probabilities, scale=scale)
+            del scale
+        with timer.phase("confidence_back"):
+            confidence = _confidence_on_input_grid(prob, resample, reorient)
+            del prob
     with timer.phase("argmax"):
         labels = logits_to_labels(logits, spec, 0.5 if probabilities else 0.0)
         del logits
@@ -247,4 +356,5 @@ def segment(
         with timer.phase("postprocess"):
             apply_postprocess(labels, spec.postprocess, volume.voxel_volume_mm3())
     out = volume.with_array(labels, labels=spec.label_table)
-    return SegmentationResult(out, timer.timings, str(device), warnings)
+    conf = None if confidence is None else volume.with_array(confidence)
+    return SegmentationResult(out, timer.timings, str(device), warnings, confidence=conf)

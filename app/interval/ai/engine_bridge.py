@@ -38,12 +38,15 @@ def child_kwargs(volume: Volume, model_dir: str | Path,
 
 def result_from_child(volume: Volume, model_dir: str | Path, outputs: dict[str, np.ndarray],
                       info: dict[str, Any]) -> SegmentationResult:
-    """The child's ``({"labels": ...}, info)`` as a label Volume on ``volume``'s grid."""
+    """The child's ``({"labels": ..., "confidence": ...}, info)`` as Volumes on ``volume``'s
+    grid (the confidence map only when the child sent one; checked by the caller)."""
     spec = load_model_spec(model_dir)
     labels = np.asarray(outputs["labels"])
+    confidence = outputs.get("confidence")
     return SegmentationResult(
         labels=volume.with_array(labels, labels=spec.label_table),
         timings={str(k): float(v) for k, v in dict(info.get("timings", {})).items()},
         device=str(info.get("device", "cpu")),
         warnings=[str(w) for w in info.get("warnings", [])],
+        confidence=None if confidence is None else volume.with_array(np.asarray(confidence)),
     )

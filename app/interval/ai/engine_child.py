@@ -32,7 +32,8 @@ def segment_arrays(
     """Segment ``arrays["image"]`` (z, y, x) on the given grid with the package ``model_dir``.
 
     Returns ``({"labels": labels}, {"timings": {...}, "device": str, "warnings": [...]})``;
-    ``labels`` has the image's shape (uint8 or uint16).  ``code_path``: the code folder of
+    ``labels`` has the image's shape (uint8 or uint16).  A model with a confidence section
+    also gives ``"confidence"``: uint8 0-255 of the image's shape.  ``code_path``: the code folder of
     the plugin declaring the model (``SegmentationModelEntry.code_path``), the only place
     a ``"plugin"`` network's code may come from; None for a model package on its own.
     """
@@ -51,4 +52,7 @@ def segment_arrays(
                      cancel=cancel)
     info = {"timings": dict(result.timings), "device": result.device,
             "warnings": list(result.warnings)}
-    return {"labels": result.labels.array}, info
+    outputs = {"labels": result.labels.array}
+    if result.confidence is not None:
+        outputs["confidence"] = result.confidence.array
+    return outputs, info

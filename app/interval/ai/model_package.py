@@ -54,6 +54,12 @@ Fields (``*`` required; unknown keys anywhere are an error)::
                       "average": "logits" (MONAI, default) or "probabilities" (nnU-Net:
                       softmax / sigmoid of each window, then blended))
     postprocess      {"largest_component": [values], "min_island_mm3": {"value": mm3}}
+    confidence       {"labels": [values], "equivocal_below": 0.62}
+                     (softmax only: the engine also returns a per-voxel confidence map, the
+                      summed softmax probability of these declared labels (0-255 = 0-1);
+                      each lesion's score is its mean.  equivocal_below (optional, in
+                      (0, 1), or null): the calibrated score under which a NEW lesion is
+                      marked equivocal instead of counted as progression)
 
 ``model.json`` is at most :data:`MAX_MODEL_JSON_BYTES` and must be a regular file (a
 FIFO or device is refused without being read).
@@ -148,6 +154,15 @@ class PostprocessSpec:
 
 
 @dataclass(frozen=True)
+class ConfidenceSpec:
+    """Which labels' softmax probabilities make the confidence map, and the calibrated
+    score below which a new lesion is equivocal (None: not calibrated)."""
+
+    labels: tuple[int, ...]
+    equivocal_below: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A validated ``model.json`` (plus the folder it came from).
 
@@ -171,6 +186,7 @@ class ModelSpec:
     normalization: Normalization = field(default_factory=Normalization)
     inference: InferenceSpec = field(default_factory=InferenceSpec)
     postprocess: PostprocessSpec = field(default_factory=PostprocessSpec)
+    confidence: ConfidenceSpec | None = None  # None: no confidence map
     format: int = FORMAT_VERSION
     code_path: Path | None = None
 
@@ -307,7 +323,7 @@ def _jtype(value: Any) -> str:
 _TOP_KEYS = {
     "format", "name", "version", "task", "description", "modality", "labels",
     "target_spacing", "orientation", "patch_size", "normalization", "network", "output",
-    "inference", "postprocess",
+    "inference", "postprocess", "confidence",
 }
 _TOP_REQUIRED = {"format", "name", "version", "task", "labels", "network", "output"}
 _INFERENCE_MODES = ("sliding_window", "whole")
@@ -443,6 +459,8 @@ def parse_model_spec(data: Any, folder: str | Path, *,
     network = _network(c, top["network"], folder) if "network" in top else None
     output = _output(c, top["output"]) if "output" in top else None
     post = _postprocess(c, top.get("postprocess", {}), labels)
+    confidence = (_confidence(c, top["confidence"], labels, output)
+                  if "confidence" in top else None)
 
     if output is not None and labels:
         values = [li.value for li in labels]
@@ -461,7 +479,7 @@ def parse_model_spec(data: Any, folder: str | Path, *,
         patch_size=None if whole else patch, network=network, output=output,
         description=description,
         modality=modality, target_spacing=spacing, orientation=orientation,
-        normalization=norm, inference=inference, postprocess=post,
+        normalization=norm, inference=inference, postprocess=post, confidence=confidence,
         code_path=None if code_path is None else Path(code_path),
     )
 
@@ -778,3 +796,38 @@ def _postprocess(c: _Checker, value: Any, labels: tuple[LabelInfo, ...]) -> Post
         if vol is not None:
             islands[iv] = vol
     return PostprocessSpec(tuple(largest), islands)
+
+
+def _confidence(c: _Checker, value: Any, labels: tuple[LabelInfo, ...],
+                output: OutputSpec | None) -> ConfidenceSpec | None:
+    """``{"labels": [declared values], "equivocal_below": number in (0, 1) or null}``."""
+    obj = c.obj(value, "confidence")
+    if obj is None:
+        return None
+    c.keys(obj, "confidence", {"labels", "equivocal_below"}, {"labels"})
+    if output is not None and output.activation != "softmax":
+        c.add("confidence needs a softmax output (the summed probability of its labels); "
+              f"output.activation is {output.activation!r}")
+    known = {li.value for li in labels}
+    values: list[int] = []
+    raw = obj.get("labels")
+    if "labels" in obj and (not isinstance(raw, list) or not raw):
+        c.add(f"confidence.labels must be a non-empty list of label values, got {_jtype(raw)}")
+        raw = []
+    for n, v in enumerate(raw or []):
+        iv = c.integer(v, f"confidence.labels[{n}]", lo=1, hi=65535)
+        if iv is None:
+            continue
+        if iv in values:
+            c.add(f"confidence.labels: label {iv} is listed twice")
+        elif known and iv not in known:
+            c.add(f"confidence.labels: label {iv} is not in labels")
+        else:
+            values.append(iv)
+    below: float | None = None
+    if obj.get("equivocal_below") is not None:
+        below = c.number(obj["equivocal_below"], "confidence.equivocal_below", lo=0.0,
+                         hi=1.0, lo_open=True, hi_open=True)
+    if not values or (below is None and obj.get("equivocal_below") is not None):
+        return None
+    return ConfidenceSpec(tuple(sorted(values)), below)

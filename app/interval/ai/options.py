@@ -15,6 +15,8 @@ class InferenceOptions:
     ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
     ``amp``: mixed precision on CUDA (never on the CPU).  ``cleanup``: apply
     model.json's post-processing.  ``threads``: CPU threads for torch (None: leave).
+    ``confidence``: also return the confidence map when model.json has a ``confidence``
+    section (False: labels only, as fast as without one).
     ``overlap`` and ``batch_size`` do not apply to whole-volume models
     (``"inference": {"mode": "whole"}``: one forward pass, no windows).
     """
@@ -26,6 +28,7 @@ class InferenceOptions:
     amp: bool = True
     cleanup: bool = True
     threads: int | None = None
+    confidence: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (for the child process)."""
@@ -44,9 +47,15 @@ class InferenceOptions:
 
 @dataclass
 class SegmentationResult:
-    """A label map on the input grid, where the time went, the device used, any warnings."""
+    """A label map on the input grid, where the time went, the device used, any warnings.
+
+    ``confidence``: with model.json's ``confidence`` section, a ``uint8`` Volume on the
+    input grid: 0-255 for a probability 0-1 that the voxel belongs to one of its labels
+    (None without the section, or with ``InferenceOptions.confidence`` False).
+    """
 
     labels: Volume
     timings: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
     warnings: list[str] = field(default_factory=list)
+    confidence: Volume | None = None

@@ -642,8 +642,9 @@ def run_segmentation(
     or None (model.json's settings).  ``code_path`` is the declaring plugin's code folder
     (``SegmentationModelEntry.code_path``): the only folder a "plugin" network's code is
     loaded from (checked by :mod:`interval.ai.networks.plugin_code`).  The engine runs in the
-    child (``interval.ai.engine_child:segment_arrays``); the label map comes back through
-    shared memory onto ``volume``'s grid.  Returns a
+    child (``interval.ai.engine_child:segment_arrays``); the label map (and, for a model
+    with a confidence section, the uint8 confidence map: ``result.confidence``) comes back
+    through shared memory onto ``volume``'s grid.  Returns a
     :class:`~interval.ai.options.SegmentationResult`; ``timings["process"]`` is the time
     spent starting the child and moving data (beyond the engine's own phases).
     ``memory_limit_bytes``: as for :func:`run_in_child` (None: the default limit).
@@ -666,9 +667,30 @@ def run_segmentation(
     labels = outputs.get("labels")
     if labels is None or labels.shape != tuple(volume.array.shape) or labels.dtype.kind not in "ui":
         raise ModelMisbehaved("its label map is missing or does not match the image")
+    checked = {"labels": labels}
+    confidence = outputs.get("confidence")
+    if confidence is not None:
+        checked["confidence"] = _checked_confidence(confidence, volume, model_dir,
+                                                    bool(kwargs["options"]["confidence"]))
     inside = sum(v for k, v in info["timings"].items() if k != "total")
     info["timings"]["process"] = max(elapsed - inside, 0.0)
-    return result_from_child(volume, model_dir, {"labels": labels}, info)
+    return result_from_child(volume, model_dir, checked, info)
+
+
+def _checked_confidence(confidence: np.ndarray, volume: Any, model_dir: str | Path,
+                        asked: bool) -> np.ndarray:
+    """The child's confidence map when the model declares one, it was asked for, and it
+    is uint8 on the image's grid; else :class:`ModelMisbehaved`."""
+    from interval.ai.model_package import load_model_spec
+
+    if not asked or load_model_spec(model_dir).confidence is None:
+        raise ModelMisbehaved("it sent a confidence map that was not asked for")
+    if confidence.shape != tuple(volume.array.shape) or confidence.dtype != np.uint8:
+        shape = "x".join(str(n) for n in confidence.shape)
+        want = "x".join(str(n) for n in volume.array.shape)
+        raise ModelMisbehaved(f"its confidence map ({shape}, {confidence.dtype}) does not "
+                              f"match the image ({want}, uint8)")
+    return confidence
 
 
 def _segmentation_info(info: dict[str, Any]) -> dict[str, Any]:

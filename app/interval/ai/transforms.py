@@ -11,6 +11,8 @@ map back exactly (``invert_labels``):
   image is resampled linearly with ``torch.nn.functional.interpolate(align_corners=False)``
   and labels come back by nearest neighbour computed in integer arithmetic
   (``i_model = floor((i + 1/2) * n' / n)``): they land on the input voxels exactly.
+  A map of values (a probability) comes back linearly (``invert_values``: the same
+  trilinear rule, a few slices at a time).
 * :class:`PadToPatch` - pads to at least the patch size (centred); inverted by cropping.
 
 :func:`normalize` applies model.json's intensity normalisation (CT clip + z-score,
@@ -180,6 +182,68 @@ class Resample:
             if len(idx) != out.shape[axis] or np.any(idx != np.arange(len(idx))):
                 out = np.take(out, idx, axis=axis)
         return np.ascontiguousarray(out)
+
+
+    def linear_weights(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per array axis (z, y, x): for each input voxel, the two model-grid indices
+        around its centre and the weight of the second (``align_corners=False``, like
+        ``torch.nn.functional.interpolate``: the edges of the two grids coincide)."""
+        out = []
+        for n_in, n_out in zip(self.grid_in.shape, self.grid_out.shape, strict=True):
+            src = np.maximum((np.arange(n_in, dtype=np.float64) + 0.5) * (n_out / n_in) - 0.5,
+                             0.0)
+            lo = np.minimum(np.floor(src).astype(np.int64), n_out - 1)
+            hi = np.minimum(lo + 1, n_out - 1)
+            out.append((lo, hi, (src - lo).astype(np.float32)))
+        return out
+
+    def invert_values(self, values: np.ndarray, *, scale: float = 1.0,
+                      dtype: np.dtype | type = np.float32, slab: int | None = None
+                      ) -> np.ndarray:
+        """A value map on ``grid_out`` brought back onto ``grid_in`` by linear (trilinear)
+        interpolation, times ``scale``; an integer ``dtype`` is rounded and clipped to its
+        range.  Worked out ``slab`` input slices at a time (default: about 4 M voxels;
+        bilinear in-plane on the few model slices they need, then linear along z), so
+        besides the result only a slab of float32 is held."""
+        import torch
+        import torch.nn.functional as F
+
+        dtype = np.dtype(dtype)
+        n_in = self.grid_in.shape
+        if slab is None:
+            slab = max(1, (1 << 22) // max(1, n_in[1] * n_in[2]))
+        if values.shape != self.grid_out.shape:
+            raise ValueError(f"values of shape {values.shape} are not on the model grid "
+                             f"{self.grid_out.shape}")
+        src = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+        if self.is_identity:
+            z0 = z1 = np.arange(n_in[0])
+            wz = np.zeros(n_in[0], np.float32)
+        else:
+            (z0, z1, wz), _y, _x = self.linear_weights()
+        out = np.empty(n_in, dtype)
+        limits = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "ui" else None
+        with torch.inference_mode():
+            for k0 in range(0, n_in[0], max(1, slab)):
+                k1 = min(k0 + max(1, slab), n_in[0])
+                lo, hi = z0[k0:k1], z1[k0:k1]
+                need = np.unique(np.concatenate([lo, hi]))
+                planes = src[torch.from_numpy(need)]
+                if tuple(planes.shape[1:]) != tuple(n_in[1:]):
+                    planes = F.interpolate(planes[None], size=tuple(n_in[1:]), mode="bilinear",
+                                           align_corners=False)[0]
+                at = {int(v): n for n, v in enumerate(need)}
+                block = planes[[at[int(v)] for v in lo]]
+                weights = wz[k0:k1]
+                if weights.any():  # else the slices fall on model slices (z unchanged)
+                    far = planes[[at[int(v)] for v in hi]]
+                    block = torch.lerp(block, far, torch.from_numpy(weights)[:, None, None])
+                if scale != 1.0:
+                    block.mul_(float(scale))
+                if limits is not None:
+                    block.round_().clamp_(*limits)
+                out[k0:k1] = block.numpy()
+        return out
 
 
 class PadToPatch:

@@ -34,8 +34,11 @@ Operations (applied in order, after the automatic matching):
     timepoints where the old track has several components, each goes to the side
     (a or b) whose centroid is nearer in baseline space.
 ``rename`` (a; value = the name), ``exclude`` (a), ``include`` (a),
-``set_role`` (a; value = "target" or "non-target")
-    the track's name or RECIST role, marked as the reader's (``role_source``).
+``set_role`` (a; value = "target", "non-target" or "new")
+    the track's name or RECIST role, marked as the reader's (``role_source``).  "new"
+    (only for a lesion first seen after the baseline) is the reader's confirmation of a
+    new lesion that RECIST held *equivocal* (its score below the calibrated threshold):
+    it then counts from the first scan where it qualifies; ``exclude`` dismisses one.
 ``axis`` (a; value = "long" or "short"; ``points`` = [start_lps, end_lps])
     the reader drew that RECIST axis of the component ``a`` anew (end points in that
     timepoint's LPS space, mm); its length is recomputed.  Tracks are not changed: the
@@ -72,6 +75,7 @@ from interval.longitudinal.match_tracks import (
 )
 from interval.longitudinal.model import (
     ROLE_EXCLUDED,
+    ROLE_NEW,
     ROLE_NON_TARGET,
     ROLE_TARGET,
     LesionMeasurement,
@@ -88,7 +92,7 @@ OPS_ONE = ("rename", "exclude", "include", "set_role")
 OPS_AXIS = ("axis",)
 AXES = ("long", "short")
 ROLE_OPS = ("exclude", "include", "set_role")
-ROLES = (ROLE_TARGET, ROLE_NON_TARGET)
+ROLES = (ROLE_TARGET, ROLE_NON_TARGET, ROLE_NEW)
 ANCHOR_TOLERANCE_MM = 10.0
 
 
@@ -115,7 +119,7 @@ class Correction:
 
     op: str
     anchors: tuple[Anchor, ...]
-    value: str = ""  # rename: the new name; set_role: "target" / "non-target"
+    value: str = ""  # rename: the new name; set_role: "target" / "non-target" / "new"
     created: str = ""  # ISO 8601
     note: str = ""
     points: tuple[Vec3, ...] = ()  # axis: the new start and end points (LPS mm)
@@ -277,7 +281,7 @@ def _invalid(corr: Correction) -> str | None:
     else:
         return f"unknown operation {corr.op!r}"
     if corr.op == "set_role" and corr.value not in ROLES:
-        return f"unknown role {corr.value!r} (use target or non-target)"
+        return f"unknown role {corr.value!r} (use target, non-target or new)"
     if corr.op == "rename" and not corr.value.strip():
         return "rename needs a name"
     if corr.op == "axis":

@@ -16,6 +16,13 @@ reports show; only the per-lesion changes are computed here:
 * ``volume_change_from_baseline_pct``: the lesion's volume against its baseline volume,
   with the same rules (a vanished target that RECIST counted as 0 mm has 0 mL).
 
+* ``score``: the segmentation's confidence in the lesion there (0-1,
+  :meth:`~interval.longitudinal.model.LongitudinalReport.score_of`; ``None`` when unknown
+  or not seen), and ``new_lesion``: what RECIST made of it as a new lesion there
+  (:func:`~interval.longitudinal.report_text.new_lesion_state`: "counted", "confirmed",
+  "equivocal" or "").  A row is ``equivocal`` when RECIST held the lesion equivocal and
+  never counted it.
+
 This is the one rule set of the viewer: the lesion table and
 :meth:`~interval.longitudinal.workspace.LongitudinalWorkspace.rows` both use it, RECIST-consistent.  A lesion absent at a timepoint
 has the value the RECIST table counted (0 mm for a vanished target) and no value when
@@ -44,6 +51,7 @@ from interval.longitudinal.model import (
     Vec3,
 )
 from interval.longitudinal.report_common import STATUS_MERGED, lesion_at, timepoint_title
+from interval.longitudinal.report_text import NEW_EQUIVOCAL, new_lesion_state
 
 CellChanges = Mapping[tuple[str, int], frozenset[str]]
 RowChanges = Mapping[str, frozenset[str]]
@@ -68,6 +76,8 @@ class LesionCell:
     long_axis: Axis | None = None  # of the main component (longest long axis): to draw
     short_axis: Axis | None = None
     reader_changed: frozenset[str] = frozenset()  # "long_axis", "short_axis", "tracking"
+    score: float | None = None  # the segmentation's confidence, 0..1 (None: unknown)
+    new_lesion: str = ""  # "counted", "confirmed", "equivocal" (report_text NEW_*) or ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class LesionRow:
     cells: tuple[LesionCell, ...]  # in timepoint order, one per timepoint
     tracking_uid: str = ""
     reader_changed: frozenset[str] = frozenset()  # "name", "role"
+    equivocal: bool = False  # a new lesion RECIST held equivocal and never counted
 
     @property
     def is_target(self) -> bool:
@@ -124,6 +135,8 @@ class TimepointHeader:
     new_lesions: tuple[str, ...]
     overall_response: str  # "baseline" at the baseline, "" when RECIST was not assessed
     reason: str
+    equivocal_new_lesions: tuple[str, ...] = ()  # held equivocal here: no PD (yet)
+    confirmed_new_lesions: tuple[str, ...] = ()  # of new_lesions, confirming an equivocal one
 
     @property
     def is_baseline(self) -> bool:
@@ -190,13 +203,17 @@ def _row(report: LongitudinalReport, track: Track, tps: list[int], cell_changes:
             long_axis=main.long_axis if main is not None else None,
             short_axis=main.short_axis if main is not None else None,
             reader_changed=cell_changes.get((track.lesion_id, a.timepoint), frozenset()),
+            score=report.score_of(track, a.timepoint) if a.seen else None,
+            new_lesion=new_lesion_state(report, track.lesion_id, a.timepoint),
         ))
+    states = {c.new_lesion for c in cells}
     return LesionRow(
         lesion_id=track.lesion_id, name=track.name, organ=track.organ,
         is_lymph_node=track.is_lymph_node, role=track.role, role_reason=track.role_reason,
         role_source=track.role_source, first_seen=track.first_seen, cells=tuple(cells),
         tracking_uid=track.tracking_uid,
         reader_changed=row_changes.get(track.lesion_id, frozenset()),
+        equivocal=NEW_EQUIVOCAL in states and states <= {NEW_EQUIVOCAL, ""},
     )
 
 
@@ -213,6 +230,8 @@ def _header(report: LongitudinalReport, timepoint: int,
         sum_change_from_nadir_pct=r.change_from_nadir_pct,
         target_response=r.target_response, non_target_response=r.non_target_response,
         new_lesions=tuple(r.new_lesions), overall_response=r.overall_response, reason=r.reason,
+        equivocal_new_lesions=tuple(r.equivocal_new_lesions),
+        confirmed_new_lesions=tuple(r.confirmed_new_lesions),
     )
 
 

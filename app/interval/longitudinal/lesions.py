@@ -17,7 +17,10 @@ component as a :class:`~interval.longitudinal.model.LesionMeasurement`:
   around the component, named from the label table; "lymph node" for a lymph-node
   label; else an organ named in the lesion label ("liver tumor" -> "liver"); else
   "unknown";
-* ``touches_border`` when the component reaches the edge of the array.
+* ``touches_border`` when the component reaches the edge of the array;
+* ``score`` (with a confidence map: the model's per-voxel probability that a voxel is
+  a lesion, uint8 0-255 or float 0-1) = the mean confidence over the component's voxels,
+  0-1 rounded to 3 decimals; None without a map.
 
 Components are numbered 1..n in raster order of their first voxel (slice, row,
 column).  Work is done per bounding box: the slices holding lesion voxels are found in
@@ -266,12 +269,14 @@ def extract_lesions(
     *,
     timepoint: int,
     lesion_values: Mapping[int, str] | None = None,
+    confidence: Volume | None = None,
 ) -> ExtractedLesions:
     """Connected lesion components of ``labels``, measured (see the module notes).
 
     ``lesion_values`` maps label values to names; by default the lesion labels of
     ``labels.labels`` (:func:`lesion_label_values`).  ``image`` (same grid) gives the
-    intensities.  No lesion voxels gives an empty result, not an error.
+    intensities, ``confidence`` (same grid) each lesion's ``score``.  No lesion voxels
+    gives an empty result, not an error.
     """
     table = labels.labels
     if lesion_values is None:
@@ -283,6 +288,7 @@ def extract_lesions(
         raise LesionError("The image and the label map are on different grids "
                           f"(image {image.size_ijk}, labels {labels.size_ijk}); "
                           "resample the label map onto the image first.")
+    conf_scale = _confidence_scale(confidence, labels)
     arr = labels.array
     comps = _components_of(arr, sorted(int(v) for v in lesion_values)) if lesion_values else []
     comps.sort(key=lambda c: (c.first, c.value))
@@ -311,6 +317,10 @@ def extract_lesions(
         if image is not None:
             vals = np.asarray(image.array[comp.box][comp.mask], dtype=np.float64)
             mean, sd = float(vals.mean()), float(vals.std())
+        extra: dict[str, float] = {}
+        if confidence is not None:  # without a map: the field's default (None)
+            mean_conf = float(np.mean(confidence.array[comp.box][comp.mask], dtype=np.float64))
+            extra["score"] = round(min(max(mean_conf * conf_scale, 0.0), 1.0), 3)
         hi = tuple(s.stop for s in comp.box)
         touches = bool(np.any(lo == 0) or np.any(np.array(hi) == np.array(arr.shape)))
         measurements.append(LesionMeasurement(
@@ -324,5 +334,22 @@ def extract_lesions(
             bbox_lo=tuple(int(v) for v in lo),  # type: ignore[arg-type]
             bbox_hi=tuple(int(v) for v in hi),  # type: ignore[arg-type]
             touches_border=touches,
+            **extra,
         ))
     return ExtractedLesions(measurements, components)
+
+
+def _confidence_scale(confidence: Volume | None, labels: Volume) -> float:
+    """The factor from the confidence map's values to 0-1 (1/255 for uint8)."""
+    if confidence is None:
+        return 1.0
+    if not confidence.same_grid(labels):
+        raise LesionError("The confidence map and the label map are on different grids "
+                          f"(confidence {confidence.size_ijk}, labels {labels.size_ijk}).")
+    kind = confidence.array.dtype
+    if kind == np.uint8:
+        return 1.0 / 255.0
+    if kind.kind == "f":
+        return 1.0
+    raise LesionError(f"A confidence map must hold uint8 (0-255) or floating point (0-1) "
+                      f"values, not {kind}.")

@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +151,10 @@ class LesionMeasurement:
     bbox_lo: Index3 = (0, 0, 0)  # (k, j, i) inclusive
     bbox_hi: Index3 = (0, 0, 0)  # (k, j, i) exclusive
     touches_border: bool = False  # cut by the edge of the image: size unreliable
+    # how sure the segmentation is of this region, 0..1 (e.g. its mean foreground
+    # probability); None when the segmentation came without one (a label file, an older
+    # report): never "equivocal" then (see recist.RecistRules.equivocal_below)
+    score: float | None = None
 
     @property
     def recist_diameter_mm(self) -> float:
@@ -210,11 +215,16 @@ class RecistTimepoint:
     change_from_nadir_mm: float | None
     target_response: str  # CR / PR / SD / PD / NE, "baseline" at the baseline
     non_target_response: str  # CR / Non-CR/Non-PD / PD / NE / "none"
-    new_lesions: tuple[str, ...]  # lesion ids first seen here and counted as unequivocal
+    new_lesions: tuple[str, ...]  # lesion ids counted here as unequivocal new lesions
     overall_response: str
     reason: str  # why, in one or two sentences
     total_volume_ml: float  # all tracked (not excluded) lesions
     volume_change_pct: float | None  # against the baseline total
+    # new lesions seen here but held equivocal (score below the calibrated threshold): no PD
+    equivocal_new_lesions: tuple[str, ...] = ()
+    # of ``new_lesions``, those that confirm an earlier equivocal finding: lesion id -> the
+    # timepoint it was first seen (equivocal) at, which the progression dates from
+    confirmed_new_lesions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -296,6 +306,10 @@ class LongitudinalReport:
     # "value" ("long_axis_mm", "role", "name", "tracking", "overall_response"...),
     # "auto", "reader"} (see longitudinal.workspace_derive.reader_changes)
     reader_changes: list[dict[str, Any]] = field(default_factory=list)
+    # the calibrated score below which RECIST held a new lesion equivocal (the segmentation
+    # model's; recist.RecistRules.equivocal_below), kept so a re-assessment applies the same
+    # rule; None: no equivocal rule
+    equivocal_below: float | None = None
 
     def forecasts_of(self, lesion_id: str) -> list[LesionForecast]:
         """The forecasts of one lesion, the default (network) one first."""
@@ -319,9 +333,26 @@ class LongitudinalReport:
         return [m for c in track.components_at(timepoint)
                 if (m := self.measurement(timepoint, c)) is not None]
 
+    def score_of(self, track: Track, timepoint: int) -> float | None:
+        """The segmentation score of ``track`` at ``timepoint`` (:func:`lesion_score` of its
+        components); None when absent, merged into another lesion or unknown."""
+        if timepoint in track.merged_into:
+            return None
+        return lesion_score(self.measurements_of(track, timepoint))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able ``report.json`` content (dates as ISO text, tuples as lists)."""
         return _plain(self)
+
+
+def lesion_score(measurements: Sequence[LesionMeasurement]) -> float | None:
+    """The score of one lesion made of ``measurements`` (its components at one timepoint):
+    their voxel-weighted mean (the mean over all its voxels when each score is a mean
+    probability); None when there is none or any component's score is unknown."""
+    if not measurements or any(m.score is None for m in measurements):
+        return None
+    weights = [max(m.voxel_count, 1) for m in measurements]
+    return sum(w * float(m.score) for w, m in zip(weights, measurements, strict=True)) / sum(weights)
 
 
 # --- (de)serialisation -------------------------------------------------------------------

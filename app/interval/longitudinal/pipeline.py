@@ -9,6 +9,15 @@ applies RECIST 1.1 and writes every report into the output folder atomically.
 Progress and messages go through a :class:`Reporter` (the CLI draws progress bars and
 prints; the viewer shows its own); ``cancel()`` returning True stops the run at the next
 step with :class:`~interval.core.errors.Cancelled`.
+
+Lesion scores: a model with a confidence section gives each timepoint's confidence map
+with its label map; every lesion region's ``score`` is its mean (:func:`.lesions.
+extract_lesions`), and a NEW lesion scored below the model's calibrated
+``equivocal_below`` is held equivocal by RECIST (unless ``TrackingOptions.recist_rules``
+says otherwise).  A label map taken from an earlier run (reuse, retrack) comes without a
+confidence map: its regions keep the scores the earlier report gave them when they are
+the same regions (same voxel count and box), and the threshold is the earlier report's
+when the label source cannot say.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +45,9 @@ from interval.longitudinal.model import (
 from interval.longitudinal.output_folder import prepare_output_folder
 from interval.longitudinal.reuse import REUSED_NOTE, ReusePlan, reused_source
 from interval.longitudinal.segmentation_source import LabelProvider
+
+if TYPE_CHECKING:
+    from interval.longitudinal.recist import RecistRules
 
 REGISTRATION_METHODS = ("rigid", "affine", "deformable")
 CORRECTIONS_FILE = "corrections.json"
@@ -58,6 +70,9 @@ class TrackingOptions:
     # (None: at the next expected visit, the median interval so far)
     forecast_analyzer: str | None = None  # analyzer id (None: the growth-forecast plugin's)
     reuse: bool = True  # take label maps and transforms of an earlier run in OUT (reuse.py)
+    # RECIST thresholds; None: RECIST 1.1's, with the segmentation model's calibrated
+    # equivocal_below (model.json "confidence") for new lesions
+    recist_rules: RecistRules | None = None
 
 
 @dataclass
@@ -157,6 +172,7 @@ def run_tracking(
                                 interval_version=_version(),
                                 created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     plan = _plan_reuse(out, timeline, labels, options, reporter)
+    earlier = _earlier_scores(out) if options.reuse else _EarlierScores()
     corrections_path = options.corrections or (out / CORRECTIONS_FILE)
     corrections = corrections_mod.load_corrections(corrections_path)
     data: list[TimepointData] = []
@@ -191,8 +207,13 @@ def run_tracking(
                         else _save_label_map(out, i, label_map))
             _check(cancel)
             with phases.time("extract"):
-                extracted = lesions_mod.extract_lesions(label_map, volume, timepoint=i)
+                confidence = None if reused_labels else _confidence_map(labels, i)
+                extracted = lesions_mod.extract_lesions(label_map, volume, timepoint=i,
+                                                        confidence=confidence)
+                del confidence
                 measurements = extracted.measurements
+                if reused_labels or not hasattr(labels, "confidence_map"):
+                    measurements = earlier.scored(measurements)
                 dtype = sparse.smallest_label_dtype(len(measurements))
                 components = sparse.sparse_copy(  # keeps memory only where lesions are
                     extracted.components, sparse.lesion_boxes(measurements, volume.shape, 0),
@@ -260,9 +281,12 @@ def run_tracking(
         report.warnings.extend(getattr(matched, "warnings", []))
         with phases.time("recist"):
             recist_warnings: list[str] = []
+            rules = _recist_rules(options, labels, earlier)
+            report.equivocal_below = rules.equivocal_below
             tracks, table = recist.assess(report.tracks, report.measurements, timeline,
                                           registrations=report.registrations,
-                                          corrections=corrections, warnings=recist_warnings)
+                                          corrections=corrections, warnings=recist_warnings,
+                                          rules=rules)
         report.warnings.extend(recist_warnings)
         report.tracks = tracks
         report.recist = table
@@ -339,6 +363,71 @@ def _plan_reuse(out: Path, timeline: Any, labels: LabelProvider, options: Tracki
     for line in plan.warnings:
         reporter.echo(f"Reuse: warning: {line}")
     return plan
+
+
+@dataclass
+class _EarlierScores:
+    """The lesion scores and equivocal threshold of the earlier report in OUT (if any)."""
+
+    scores: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)
+    equivocal_below: float | None = None
+
+    def scored(self, measurements: list[LesionMeasurement]) -> list[LesionMeasurement]:
+        """``measurements`` with the earlier report's score of each region that is the
+        same region there (timepoint, component, label, voxel count and box)."""
+        import dataclasses
+
+        out = []
+        for m in measurements:
+            found = self.scores.get(m.key)
+            if found is not None and found[0] == _region_key(m) and m.score is None:
+                m = dataclasses.replace(m, score=found[1])
+            out.append(m)
+        return out
+
+
+def _region_key(m: LesionMeasurement) -> tuple[Any, ...]:
+    return (m.label_value, m.voxel_count, tuple(m.bbox_lo), tuple(m.bbox_hi))
+
+
+def _earlier_scores(out: Path) -> _EarlierScores:
+    """What the earlier report in ``out`` says about lesion scores (nothing when there is
+    none or it cannot be read: plan_reuse has said why)."""
+    from interval.longitudinal.report_json import REPORT_JSON, read_report
+
+    path = out / REPORT_JSON
+    if not path.is_file():
+        return _EarlierScores()
+    try:
+        earlier = read_report(path)
+    except IntervalError:
+        return _EarlierScores()
+    scores = {m.key: (_region_key(m), float(m.score)) for m in earlier.measurements
+              if m.score is not None}
+    below = earlier.equivocal_below
+    return _EarlierScores(scores, None if below is None else float(below))
+
+
+def _confidence_map(labels: LabelProvider, i: int) -> Volume | None:
+    """Timepoint ``i``'s confidence map from the label provider (released there)."""
+    get = getattr(labels, "confidence_map", None)
+    return None if get is None else get(i, release=True)
+
+
+def _recist_rules(options: TrackingOptions, labels: LabelProvider,
+                  earlier: _EarlierScores) -> RecistRules:
+    """The caller's rules, else RECIST 1.1's with the model's equivocal threshold (the
+    label provider's; for one that cannot say, e.g. an earlier run's saved label maps,
+    the earlier report's)."""
+    from interval.longitudinal.recist import RecistRules
+
+    if options.recist_rules is not None:
+        return options.recist_rules
+    if hasattr(labels, "equivocal_below"):
+        below = getattr(labels, "equivocal_below", None)
+    else:
+        below = earlier.equivocal_below
+    return RecistRules(equivocal_below=None if below is None else float(below))
 
 
 def _reference_needed(i: int, n: int, plan: ReusePlan, chained: bool) -> bool:

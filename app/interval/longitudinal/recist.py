@@ -32,7 +32,24 @@ Rules (Eisenhauer et al., EJC 2009), as Interval applies them automatically:
   Non-CR/Non-PD; "none" when there are no non-targets.
 * **New lesion**: a track first seen after the baseline (not excluded) counts as
   unequivocal at the first timepoint where it is evaluable and measures >= 5 mm
-  (long axis; short axis >= 10 mm for a node).
+  (long axis; short axis >= 10 mm for a node): PD.
+* **Equivocal new lesion** (RECIST 1.1 section 4.3.2; only when
+  ``RecistRules.equivocal_below``, the segmentation model's calibrated score threshold,
+  is set): a new lesion that would count but whose score there (the voxel-weighted mean
+  of its components' scores, :func:`~interval.longitudinal.model.lesion_score`) is below
+  the threshold is *equivocal*: listed in ``equivocal_new_lesions``, no PD.  It stays
+  equivocal (listed at every evaluable timepoint where it is present) until it is
+  **confirmed**: at the first later evaluable timepoint where it measures >= 5 mm
+  (nodes 10 mm) with a score at or above the threshold, it counts as a new lesion
+  (PD there), and ``confirmed_new_lesions`` and the reason date the progression from the
+  scan it was first seen at.  Growth alone does not confirm it (the score is what the
+  threshold was calibrated for; size is the separate 5 mm rule).  One that is gone
+  (no component) at a later evaluable timepoint was never confirmed: no PD from it; if
+  it comes back it is judged again from then, as a new finding.  A lesion whose score
+  is unknown (None: a label file, an older report) is never equivocal.  The reader
+  settles it: role "new" set by the reader (``set_role`` in the corrections sidecar, or
+  ``overrides``) confirms it (it counts from the first scan where it qualifies, so PD
+  dates from there), ``exclude`` dismisses it.
 * **Overall response**: RECIST 1.1 table 1 (targets) or table 2 (non-targets only).
 """
 
@@ -40,7 +57,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from interval.longitudinal.corrections import (
     ROLE_OPS,
@@ -65,6 +82,7 @@ from interval.longitudinal.model import (
     RegistrationResult,
     Timeline,
     Track,
+    lesion_score,
 )
 
 BASELINE = "baseline"
@@ -74,7 +92,8 @@ _TOL = 1e-9
 
 @dataclass(frozen=True)
 class RecistRules:
-    """The thresholds (RECIST 1.1 defaults; the last three are Interval's automatic proxies)."""
+    """The thresholds: RECIST 1.1 defaults; the two ``non_target_pd_*`` are Interval's
+    automatic proxies; ``equivocal_below`` is the segmentation model's calibrated score."""
 
     min_long_axis_mm: float = 10.0
     node_target_short_mm: float = 15.0
@@ -87,6 +106,8 @@ class RecistRules:
     new_lesion_min_mm: float = 5.0
     non_target_pd_volume_pct: float = 100.0
     non_target_pd_min_ml: float = 1.0
+    # a new lesion scored below this is equivocal (see the module notes); None: no such rule
+    equivocal_below: float | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +177,14 @@ def _select_roles(data: _Data, rules: RecistRules, thickness: float | None,
             track.role, track.role_source = overrides[track.lesion_id], "reader"
             track.role_reason = f"{track.role} chosen by the reader"
         at_base = bool(track.components_at(base))
+        if track.role_source == "reader" and track.role == ROLE_NEW:
+            if not at_base:  # the reader confirms it: never equivocal
+                track.role_reason = (f"new lesion confirmed by the reader (first seen at "
+                                     f"timepoint {track.first_seen})")
+                continue
+            warnings.append(f"{track.lesion_id} was present at baseline, so it is not a new "
+                            "lesion: the reader's role \"new\" is ignored.")
+            track.role_source = "auto"
         if track.role_source == "reader":
             if track.role == ROLE_EXCLUDED:
                 continue
@@ -310,12 +339,20 @@ def assess(
     for reg in registrations:
         if reg.status == REG_FAILED:
             bad.setdefault(reg.timepoint, f"registration failed ({reg.message})")
-    rows = _responses(data, rules, bad, non_target_progression or {})
+    rows = _responses(data, rules, bad, non_target_progression or {}, _titles(timeline, times))
     return tracks, rows
 
 
+def _titles(timeline: Timeline | None, times: Sequence[int]) -> dict[int, str]:
+    """How the reasons name a timepoint: ``"follow-up 1 (2024-02-01)"``."""
+    out = {t: f"timepoint {t}" for t in times}
+    for tp in timeline.timepoints if timeline is not None else ():
+        out[tp.index] = f"{tp.label} ({tp.study_date.isoformat()})" if tp.study_date else tp.label
+    return out
+
+
 def _responses(data: _Data, rules: RecistRules, bad: Mapping[int, str],
-               nt_call: Mapping[int, bool]) -> list[RecistTimepoint]:
+               nt_call: Mapping[int, bool], titles: Mapping[int, str]) -> list[RecistTimepoint]:
     targets = sorted((t for t in data.tracks if t.role == ROLE_TARGET),
                      key=lambda t: _id_order(t.lesion_id))
     non_targets = [t for t in data.tracks if t.role == ROLE_NON_TARGET]
@@ -336,6 +373,7 @@ def _responses(data: _Data, rules: RecistRules, bad: Mapping[int, str],
         total_volume_ml=base_volume, volume_change_pct=None)]
     sums = [base_sum]
     counted_new: set[str] = set()
+    pending: dict[str, int] = {}  # equivocal new lesion -> timepoint first seen equivocal
     for t in data.times[1:]:
         reason_bad = bad.get(t)
         values: dict[str, float] = {}
@@ -354,10 +392,9 @@ def _responses(data: _Data, rules: RecistRules, bad: Mapping[int, str],
             sums.append(total)
         non_target, nt_reason = _non_target_response(data, rules, non_targets, t, reason_bad,
                                                      nt_call.get(t), nt_volumes)
-        new = _new_lesions(data, rules, t, reason_bad, counted_new)
-        overall = _overall(target, non_target, bool(new))
-        new_text = (f"new lesion(s) {', '.join(new)}" if new else "no new lesion")
-        reason = f"{parts} Non-targets: {nt_reason} {new_text[0].upper() + new_text[1:]}. Overall {overall}."
+        new = _new_lesions(data, rules, t, reason_bad, counted_new, pending, titles)
+        overall = _overall(target, non_target, bool(new.counted))
+        reason = f"{parts} Non-targets: {nt_reason} {new.text()}. Overall {overall}."
         volume = _total_volume(data, counted, t)
         full = targets and not missing
         rows.append(RecistTimepoint(
@@ -366,9 +403,10 @@ def _responses(data: _Data, rules: RecistRules, bad: Mapping[int, str],
             nadir_mm=nadir if targets else None,
             change_from_nadir_pct=_pct(total, nadir) if full else None,
             change_from_nadir_mm=(total - nadir) if full else None,
-            target_response=target, non_target_response=non_target, new_lesions=tuple(new),
-            overall_response=overall, reason=reason, total_volume_ml=volume,
-            volume_change_pct=_pct(volume, base_volume)))
+            target_response=target, non_target_response=non_target,
+            new_lesions=tuple(new.counted), overall_response=overall, reason=reason,
+            total_volume_ml=volume, volume_change_pct=_pct(volume, base_volume),
+            equivocal_new_lesions=tuple(new.equivocal), confirmed_new_lesions=new.confirmed))
     return rows
 
 
@@ -432,22 +470,87 @@ def _non_target_response(data: _Data, rules: RecistRules, non_targets: list[Trac
     return NON_CR_NON_PD, f"{len(present)} of {len(non_targets)} still present: Non-CR/Non-PD."
 
 
-def _new_lesions(data: _Data, rules: RecistRules, t: int, reason_bad: str | None,
-                 counted: set[str]) -> list[str]:
-    if reason_bad:
-        return []
-    out = []
-    for track in data.tracks:
-        if track.role != ROLE_NEW or track.lesion_id in counted or not data.present(track, t):
-            continue
-        if track.is_lymph_node:
-            ok = data.diameter(track, t) >= rules.node_pathological_mm - _TOL
+@dataclass
+class _NewLesions:
+    """The new lesions at one timepoint: those counted (PD), which of them confirm an
+    equivocal finding (lesion id -> timepoint first seen), those held equivocal, and the
+    reason's phrases about the equivocal ones."""
+
+    counted: list[str] = field(default_factory=list)
+    confirmed: dict[str, int] = field(default_factory=dict)
+    equivocal: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        if self.counted:
+            head = f"new lesion(s) {', '.join(self.counted)}"
         else:
-            ok = data.long_axis(track, t) >= rules.new_lesion_min_mm - _TOL
-        if ok:
-            counted.add(track.lesion_id)
-            out.append(track.lesion_id)
-    return sorted(out, key=_id_order)
+            head = "no unequivocal new lesion" if self.equivocal else "no new lesion"
+        text = "; ".join([head, *self.notes])
+        return text[0].upper() + text[1:]
+
+
+def _new_lesions(data: _Data, rules: RecistRules, t: int, reason_bad: str | None,
+                 counted: set[str], pending: dict[str, int],
+                 titles: Mapping[int, str]) -> _NewLesions:
+    """New lesions at ``t`` (see the module notes); updates ``counted`` and ``pending``."""
+    out = _NewLesions()
+    if reason_bad:
+        return out
+    threshold = rules.equivocal_below
+    for track in sorted(data.tracks, key=lambda x: _id_order(x.lesion_id)):
+        lid = track.lesion_id
+        if track.role != ROLE_NEW or lid in counted:
+            continue
+        if not data.present(track, t):
+            if lid in pending and not track.components_at(t):
+                out.notes.append(f"{lid} (equivocal at {titles[pending.pop(lid)]}) is gone: "
+                                 "never confirmed, no progression from it")
+            continue
+        small = _too_small(data, rules, track, t)
+        score = lesion_score(data.ms(track, t))
+        doubtful = (threshold is not None and track.role_source != "reader"
+                    and score is not None and score < threshold)
+        if not small and not doubtful:
+            counted.add(lid)
+            out.counted.append(lid)
+            if lid in pending:
+                first = out.confirmed[lid] = pending.pop(lid)
+                out.notes.append(f"{lid} confirms the equivocal new lesion first seen at "
+                                 f"{titles[first]} ({_confidence(score, threshold, 'at least')}"
+                                 "): progression dates from that scan")
+        elif lid in pending:
+            out.equivocal.append(lid)
+            why = _confidence(score, threshold, "below") if doubtful else small
+            out.notes.append(f"{lid} (equivocal since {titles[pending[lid]]}; now {why}): "
+                             "still equivocal, PD only if a later scan confirms it")
+        elif doubtful and not small:
+            pending[lid] = t
+            out.equivocal.append(lid)
+            out.notes.append(f"{lid} (new, {_confidence(score, threshold, 'below')}): "
+                             "equivocal, PD only if a later scan confirms it")
+    return out
+
+
+def _too_small(data: _Data, rules: RecistRules, track: Track, t: int) -> str:
+    """Why a new lesion is too small to count at ``t`` ("" when it is not)."""
+    if track.is_lymph_node:
+        size, least, what = data.diameter(track, t), rules.node_pathological_mm, "short axis"
+    else:
+        size, least, what = data.long_axis(track, t), rules.new_lesion_min_mm, "long axis"
+    return "" if size >= least - _TOL else f"{what} {_fmt(size)} < {least:g} mm"
+
+
+def _confidence(score: float | None, threshold: float | None, word: str) -> str:
+    """``"confidence 0.41, below 0.62"`` (more digits when two would read the same)."""
+    if score is None:
+        return "confidence unknown"
+    if threshold is None:
+        return f"confidence {score:.2f}"
+    digits = 2
+    while digits < 4 and score != threshold and f"{score:.{digits}f}" == f"{threshold:.{digits}f}":
+        digits += 1
+    return f"confidence {score:.{digits}f}, {word} {threshold:.{digits}f}"
 
 
 def _total_volume(data: _Data, tracks: Sequence[Track], t: int) -> float:

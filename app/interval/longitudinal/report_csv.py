@@ -10,7 +10,12 @@ non-target, new, excluded), ``timepoint`` (0 = baseline), ``timepoint_label``, `
 ``short_axis_mm``, ``recist_diameter_mm`` (short axis for a lymph node, else long axis;
 the value the RECIST table counted for a target), ``max_diameter_3d_mm``,
 ``centroid_x_mm``, ``centroid_y_mm``, ``centroid_z_mm`` (LPS, in baseline space),
-``mean_intensity``, ``sd_intensity``, ``intensity_unit`` (HU for CT).
+``mean_intensity``, ``sd_intensity``, ``intensity_unit`` (HU for CT), ``score`` (the
+segmentation's confidence in the lesion there, 0-1, voxel-weighted over its components;
+blank when the segmentation gave none), ``recist_new_lesion`` (what RECIST made of it as
+a new lesion there: ``counted``, ``confirmed`` (counted, confirming an earlier equivocal
+finding: progression dates from that scan), ``equivocal`` (score below the model's
+calibrated threshold: no progression yet), blank otherwise).
 
 ``forecasts.csv`` (written when the growth-forecast plugin gave forecasts; every value a
 model estimate, never a measurement): one row per lesion and forecasting method, the
@@ -41,6 +46,7 @@ from interval.longitudinal.report_common import (
     lesion_table,
     timepoint_info,
 )
+from interval.longitudinal.report_text import new_lesion_state
 
 LESIONS_CSV = "lesions.csv"
 COLUMNS = (
@@ -48,6 +54,7 @@ COLUMNS = (
     "date", "days", "status", "components", "merged_into", "volume_ml", "long_axis_mm",
     "short_axis_mm", "recist_diameter_mm", "max_diameter_3d_mm", "centroid_x_mm",
     "centroid_y_mm", "centroid_z_mm", "mean_intensity", "sd_intensity", "intensity_unit",
+    "score", "recist_new_lesion",
 )
 
 FORECASTS_CSV = "forecasts.csv"
@@ -104,6 +111,8 @@ def _row(report: LongitudinalReport, item: LesionAtTimepoint) -> dict[str, str]:
         centroid_z_mm=_num(centroid[2], 2),
         mean_intensity=_num(item.mean_intensity, 2), sd_intensity=_num(item.sd_intensity, 2),
         intensity_unit="HU" if modality == "CT" and item.mean_intensity is not None else "",
+        score=_num(report.score_of(track, item.timepoint), 3),
+        recist_new_lesion=new_lesion_state(report, track.lesion_id, item.timepoint),
     )
     return row
 

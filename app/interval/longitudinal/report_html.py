@@ -32,14 +32,21 @@ from interval.longitudinal.report_common import (
 )
 from interval.longitudinal.report_text import (
     FORECAST_HEADER,
+    NEW_CONFIRMED,
+    NEW_EQUIVOCAL,
     READER_CHANGE_HEADER,
+    SCORE_NOTE,
     correction_lines,
+    equivocal_text,
     forecast_intro,
     forecast_rows,
     model_notice,
+    new_lesion_state,
+    new_lesions_text,
     patient_lines,
     reader_change_rows,
     registration_text,
+    score_text,
     segmentation_rows,
     series_text,
     sign_off_line,
@@ -62,6 +69,7 @@ th{background:#f0f2f5}td.n{text-align:right;font-variant-numeric:tabular-nums;wh
 .grid th{background:none;border:none;text-align:center;font-weight:600}
 img{display:block;max-width:100%}
 .status-absent,.status-merged{color:#888}.status-new{color:#b03000;font-weight:600}
+.equivocal{color:#8a4b00;font-style:italic}
 @media print{body{margin:0}.scroll{overflow:visible}h2{page-break-after:avoid}}
 """
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -199,14 +207,15 @@ def _recist(report: LongitudinalReport) -> list[str]:
                 f"<br>{e(fmt(r.change_from_nadir_mm, 1, 'mm'))}"
                 if r.change_from_nadir_mm is not None else "")),
             e(targets or "-"), e(r.target_response), e(r.non_target_response),
-            e(", ".join(r.new_lesions) or "none"),
+            e(new_lesions_text(report, r)), e(equivocal_text(r)),
             f"<span class=\"resp\">{e(r.overall_response)}</span>", e(r.reason),
             _n(fmt(r.total_volume_ml, 2, "mL")), _n(fmt_pct(r.volume_change_pct)),
         ])
     return ["<h2>RECIST 1.1</h2>",
             _table(["Timepoint", "Sum of diameters", "vs baseline", "Nadir", "vs nadir",
                     "Target diameters (mm)", "Target", "Non-target", "New lesions",
-                    "Overall", "Reason", "Total volume", "Volume change"], rows)]
+                    "Equivocal new lesions", "Overall", "Reason", "Total volume",
+                    "Volume change"], rows)]
 
 
 def _lesions(report: LongitudinalReport) -> list[str]:
@@ -226,12 +235,16 @@ def _lesions(report: LongitudinalReport) -> list[str]:
                 status += f" into {e(item.merged_into)}"
             if item.seen:
                 status += (f"<br>{e(fmt(item.recist_diameter_mm, 1, 'mm'))}, "
-                           f"{e(fmt(item.volume_ml, 2, 'mL'))}")
+                           f"{e(fmt(item.volume_ml, 2, 'mL'))}<br>confidence "
+                           f"{e(score_text(report.score_of(track, tp.index)))}")
+            state = new_lesion_state(report, track.lesion_id, tp.index)
+            if state in (NEW_EQUIVOCAL, NEW_CONFIRMED):
+                status += f"<br><span class=\"equivocal\">{e(state)} new lesion</span>"
             cells.append(status)
         rows.append(cells)
     return ["<h2>Lesions</h2>",
             "<p class=\"muted\">Per timepoint: status, RECIST diameter (short axis for lymph "
-            "nodes, else long axis), volume.</p>",
+            f"nodes, else long axis), volume, confidence. {e(SCORE_NOTE)}</p>",
             _table(header, rows)]
 
 

@@ -46,6 +46,8 @@ Top level
 ``reader_changes[]``   values the reader changed: ``lesion_id``, ``timepoint`` (null: the whole
                        lesion or a RECIST row), ``value``, ``auto`` (what Interval found),
                        ``reader`` (what the reader set), ``component`` (axis changes)
+``equivocal_below``    the segmentation model's calibrated score (0..1) below which RECIST
+                       held a new lesion equivocal (see ``recist[]``); null: no such rule
 
 ``timeline``
 ------------
@@ -88,7 +90,9 @@ One connected lesion region (a *component*) at one timepoint:
 timepoint's space), ``centroid_baseline_lps`` (mapped into baseline space, or null),
 ``mean_intensity`` and ``sd_intensity`` (HU for CT; SD with ddof = 0), ``bbox_lo``
 (inclusive) and ``bbox_hi`` (exclusive) [k, j, i], ``touches_border`` (cut by the image
-edge: size unreliable)
+edge: size unreliable), ``score`` (the segmentation's confidence in this region, 0..1,
+e.g. its mean foreground probability; null when the segmentation gave none, e.g. a label
+file)
 
 ``tracks[]``
 ------------
@@ -116,7 +120,15 @@ evaluable), ``target_diameters`` (lesion_id -> mm counted), ``change_from_baseli
 "Non-CR/Non-PD", "PD", "NE", "none"), ``new_lesions[]`` (lesion ids counted as
 unequivocal new lesions here), ``overall_response``, ``reason`` (why, in words),
 ``total_volume_ml`` (all lesions not excluded), ``volume_change_pct`` (against the
-baseline total)
+baseline total), ``equivocal_new_lesions[]`` (new lesions seen here whose score is below
+``equivocal_below``: equivocal, not counted, no progression from them until a later scan
+confirms them; RECIST 1.1 section 4.3.2), ``confirmed_new_lesions`` (of ``new_lesions``,
+those confirming an earlier equivocal finding: lesion_id -> the timepoint it was first
+seen at, which the progression dates from)
+
+``score``, ``equivocal_below``, ``equivocal_new_lesions`` and ``confirmed_new_lesions``
+were added without a schema change: an older file without them reads as "score unknown,
+no equivocal rule".
 
 ``forecasts[]``
 ---------------

@@ -36,14 +36,21 @@ from interval.longitudinal.report_common import (
 )
 from interval.longitudinal.report_text import (
     FORECAST_HEADER,
+    NEW_CONFIRMED,
+    NEW_EQUIVOCAL,
     READER_CHANGE_HEADER,
+    SCORE_NOTE,
     correction_lines,
+    equivocal_text,
     forecast_intro,
     forecast_rows,
     model_notice,
+    new_lesion_state,
+    new_lesions_text,
     patient_lines,
     reader_change_rows,
     registration_text,
+    score_text,
     segmentation_rows,
     series_text,
     sign_off_line,
@@ -264,7 +271,7 @@ def _recist(report: LongitudinalReport, s: _Styles, width: float) -> list[object
     if not report.recist:
         return [*out, _p("Not assessed.", s.body)]
     head = ("Timepoint", "Sum", "vs baseline", "Nadir", "vs nadir", "Target", "Non-target",
-            "New", "Overall", "Volume")
+            "New", "Equivocal", "Overall", "Volume")
     rows = [[_p(h, s.small) for h in head]]
     for r in report.recist:
         tp = timepoint_info(report, r.timepoint)
@@ -274,11 +281,11 @@ def _recist(report: LongitudinalReport, s: _Styles, width: float) -> list[object
         rows.append([_p(x, s.small) for x in (
             tp.label if tp else r.timepoint, fmt(r.sum_mm, 1, "mm"),
             fmt_pct(r.change_from_baseline_pct), fmt(r.nadir_mm, 1, "mm"), nadir_change,
-            r.target_response, r.non_target_response, ", ".join(r.new_lesions) or "none",
-            r.overall_response,
+            r.target_response, r.non_target_response, new_lesions_text(report, r),
+            equivocal_text(r), r.overall_response,
             f"{fmt(r.total_volume_ml, 2, 'mL')}\n{fmt_pct(r.volume_change_pct)}",
         )])
-    widths = [0.14, 0.09, 0.1, 0.09, 0.1, 0.08, 0.12, 0.1, 0.08, 0.1]
+    widths = [0.12, 0.08, 0.09, 0.08, 0.09, 0.07, 0.11, 0.1, 0.1, 0.07, 0.09]
     out.append(_table(rows, [w * width for w in widths], s))
     for r in report.recist:
         tp = timepoint_info(report, r.timepoint)
@@ -297,7 +304,8 @@ def _chunks(items: Sequence, n: int) -> list[Sequence]:
 def _lesions(report: LongitudinalReport, s: _Styles, width: float) -> list[object]:
     out: list[object] = [_p("Lesions", s.h2),
                          _p("Per timepoint: status, RECIST diameter (short axis for lymph "
-                            "nodes, else long axis), volume.", s.muted)]
+                            "nodes, else long axis), volume, confidence. " + SCORE_NOTE,
+                            s.muted)]
     for tps in _chunks(report.timeline.timepoints, COLUMNS_PER_ROW):
         rows = [[_p(h, s.small) for h in ("Lesion", "Role", *(tp.label for tp in tps))]]
         for track in report.tracks:
@@ -309,7 +317,11 @@ def _lesions(report: LongitudinalReport, s: _Styles, width: float) -> list[objec
                 text = item.status + (f" into {item.merged_into}" if item.merged_into else "")
                 if item.seen:
                     text += (f"\n{fmt(item.recist_diameter_mm, 1, 'mm')}, "
-                             f"{fmt(item.volume_ml, 2, 'mL')}")
+                             f"{fmt(item.volume_ml, 2, 'mL')}\nconfidence "
+                             f"{score_text(report.score_of(track, tp.index))}")
+                state = new_lesion_state(report, track.lesion_id, tp.index)
+                if state in (NEW_EQUIVOCAL, NEW_CONFIRMED):
+                    text += f"\n{state} new lesion"
                 cells.append(_p(text, s.small))
             rows.append(cells)
         rest = 0.62 * width / max(len(tps), 1)

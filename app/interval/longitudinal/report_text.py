@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from interval.longitudinal.model import (
     LongitudinalReport,
+    RecistTimepoint,
     RegistrationResult,
     TimepointInfo,
 )
@@ -36,6 +37,55 @@ def model_notice(report: LongitudinalReport) -> str:
     names = sorted({s.description or s.model or "a model" for s in models})
     return ("Not for clinical use: the lesions were segmented automatically by "
             + "; ".join(names) + ". Check every lesion before relying on these results.")
+
+
+NEW_COUNTED = "counted"  # counted here as a new lesion (PD)
+NEW_CONFIRMED = "confirmed"  # counted here, confirming an earlier equivocal finding
+NEW_EQUIVOCAL = "equivocal"  # held equivocal here (score below the threshold): no PD
+
+SCORE_NOTE = ("Confidence: the segmentation's score of the lesion (0-1; - when the "
+              "segmentation gave none). A new lesion scored below the model's calibrated "
+              "threshold is equivocal: it makes no progression until a later scan confirms it "
+              "(RECIST 1.1, 4.3.2).")
+
+
+def score_text(value: float | None) -> str:
+    """A segmentation score for people: ``"0.87"``; ``"-"`` when unknown."""
+    return "-" if value is None or value != value else f"{value:.2f}"
+
+
+def new_lesion_state(report: LongitudinalReport, lesion_id: str, timepoint: int) -> str:
+    """What RECIST made of ``lesion_id`` as a new lesion at ``timepoint``:
+    :data:`NEW_COUNTED`, :data:`NEW_CONFIRMED`, :data:`NEW_EQUIVOCAL` or ""."""
+    for r in report.recist:
+        if r.timepoint != timepoint:
+            continue
+        if lesion_id in r.equivocal_new_lesions:
+            return NEW_EQUIVOCAL
+        if lesion_id in r.confirmed_new_lesions:
+            return NEW_CONFIRMED
+        if lesion_id in r.new_lesions:
+            return NEW_COUNTED
+    return ""
+
+
+def new_lesions_text(report: LongitudinalReport, r: RecistTimepoint) -> str:
+    """The counted new lesions of a RECIST row, a confirmed one with the scan it dates
+    from: ``"L7 (confirmed, first seen follow-up 1)"``; ``"none"``."""
+    parts = []
+    for lid in r.new_lesions:
+        first = r.confirmed_new_lesions.get(lid)
+        if first is None:
+            parts.append(lid)
+            continue
+        tp = timepoint_info(report, first)
+        parts.append(f"{lid} (confirmed, first seen {tp.label if tp else f'timepoint {first}'})")
+    return ", ".join(parts) or "none"
+
+
+def equivocal_text(r: RecistTimepoint) -> str:
+    """The equivocal new lesions of a RECIST row: ``"L7, L9"``; ``"none"``."""
+    return ", ".join(r.equivocal_new_lesions) or "none"
 
 
 def series_text(tp: TimepointInfo) -> str:

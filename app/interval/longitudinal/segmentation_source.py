@@ -2,7 +2,11 @@
 
 Both kinds answer the same two calls, so the pipeline does not care which it has:
 ``label_map(i, volume, progress=, cancel=)`` returns a label :class:`Volume` on the
-volume's grid, and ``source(i)`` says where it came from (for the report).
+volume's grid, and ``source(i)`` says where it came from (for the report).  Both also
+answer ``confidence_map(i)``: the model's per-voxel confidence (uint8 0-255) of the label
+map last given for timepoint ``i``, or None (label files, a model without a confidence
+section); and ``equivocal_below``: the model's calibrated score under which a new lesion
+is equivocal (None when unknown).
 """
 
 from __future__ import annotations
@@ -62,6 +66,15 @@ class FileLabels:
             )
         return placed
 
+    def confidence_map(self, index: int, *, release: bool = False) -> Volume | None:
+        """None: a label file has no confidence."""
+        return None
+
+    @property
+    def equivocal_below(self) -> float | None:
+        """None: label files carry no calibrated threshold."""
+        return None
+
     def source(self, index: int) -> SegmentationSource:
         path = self.paths[index] if index < len(self.paths) else Path("")
         return SegmentationSource(index, "file", f"label map {path.name}",
@@ -93,6 +106,7 @@ class ModelLabels:
         self.warnings: list[str] = []
         self.timings: dict[str, float] = {}
         self._next: Any = None
+        self._confidence: dict[int, Volume | None] = {}
 
     def prestart(self) -> None:
         """Start a model process now (it imports torch while the caller reads images)."""
@@ -124,7 +138,24 @@ class ModelLabels:
             self.warnings.append(f"timepoint {index + 1}: {warning}")
         for key, seconds in result.timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + float(seconds)
+        self._confidence[index] = getattr(result, "confidence", None)
         return result.labels
+
+    def confidence_map(self, index: int, *, release: bool = False) -> Volume | None:
+        """The confidence map (uint8 0-255 on the scan's grid) that came with timepoint
+        ``index``'s label map; None without one.  ``release``: forget it here (the caller
+        then holds the only reference)."""
+        if release:
+            return self._confidence.pop(index, None)
+        return self._confidence.get(index)
+
+    @property
+    def equivocal_below(self) -> float | None:
+        """The model's calibrated score under which a new lesion is equivocal (model.json's
+        ``confidence.equivocal_below``), None when it has none."""
+        confidence = getattr(getattr(self.entry, "spec", None), "confidence", None)
+        value = getattr(confidence, "equivocal_below", None)
+        return None if value is None else float(value)
 
     def source(self, index: int) -> SegmentationSource:
         spec = self.entry.spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from interval.longitudinal.model import ROLE_EXCLUDED, LongitudinalReport
+from interval.longitudinal.report_text import NEW_EQUIVOCAL, new_lesion_state, score_text
 
 _PHASES = (("read", "read"), ("segment", "segment"), ("extract", "extract lesions"),
            ("register", "register"), ("map", "map to baseline"), ("match", "match"),
@@ -19,18 +20,20 @@ def _mm(value: float | None) -> str:
 
 
 def recist_lines(report: LongitudinalReport) -> list[str]:
-    """The RECIST table: one line per timepoint."""
+    """The RECIST table: one line per timepoint ("new": new lesions counted; "equiv":
+    new lesions held equivocal, no progression until a later scan confirms them)."""
     dates = {tp.index: (tp.study_date.isoformat() if tp.study_date else "?")
              for tp in report.timeline.timepoints}
     out = ["RECIST 1.1",
            f"  {'tp':<3} {'date':<10} {'sum mm':>7} {'vs base':>8} {'vs nadir':>9} "
-           f"{'target':<9} {'non-target':<14} {'new':<4} overall"]
+           f"{'target':<9} {'non-target':<14} {'new':<4} {'equiv':<5} overall"]
     for row in report.recist:
         out.append(
             f"  {row.timepoint + 1:<3} {dates.get(row.timepoint, '?'):<10} {_mm(row.sum_mm):>7} "
             f"{_pct(row.change_from_baseline_pct):>8} {_pct(row.change_from_nadir_pct):>9} "
             f"{row.target_response:<9} {row.non_target_response:<14} "
-            f"{len(row.new_lesions) or '-'!s:<4} {row.overall_response}"
+            f"{len(row.new_lesions) or '-'!s:<4} {len(row.equivocal_new_lesions) or '-'!s:<5} "
+            f"{row.overall_response}"
         )
         if row.reason:
             out.append(f"      {row.reason}")
@@ -38,9 +41,11 @@ def recist_lines(report: LongitudinalReport) -> list[str]:
 
 
 def lesion_lines(report: LongitudinalReport) -> list[str]:
-    """One line per tracked lesion: role, organ, and volume / RECIST diameter per timepoint."""
+    """One line per tracked lesion: role, organ, and volume / RECIST diameter / confidence
+    per timepoint ("?" after it: an equivocal new lesion there)."""
     n = len(report.timeline.timepoints)
-    out = ["Lesions (volume mL / RECIST diameter mm per timepoint; - = not seen)"]
+    out = ["Lesions (volume mL / RECIST diameter mm / confidence per timepoint; - = not seen "
+           "or unknown; ? = equivocal new lesion)"]
     for track in report.tracks:
         if track.role == ROLE_EXCLUDED:
             continue
@@ -52,9 +57,11 @@ def lesion_lines(report: LongitudinalReport) -> list[str]:
                 continue
             volume = sum(m.volume_ml for m in parts)
             diameter = sum(m.recist_diameter_mm for m in parts)
-            cells.append(f"{volume:.2f}/{diameter:.0f}")
+            mark = "?" if new_lesion_state(report, track.lesion_id, t) == NEW_EQUIVOCAL else ""
+            cells.append(f"{volume:.2f}/{diameter:.0f}/{score_text(report.score_of(track, t))}"
+                         + mark)
         out.append(f"  {track.lesion_id:<4} {track.role:<10} {track.organ:<11} "
-                   + "  ".join(f"{c:>11}" for c in cells))
+                   + "  ".join(f"{c:>16}" for c in cells))
     return out
 
 

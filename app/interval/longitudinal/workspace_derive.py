@@ -49,7 +49,7 @@ def derive(base: LongitudinalReport, auto_tracks: Sequence[Track],
     :mod:`.workspace_store`): they are applied to the measurements and roles again (both
     idempotent) but not to the tracks.
     """
-    from interval.longitudinal.recist import assess  # noqa: PLC0415
+    from interval.longitudinal.recist import RecistRules, assess  # noqa: PLC0415
 
     report = copy.copy(base)
     warnings: list[str] = []
@@ -73,7 +73,8 @@ def derive(base: LongitudinalReport, auto_tracks: Sequence[Track],
     recist_warnings: list[str] = []
     tracks, table = assess(tracks, measurements, base.timeline,
                            registrations=base.registrations, corrections=list(corrections),
-                           warnings=recist_warnings)
+                           warnings=recist_warnings,
+                           rules=RecistRules(equivocal_below=base.equivocal_below))
     warnings.extend(w for w in recist_warnings if w not in warnings)
     report.measurements = measurements
     report.tracks = tracks

@@ -5,7 +5,7 @@ the table and the workspace)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from interval.longitudinal.model import LongitudinalReport
 from interval.longitudinal.report_common import timepoint_info
@@ -32,6 +32,8 @@ class ResponseRow:
     reason: str
     total_volume_ml: float | None
     volume_change_pct: float | None
+    equivocal_new_lesions: tuple[str, ...] = ()  # held equivocal here: no PD until confirmed
+    confirmed_new_lesions: dict[str, int] = field(default_factory=dict)  # id -> first seen
 
 
 def response_rows(report: LongitudinalReport) -> list[ResponseRow]:
@@ -49,5 +51,7 @@ def response_rows(report: LongitudinalReport) -> list[ResponseRow]:
             target_response=r.target_response, non_target_response=r.non_target_response,
             new_lesions=tuple(r.new_lesions), overall_response=r.overall_response,
             reason=r.reason, total_volume_ml=r.total_volume_ml,
-            volume_change_pct=r.volume_change_pct))
+            volume_change_pct=r.volume_change_pct,
+            equivocal_new_lesions=tuple(r.equivocal_new_lesions),
+            confirmed_new_lesions=dict(r.confirmed_new_lesions)))
     return out

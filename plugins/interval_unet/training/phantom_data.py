@@ -42,6 +42,24 @@ class Case:
     labels: np.ndarray
 
 
+@dataclass(frozen=True)
+class PatientDraw:
+    """Which synthetic patient a case comes from: the generator's patient options.
+
+    ``n_timepoints`` and ``n_lesions`` change the patient drawn for a seed (more scans,
+    more lesions per scan); None keeps the generator's defaults (3 scans, random count).
+    """
+
+    n_timepoints: int = 3
+    n_lesions: int | None = None
+
+    def kwargs(self) -> dict:
+        return {"n_timepoints": self.n_timepoints, "n_lesions": self.n_lesions}
+
+    def key(self) -> str:
+        return "" if self == PatientDraw() else f"-n{self.n_timepoints}l{self.n_lesions}"
+
+
 def resample_linear(array: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Trilinear point resampling of a centred grid onto another covering the same FOV."""
     import torch
@@ -54,28 +72,29 @@ def resample_linear(array: np.ndarray, shape: tuple[int, int, int]) -> np.ndarra
     return out[0, 0].numpy()
 
 
-def make_case(seed: int, timepoint: int, source_shape: tuple[int, int, int]) -> Case:
+def make_case(seed: int, timepoint: int, source_shape: tuple[int, int, int],
+              draw: PatientDraw = PatientDraw()) -> Case:
     """Render case ``seed``/``timepoint`` with its CT acquired on ``source_shape``."""
-    src = generate_phantom(seed, shape=source_shape, timepoint=timepoint)
+    src = generate_phantom(seed, shape=source_shape, timepoint=timepoint, **draw.kwargs())
     if tuple(source_shape) == MODEL_SHAPE:
         labels = src.labels
     else:
         labels = generate_phantom(seed, shape=MODEL_SHAPE, spacing=MODEL_SPACING,
-                                  timepoint=timepoint, noise=False).labels
+                                  timepoint=timepoint, noise=False, **draw.kwargs()).labels
     hu = resample_linear(src.ct, MODEL_SHAPE)
     return Case(seed, timepoint, tuple(source_shape), hu, labels)
 
 
 def cached_case(cache: Path, seed: int, timepoint: int,
-                source_shape: tuple[int, int, int]) -> Case:
+                source_shape: tuple[int, int, int], draw: PatientDraw = PatientDraw()) -> Case:
     """:func:`make_case`, stored in ``cache`` as .npz (HU as int16 after rounding)."""
-    key = f"{seed}-{timepoint}-{'x'.join(map(str, source_shape))}-{_grid_key()}"
+    key = f"{seed}-{timepoint}-{'x'.join(map(str, source_shape))}{draw.key()}-{_grid_key()}"
     path = cache / f"case-{key}.npz"
     if path.exists():
         with np.load(path) as z:
             return Case(seed, timepoint, tuple(source_shape), z["hu"].astype(np.float32),
                         z["labels"])
-    case = make_case(seed, timepoint, source_shape)
+    case = make_case(seed, timepoint, source_shape, draw)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, hu=np.rint(case.hu).astype(np.int16), labels=case.labels)

@@ -63,25 +63,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lesion-ce-weight", type=float, default=1.0,
                    help="cross-entropy weight of the lesion class (the others weigh 1)")
     p.add_argument("--monitor-every", type=int, default=10, help="epochs between monitor Dice")
+    p.add_argument("--max-timepoints", type=int, default=3,
+                   help="each training patient has 3..this many scans (one drawn per case); "
+                        "later scans hold more new, shrinking and vanishing lesions")
+    p.add_argument("--min-lesions", type=int, default=None,
+                   help="draw each training patient with min-lesions..12 organ lesions "
+                        "(default: the generator's own random count)")
+    p.add_argument("--lesion-sampling", choices=("voxel", "region"), default="voxel",
+                   help="how a patch forced onto a lesion or lymph node picks its centre: a "
+                        "random voxel (large lesions dominate) or a random region, each "
+                        "region equally likely and regions under --small-ml twice as likely")
+    p.add_argument("--small-ml", type=float, default=0.5)
+    p.add_argument("--kidney-boost", type=float, default=1.0,
+                   help="with region sampling, lesions in the kidney are this much likelier")
     return p.parse_args(argv)
 
 
 # --- data ---------------------------------------------------------------------------------
+
+LESION_CLASSES = (9, 10)  # lesion, lymph node: the classes sampled region by region
+
+
+def _host_label(labels: np.ndarray, components: np.ndarray, k: int,
+                box: tuple[slice, ...]) -> int:
+    """The label around region ``k`` (the most common non-lesion label in a 2-voxel shell);
+    ``box`` is the region's bounding box (``ndimage.find_objects``)."""
+    from scipy import ndimage
+
+    box = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in box)
+    region = components[box] == k
+    shell = ndimage.binary_dilation(region, iterations=2) & ~region
+    around = labels[box][shell]
+    around = around[~np.isin(around, LESION_CLASSES)]
+    return int(np.bincount(around).argmax()) if around.size else 0
+
 
 class PatchSampler:
     """Random patches of normalised CT and labels; 1/3 forced onto a foreground class."""
 
     def __init__(self, cases: list[pdata.Case], mean: float, std: float,
                  patch: tuple[int, int, int], rng: np.random.Generator,
-                 fg_fraction: float = 1 / 3, lesion_weight: float = 3.0) -> None:
+                 fg_fraction: float = 1 / 3, lesion_weight: float = 3.0,
+                 region_sampling: bool = False, small_voxels: int = 0,
+                 host_boost: dict[int, float] | None = None) -> None:
+        from scipy import ndimage
+
         self.patch = np.array(patch)
         self.fg_fraction = fg_fraction
         self.lesion_weight = lesion_weight
         self.rng = rng
+        host_boost = host_boost or {}
         self.images = [pdata.normalize(c.hu, mean, std).astype(np.float16) for c in cases]
         self.labels = [c.labels for c in cases]
         self.air = np.float16((pdata.CT_CLIP[0] - mean) / std)
         self.fg: list[dict[int, np.ndarray]] = []
+        # per case and lesion class: (voxel indices of each region, sampling weight of each)
+        self.regions: list[dict[int, tuple[list[np.ndarray], np.ndarray]]] = []
         for lab in self.labels:
             per = {}
             for v in range(1, pdata.N_CLASSES):
@@ -89,6 +126,23 @@ class PatchSampler:
                 if len(idx):
                     per[v] = np.sort(rng.choice(idx, size=min(len(idx), 4000), replace=False))
             self.fg.append(per)
+            regions = {}
+            if region_sampling:
+                for v in LESION_CLASSES:
+                    if v not in per:
+                        continue
+                    comp, n = ndimage.label(lab == v)
+                    boxes = ndimage.find_objects(comp)
+                    flat = comp.ravel()
+                    inside = np.flatnonzero(flat)
+                    order = inside[np.argsort(flat[inside], kind="stable")]
+                    bounds = np.searchsorted(flat[order], np.arange(1, n + 2))
+                    parts = [order[bounds[k]:bounds[k + 1]].copy() for k in range(n)]
+                    w = np.array([(2.0 if len(q) < small_voxels else 1.0)
+                                  * (host_boost.get(_host_label(lab, comp, k + 1, boxes[k]), 1.0))
+                                  for k, q in enumerate(parts)])
+                    regions[v] = (parts, w / w.sum())
+            self.regions.append(regions)
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
@@ -100,7 +154,11 @@ class PatchSampler:
                 classes = sorted(fg)
                 w = np.array([self.lesion_weight if c == 9 else 1.0 for c in classes])
                 c = int(self.rng.choice(classes, p=w / w.sum()))
-                flat = int(self.rng.choice(fg[c]))
+                if c in self.regions[i]:
+                    parts, pw = self.regions[i][c]
+                    flat = int(self.rng.choice(parts[int(self.rng.choice(len(parts), p=pw))]))
+                else:
+                    flat = int(self.rng.choice(fg[c]))
                 centre = np.array(np.unravel_index(flat, lab.shape))
                 centre += self.rng.integers(-self.patch // 4, self.patch // 4 + 1)
             else:
@@ -226,7 +284,7 @@ def model_json(mean: float, std: float, patch: tuple[int, int, int], extra: dict
         # Organs that are one region in the phantom keep their largest region; specks of
         # kidney, lung and lesion smaller than these volumes (mm^3) are dropped.
         "postprocess": {"largest_component": [1, 2, 6, 7, 8],
-                        "min_island_mm3": {"3": 1000, "4": 2000, "9": 20}},
+                        "min_island_mm3": {"3": 1000, "4": 2000, "9": 20, "10": 20}},
         **extra,
     }
 
@@ -253,6 +311,23 @@ def save_package(net: torch.nn.Module, out: Path, spec: dict, info: dict) -> Non
     tmp.replace(out / "model.json")
 
 
+def load_init(net: torch.nn.Module, path: Path) -> None:
+    """Start from ``path``'s weights; a package with fewer output classes (the phantom
+    before lymph nodes had their own label) gives the classes it has, the new ones
+    keep their fresh initialisation."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    own = net.state_dict()
+    for name, value in state.items():
+        if name in own and own[name].shape != value.shape:
+            grown = own[name].clone()
+            grown[: value.shape[0]] = value
+            state[name] = grown
+            print(f"init: {name} {tuple(value.shape)} -> {tuple(grown.shape)}", flush=True)
+    net.load_state_dict(state)
+
+
 def _set_threads(threads: str) -> None:
     import os
 
@@ -275,22 +350,34 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [s for s in pdata.TRAIN_SEEDS][: args.n_cases]
     cases = []
     for s in seeds:
-        tp = int(rng.integers(3))
+        if args.max_timepoints == 3 and args.min_lesions is None:  # the original draw
+            draw = pdata.PatientDraw()
+        else:
+            n_lesions = None if args.min_lesions is None else \
+                int(rng.integers(args.min_lesions, 13))
+            draw = pdata.PatientDraw(int(rng.integers(3, args.max_timepoints + 1)), n_lesions)
+        tp = int(rng.integers(draw.n_timepoints))
         src = pdata.SOURCE_SHAPES[int(rng.integers(len(pdata.SOURCE_SHAPES)))]
-        cases.append(pdata.cached_case(args.cache, s, tp, src))
+        cases.append(pdata.cached_case(args.cache, s, tp, src, draw))
     print(f"{len(cases)} training cases ready in {time.perf_counter() - start:.0f} s", flush=True)
     mean, std = pdata.foreground_stats(cases)
+    init_spec = args.init.parent / "model.json" if args.init else None
+    if init_spec is not None and init_spec.is_file():  # keep the input scale the weights know
+        norm = json.loads(init_spec.read_text())["normalization"]
+        mean, std = float(norm["mean"]), float(norm["std"])
     print(f"CT foreground mean {mean:.2f} std {std:.2f}", flush=True)
     patch = tuple(args.patch)
-    sampler = PatchSampler(cases, mean, std, patch, rng, args.fg_fraction, args.lesion_weight)
+    voxel_ml = float(np.prod(pdata.MODEL_SPACING)) / 1000.0
+    sampler = PatchSampler(cases, mean, std, patch, rng, args.fg_fraction, args.lesion_weight,
+                           args.lesion_sampling == "region", int(args.small_ml / voxel_ml),
+                           {3: args.kidney_boost})
     monitor = [pdata.cached_case(args.cache, s, s % 3, pdata.SOURCE_SHAPES[0])
                for s in (2000,)]  # held out, distinct from the validation seeds
     del cases
 
     net = build_network("unet3d", NETWORK_PARAMS)
     if args.init:
-        from safetensors.torch import load_file
-        net.load_state_dict(load_file(str(args.init)))
+        load_init(net, args.init)
     n_params = sum(p.numel() for p in net.parameters())
     print(f"unet3d {NETWORK_PARAMS} : {n_params} parameters", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
@@ -301,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     ce_weight = None
     if args.lesion_ce_weight != 1.0:
         ce_weight = torch.ones(pdata.N_CLASSES)
-        ce_weight[9] = args.lesion_ce_weight
+        ce_weight[list(LESION_CLASSES)] = args.lesion_ce_weight
     lesion_stats = np.zeros(3)
     spec = model_json(mean, std, patch, {})
     for epoch in range(args.epochs):
@@ -338,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed, "n_cases": len(seeds), "patch": list(patch),
                 "batch": args.batch, "precision": args.precision,
                 "fg_fraction": round(args.fg_fraction, 4), "lesion_weight": args.lesion_weight,
-                "lesion_ce_weight": args.lesion_ce_weight}
+                "lesion_ce_weight": args.lesion_ce_weight,
+                "max_timepoints": args.max_timepoints, "min_lesions": args.min_lesions,
+                "lesion_sampling": args.lesion_sampling, "kidney_boost": args.kidney_boost}
         save_package(net, args.out, spec, info)
         done = it >= total or elapsed >= budget
         if done or (epoch + 1) % args.monitor_every == 0:

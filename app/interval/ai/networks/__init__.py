@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # name -> "module:function" (the function takes the params mapping and returns a Module)
 BUILTIN_NETWORKS: dict[str, str] = {
     "unet3d": "interval.ai.networks.unet3d:build",
+    "unet3d_convgru": "interval.ai.networks.unet3d_convgru:build",
 }
 
 

@@ -4,8 +4,11 @@ group per timepoint, the RECIST 1.1 response per follow-up in a band above the h
 * :class:`LesionTableModel` - a read-only ``QAbstractTableModel`` over
   :class:`~interval.longitudinal.lesion_rows.LesionTableRows` (built from a report by
   :func:`~interval.longitudinal.lesion_rows.build_lesion_rows`): columns Lesion, Organ,
-  Role, then per timepoint LA, SA, Vol and (follow-ups only) the change of the lesion's
-  RECIST diameter vs baseline and vs nadir.  Header text is two lines ("follow-up 1" /
+  Role, then per timepoint LA, SA, Vol, Conf (the segmentation's confidence, 0-1; "-"
+  when it gave none; "equivocal" / "confirmed" after it where RECIST held the new lesion
+  equivocal there or confirmed it) and (follow-ups only) the change of the lesion's
+  RECIST diameter vs baseline and vs nadir.  A new lesion RECIST held equivocal and never
+  counted has the role "New (equivocal)".  Header text is two lines ("follow-up 1" /
   "LA mm"); header tooltips give the timepoint's date and RECIST result.
 * :class:`LesionTableView` - the band and a sortable ``QTableView`` behind a
   :class:`LesionSortProxy` (numbers sort as numbers, blank cells last in both orders).
@@ -44,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from interval.longitudinal.lesion_rows import (
+    LesionCell,
     LesionRow,
     LesionTableRows,
     TimepointHeader,
@@ -61,6 +65,12 @@ from interval.longitudinal.model import (
     LongitudinalReport,
 )
 from interval.longitudinal.report_common import STATUS_ABSENT, STATUS_MERGED, fmt, fmt_pct
+from interval.longitudinal.report_text import (
+    NEW_CONFIRMED,
+    NEW_EQUIVOCAL,
+    SCORE_NOTE,
+    score_text,
+)
 from interval.ui.plain_text import plain_tooltip
 
 LESION_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's lesion id, in every column
@@ -68,11 +78,13 @@ LESION_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's lesion id, in every c
 _Index = QModelIndex | QPersistentModelIndex
 
 # per-timepoint columns: field, header line, tooltip words
-_LA, _SA, _VOL, _DBASE, _DNADIR = "long", "short", "volume", "d_base", "d_nadir"
+_LA, _SA, _VOL, _SCORE = "long", "short", "volume", "score"
+_DBASE, _DNADIR = "d_base", "d_nadir"
 _TP_FIELDS = {
     _LA: ("LA mm", "long axis (mm)"),
     _SA: ("SA mm", "short axis (mm)"),
     _VOL: ("Vol mL", "volume (mL)"),
+    _SCORE: ("Conf", "confidence: the segmentation's score of the lesion (0-1)"),
     _DBASE: ("Δ baseline", "change of the lesion's RECIST diameter from the baseline (%)"),
     _DNADIR: ("Δ nadir", "change of the lesion's RECIST diameter from its nadir (smallest "
                          "earlier value) (%)"),
@@ -100,7 +112,8 @@ class Column:
 def _columns(data: LesionTableRows) -> list[Column]:
     cols = [Column("lesion"), Column("organ"), Column("role")]
     for h in data.timepoints:
-        fields = (_LA, _SA, _VOL) if h.is_baseline else (_LA, _SA, _VOL, _DBASE, _DNADIR)
+        fields = ((_LA, _SA, _VOL, _SCORE) if h.is_baseline
+                  else (_LA, _SA, _VOL, _SCORE, _DBASE, _DNADIR))
         cols.extend(Column(f, h.timepoint) for f in fields)
     return cols
 
@@ -131,6 +144,12 @@ def response_details(h: TimepointHeader) -> str:
                   f"Target: {h.target_response or '-'}; non-target: "
                   f"{h.non_target_response or '-'}; new lesions: "
                   f"{', '.join(h.new_lesions) or 'none'}"]
+        if h.confirmed_new_lesions:
+            lines.append(f"Confirming an earlier equivocal finding: "
+                         f"{', '.join(h.confirmed_new_lesions)}")
+        if h.equivocal_new_lesions:
+            lines.append(f"Equivocal new lesions (no progression until confirmed): "
+                         f"{', '.join(h.equivocal_new_lesions)}")
     if h.reason:
         lines.append(h.reason)
     return "\n".join(lines)
@@ -244,10 +263,14 @@ class LesionTableModel(QAbstractTableModel):
             return organ
         if col.field == "role":
             text = _ROLE_TEXT.get(r.role, r.role)
+            if r.equivocal and r.is_new:
+                text += " (equivocal)"
             return f"{text} (reader)" if r.role_source == "reader" else text
         cell = r.cell(col.timepoint)
         if cell is None:
             return ""
+        if col.field == _SCORE:
+            return _score_cell(cell)
         if col.field == _LA and cell.long_axis_mm is None:
             if cell.status == STATUS_MERGED:
                 return f"merged into {cell.merged_into}" if cell.merged_into else "merged"
@@ -274,7 +297,7 @@ class LesionTableModel(QAbstractTableModel):
         if cell is None:
             return None
         return {_LA: cell.long_axis_mm, _SA: cell.short_axis_mm, _VOL: cell.volume_ml,
-                _DBASE: cell.change_from_baseline_pct,
+                _SCORE: cell.score, _DBASE: cell.change_from_baseline_pct,
                 _DNADIR: cell.change_from_nadir_pct}[col.field]
 
     def _tooltip(self, r: LesionRow, col: Column) -> str:
@@ -286,6 +309,10 @@ class LesionTableModel(QAbstractTableModel):
                      f"Role: {role} ({by})"]
             if r.role_reason:
                 lines.append(r.role_reason)
+            if r.equivocal and r.is_new:
+                lines.append("Equivocal new lesion: its confidence was below the model's "
+                             "threshold, so it makes no progression until a later scan "
+                             "confirms it (RECIST 1.1, 4.3.2).")
             return "\n".join(lines)
         cell = r.cell(col.timepoint)
         if cell is None:
@@ -299,7 +326,21 @@ class LesionTableModel(QAbstractTableModel):
             f"RECIST diameter ({which}): {fmt(cell.recist_diameter_mm, 1, 'mm')}",
             f"vs baseline {fmt_pct(cell.change_from_baseline_pct)}, "
             f"vs nadir {fmt_pct(cell.change_from_nadir_pct)}",
+            f"Confidence {score_text(cell.score)}"
+            + (f" ({cell.new_lesion} new lesion)" if cell.new_lesion else ""),
+            *([SCORE_NOTE] if col.field == _SCORE else []),
         ])
+
+
+def _score_cell(cell: LesionCell) -> str:
+    """The confidence column's text: "0.87", "-" (seen, no score), "" (not seen); an
+    equivocal or confirming new lesion says so."""
+    if cell.long_axis_mm is None and cell.score is None:
+        return ""
+    text = score_text(cell.score)
+    if cell.new_lesion in (NEW_EQUIVOCAL, NEW_CONFIRMED):
+        text += f" {cell.new_lesion}"
+    return text
 
 
 class LesionSortProxy(QSortFilterProxyModel):
