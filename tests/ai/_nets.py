@@ -155,3 +155,20 @@ def build_raising(where: str = "build") -> nn.Module:
 class _RaisingNet(ThresholdNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise PluginBug("the plugin's own bug in forward")
+
+
+class NewBrightNet(nn.Module):
+    """A temporal test network: label 1 where the last frame (the scan) is brighter than
+    the first (the oldest earlier scan) by more than 50; with one frame, nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = x[:, -1:] - x[:, :1] - 50.0 + self.offset
+        return torch.cat([-d, d], 1)
+
+
+def build_new_bright() -> NewBrightNet:
+    return NewBrightNet()

@@ -357,3 +357,32 @@ def test_rederived_recist_keeps_the_models_equivocal_rule() -> None:
     assert EQUIVOCAL_ID in report.recist[1].equivocal_new_lesions
     assert EQUIVOCAL_ID not in report.recist[1].new_lesions
     assert EQUIVOCAL_ID in report.recist[2].new_lesions  # confirmed at follow-up 2
+
+
+def test_reader_confirms_an_equivocal_new_lesion(tmp_path: Path) -> None:
+    import dataclasses
+
+    from interval.longitudinal.model import ROLE_NEW
+    from interval.longitudinal.workspace import ActionRefused
+    from tests.longitudinal._equivocal_fixture import EQUIVOCAL_ID, equivocal_report
+
+    report = equivocal_report(shared_case())
+    l1 = report.track(EQUIVOCAL_ID)
+    low = {(2, c) for c in l1.components_at(2)}  # still under the threshold at follow-up 2
+    report.measurements = [dataclasses.replace(m, score=0.45) if m.key in low else m
+                           for m in report.measurements]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    write_report_json(report, folder / "report.json")
+    ws = LongitudinalWorkspace.open(folder)
+    assert ws.is_equivocal(EQUIVOCAL_ID)
+    assert EQUIVOCAL_ID not in ws.report.recist[1].new_lesions
+    baseline_lesion = next(t.lesion_id for t in ws.report.tracks if t.first_seen == 0)
+    with pytest.raises(ActionRefused, match="baseline"):
+        ws.set_role(baseline_lesion, ROLE_NEW)
+    ws.set_role(EQUIVOCAL_ID, ROLE_NEW)
+    assert ws.undo_label() == f"Undo confirm {EQUIVOCAL_ID} as a new lesion"
+    assert not ws.is_equivocal(EQUIVOCAL_ID)
+    assert EQUIVOCAL_ID in ws.report.recist[1].new_lesions  # counts from its first scan
+    ws.undo()
+    assert ws.is_equivocal(EQUIVOCAL_ID)

@@ -409,3 +409,19 @@ def test_a_window_hands_over_to_the_report_made_again(qtbot, out: Path) -> None:
     w.show_lesion("L8")
     w.save_session()  # the replaced window: nothing written
     assert (out / "workspace.json").read_bytes() == before
+
+
+def test_context_menu_offers_to_confirm_an_equivocal_new_lesion(win, monkeypatch) -> None:
+    from interval.longitudinal.model import ROLE_NEW
+
+    calls = []
+    monkeypatch.setattr(win.workspace, "is_equivocal", lambda lesion_id: lesion_id == "L5")
+    monkeypatch.setattr(win, "set_role", lambda lesion_id, role: calls.append((lesion_id, role)))
+    menu = win.context_menu("L5")
+    action = next(a for a in menu.actions() if a.text() == "Confirm new lesion (equivocal)")
+    action.trigger()
+    assert calls == [("L5", ROLE_NEW)]
+    menu.deleteLater()
+    other = win.context_menu("L4")
+    assert "Confirm new lesion (equivocal)" not in [a.text() for a in other.actions()]
+    other.deleteLater()

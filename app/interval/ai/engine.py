@@ -30,7 +30,7 @@ child process (:mod:`interval.ai.engine_child`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -233,6 +233,23 @@ def _confidence_on_input_grid(prob: torch.Tensor, resample: Resample | None,
     return np.ascontiguousarray(out)
 
 
+def checked_priors(volume: Volume, spec: ModelSpec, priors: Sequence[Volume]) -> list[np.ndarray]:
+    """The earlier scans' arrays a temporal model gets (the latest ``prior_timepoints``),
+    float32; ``ValueError`` when the model reads none or one lies on another grid."""
+    if not priors:
+        return []
+    if spec.temporal is None:
+        raise ValueError(f"the model {spec.name} segments one scan at a time; it was given "
+                         f"{len(priors)} earlier scan(s)")
+    out = []
+    for prior in list(priors)[-spec.temporal.prior_timepoints:]:
+        if not isinstance(prior, Volume) or not prior.same_grid(volume):
+            raise ValueError("an earlier scan given to a temporal model must lie on the "
+                             "scan's own voxel grid (registered and resampled onto it)")
+        out.append(np.asarray(prior.array, dtype=np.float32))
+    return out
+
+
 def segment(
     volume: Volume,
     spec: ModelSpec,
@@ -241,11 +258,16 @@ def segment(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     network: Network | None = None,
+    priors: Sequence[Volume] = (),
 ) -> SegmentationResult:
     """Segment ``volume`` with the model ``spec``; labels on the input grid.
 
     ``network`` replaces the package's network (tests, benchmarks, a cached model);
     it is then used on the device it is on (``options.device`` still names it).
+    ``priors``: for a model with a ``temporal`` section, earlier scans of the patient
+    already on ``volume``'s grid (registered), oldest first; the latest
+    ``temporal.prior_timepoints`` are used, each transformed like ``volume``, and the
+    network gets them stacked before it along the channel axis.
     """
     opts = options or InferenceOptions()
     timer = _Timer()
@@ -265,12 +287,14 @@ def segment(
         else:  # our own module: rewritten in place for the device (no copy)
             net = prepare_network(build_model(spec, device), device, copy_module=False)
 
+    frames = checked_priors(volume, spec, priors)
     grid = Grid.of(volume)
     array = volume.array
     with timer.phase("reorient"):
         reorient = Reorient(grid, spec.orientation) if spec.orientation else None
         if reorient is not None and not reorient.is_identity:
             array = reorient.apply(array)
+            frames = [reorient.apply(f) for f in frames]
             grid = reorient.grid_out
         if volume.is_oblique and spec.orientation:
             warnings.append("The series is oblique: it was given to the model along its "
@@ -280,10 +304,12 @@ def segment(
         resample = Resample(grid, spec.target_spacing) if spec.target_spacing else None
         if resample is not None and not resample.is_identity:
             array = resample.apply(array)
+            frames = [resample.apply(f) for f in frames]
             grid = resample.grid_out
     check_cancel(cancel)
     with timer.phase("normalise"):
         array = normalize(array, spec.normalization)
+        frames = [normalize(f, spec.normalization) for f in frames]
     inf = spec.inference
     whole = inf.mode == "whole"
     pad: PadToPatch | None = None
@@ -297,6 +323,7 @@ def segment(
             value = float(array.min()) if pad_value == "min" else float(pad_value)
             pad = PadToPatch(grid, spec.patch_size, value)
             array = pad.apply(array)
+            frames = [pad.apply(f) for f in frames]
         patch = spec.patch_size
         overlap = inf.overlap if opts.overlap is None else opts.overlap
         batch_size = opts.batch_size if opts.batch_size is not None else (
@@ -305,6 +332,9 @@ def segment(
 
     probabilities = inf.average == "probabilities"
     stats = SlidingWindowStats()
+    if frames:  # [earlier..., this] along the channel axis
+        array = np.stack([*frames, array])
+        del frames
     logits = sliding_window_inference(
         torch.from_numpy(np.ascontiguousarray(array)), net, patch,
         overlap=overlap, batch_size=batch_size, blend=blend,

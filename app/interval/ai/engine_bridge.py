@@ -7,6 +7,7 @@ turns the child's answer back into a :class:`SegmentationResult` on the input gr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,14 @@ from interval.core.volume import Volume
 
 
 def child_kwargs(volume: Volume, model_dir: str | Path,
-                 options: InferenceOptions | dict[str, Any] | None = None
+                 options: InferenceOptions | dict[str, Any] | None = None,
+                 priors: Sequence[Volume] = (),
                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``(arrays, kwargs)`` for ``run_in_child("interval.ai.engine_child:segment_arrays", ...)``."""
+    """``(arrays, kwargs)`` for ``run_in_child("interval.ai.engine_child:segment_arrays", ...)``.
+
+    ``priors`` (a temporal model's earlier scans, on ``volume``'s grid, oldest first)
+    travel as ``prior0``, ``prior1``, ...
+    """
     if isinstance(options, InferenceOptions):
         opts = options.to_dict()
     else:
@@ -33,7 +39,13 @@ def child_kwargs(volume: Volume, model_dir: str | Path,
         "modality": volume.metadata.modality or "",
         "options": opts,
     }
-    return {"image": volume.array}, kwargs
+    arrays = {"image": volume.array}
+    for n, prior in enumerate(priors):
+        if not prior.same_grid(volume):
+            raise ValueError("an earlier scan for a temporal model must lie on the scan's grid")
+        arrays[f"prior{n}"] = prior.array
+    kwargs["n_priors"] = len(priors)
+    return arrays, kwargs
 
 
 def result_from_child(volume: Volume, model_dir: str | Path, outputs: dict[str, np.ndarray],

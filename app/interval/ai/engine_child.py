@@ -26,6 +26,7 @@ def segment_arrays(
     modality: str = "",
     options: dict[str, Any] | None = None,
     code_path: str | None = None,
+    n_priors: int = 0,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -36,6 +37,7 @@ def segment_arrays(
     also gives ``"confidence"``: uint8 0-255 of the image's shape.  ``code_path``: the code folder of
     the plugin declaring the model (``SegmentationModelEntry.code_path``), the only place
     a ``"plugin"`` network's code may come from; None for a model package on its own.
+    ``n_priors``: a temporal model's earlier scans are ``arrays["prior0"]``... (same grid).
     """
     from interval.ai.engine import segment
     from interval.ai.model_package import load_model_spec
@@ -48,8 +50,14 @@ def segment_arrays(
         VolumeMetadata(modality=modality or ""),
     )
     spec = load_model_spec(model_dir, code_path=code_path)
+    priors = []
+    for n in range(int(n_priors)):
+        prior = arrays.get(f"prior{n}")
+        if prior is None or prior.shape != image.shape:
+            raise ValueError(f"earlier scan {n + 1} is missing or not on the scan's grid")
+        priors.append(volume.with_array(prior))
     result = segment(volume, spec, InferenceOptions.from_dict(options), progress=progress,
-                     cancel=cancel)
+                     cancel=cancel, priors=priors)
     info = {"timings": dict(result.timings), "device": result.device,
             "warnings": list(result.warnings)}
     outputs = {"labels": result.labels.array}

@@ -60,6 +60,14 @@ Fields (``*`` required; unknown keys anywhere are an error)::
                       each lesion's score is its mean.  equivocal_below (optional, in
                       (0, 1), or null): the calibrated score under which a NEW lesion is
                       marked equivocal instead of counted as progression)
+    temporal         {"prior_timepoints": 2}
+                     (the model reads earlier scans: it segments a scan from that scan
+                      and up to prior_timepoints (1-8) earlier scans of the same patient,
+                      registered and resampled onto its grid by the longitudinal core;
+                      the network gets [earlier..., this] stacked along the channel
+                      axis, oldest first, each normalised like the scan itself, and must
+                      accept 1 to prior_timepoints + 1 such frames.  Outside a
+                      longitudinal run, e.g. ``interval segment``, it gets one frame)
 
 ``model.json`` is at most :data:`MAX_MODEL_JSON_BYTES` and must be a regular file (a
 FIFO or device is refused without being read).
@@ -163,6 +171,16 @@ class ConfidenceSpec:
 
 
 @dataclass(frozen=True)
+class TemporalSpec:
+    """A model that reads earlier scans: how many at most (see the module notes)."""
+
+    prior_timepoints: int
+
+
+MAX_PRIOR_TIMEPOINTS = 8
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A validated ``model.json`` (plus the folder it came from).
 
@@ -187,6 +205,7 @@ class ModelSpec:
     inference: InferenceSpec = field(default_factory=InferenceSpec)
     postprocess: PostprocessSpec = field(default_factory=PostprocessSpec)
     confidence: ConfidenceSpec | None = None  # None: no confidence map
+    temporal: TemporalSpec | None = None  # None: one scan at a time
     format: int = FORMAT_VERSION
     code_path: Path | None = None
 
@@ -323,7 +342,7 @@ def _jtype(value: Any) -> str:
 _TOP_KEYS = {
     "format", "name", "version", "task", "description", "modality", "labels",
     "target_spacing", "orientation", "patch_size", "normalization", "network", "output",
-    "inference", "postprocess", "confidence",
+    "inference", "postprocess", "confidence", "temporal",
 }
 _TOP_REQUIRED = {"format", "name", "version", "task", "labels", "network", "output"}
 _INFERENCE_MODES = ("sliding_window", "whole")
@@ -461,6 +480,7 @@ def parse_model_spec(data: Any, folder: str | Path, *,
     post = _postprocess(c, top.get("postprocess", {}), labels)
     confidence = (_confidence(c, top["confidence"], labels, output)
                   if "confidence" in top else None)
+    temporal = _temporal(c, top["temporal"]) if "temporal" in top else None
 
     if output is not None and labels:
         values = [li.value for li in labels]
@@ -480,7 +500,7 @@ def parse_model_spec(data: Any, folder: str | Path, *,
         description=description,
         modality=modality, target_spacing=spacing, orientation=orientation,
         normalization=norm, inference=inference, postprocess=post, confidence=confidence,
-        code_path=None if code_path is None else Path(code_path),
+        temporal=temporal, code_path=None if code_path is None else Path(code_path),
     )
 
 
@@ -796,6 +816,19 @@ def _postprocess(c: _Checker, value: Any, labels: tuple[LabelInfo, ...]) -> Post
         if vol is not None:
             islands[iv] = vol
     return PostprocessSpec(tuple(largest), islands)
+
+
+def _temporal(c: _Checker, value: Any) -> TemporalSpec | None:
+    """``{"prior_timepoints": 1..MAX_PRIOR_TIMEPOINTS}``."""
+    obj = c.obj(value, "temporal")
+    if obj is None:
+        return None
+    c.keys(obj, "temporal", {"prior_timepoints"}, {"prior_timepoints"})
+    if "prior_timepoints" not in obj:
+        return None
+    n = c.integer(obj["prior_timepoints"], "temporal.prior_timepoints", lo=1,
+                  hi=MAX_PRIOR_TIMEPOINTS)
+    return None if n is None else TemporalSpec(n)
 
 
 def _confidence(c: _Checker, value: Any, labels: tuple[LabelInfo, ...],

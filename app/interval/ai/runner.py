@@ -635,6 +635,7 @@ def run_segmentation(
     memory_limit_bytes: int | None = None,
     code_path: str | Path | None = None,
     process: ModelProcess | None = None,
+    priors: Sequence[Any] = (),
 ) -> Any:
     """Segment ``volume`` with the model package in ``model_dir`` in a child process.
 
@@ -649,12 +650,14 @@ def run_segmentation(
     spent starting the child and moving data (beyond the engine's own phases).
     ``memory_limit_bytes``: as for :func:`run_in_child` (None: the default limit).
     ``process``: a child started earlier with :func:`start_segmentation_process`.
+    ``priors``: a temporal model's earlier scans on ``volume``'s grid, oldest first
+    (see :func:`interval.ai.engine.segment`); they go to the child by shared memory too.
     """
     from interval.ai.child_segment import TARGET
     from interval.ai.engine_bridge import child_kwargs, result_from_child
 
     t0 = time.perf_counter()
-    arrays, kwargs = child_kwargs(volume, model_dir, options)
+    arrays, kwargs = child_kwargs(volume, model_dir, options, priors)
     if code_path is not None:
         kwargs["code_path"] = str(code_path)
     outputs, info = run_in_child(

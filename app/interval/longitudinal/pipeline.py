@@ -176,6 +176,7 @@ def run_tracking(
     corrections_path = options.corrections or (out / CORRECTIONS_FILE)
     corrections = corrections_mod.load_corrections(corrections_path)
     data: list[TimepointData] = []
+    prior_scans: list[Any] = []  # a temporal model's earlier scans (prior_scans.PriorScan)
     dicom_writer: Any = None  # the process writing the SEG and SR (dicom_export)
     baseline: Any = None  # the reference scans' reduced copies (registration_images)
     previous: Any = None
@@ -190,10 +191,31 @@ def run_tracking(
             with phases.time("segment"):
                 label_map = plan.label_map(i, volume)
             reused_labels = label_map is not None
+            registration = plan.registrations.get(i)
+            reused_transform = registration is not None
+            wanted = int(getattr(labels, "prior_timepoints", 0) or 0)
+            seg_kwargs: dict[str, Any] = {}
+            if label_map is None and wanted and i > 0:
+                # a temporal model reads the earlier scans in this scan's space: register first
+                if registration is None:
+                    with phases.time("register"), \
+                            reporter.progress(f"Registering timepoint {i + 1}") as bar:
+                        reference = previous if options.chained else baseline
+                        registration = _register(data, reference, volume, i, options, bar,
+                                                 cancel)
+                with phases.time("priors"):
+                    from interval.longitudinal.prior_scans import priors_on_grid
+
+                    seg_kwargs["priors"], prior_warnings = priors_on_grid(
+                        prior_scans, volume, registration, wanted)
+                for line in prior_warnings:
+                    report.warnings.append(f"timepoint {i + 1}: {line}")
             if label_map is None:
                 with phases.time("segment"), \
                         reporter.progress(f"Segmenting timepoint {i + 1}") as bar:
-                    label_map = labels.label_map(i, volume, progress=bar, cancel=cancel)
+                    label_map = labels.label_map(i, volume, progress=bar, cancel=cancel,
+                                                 **seg_kwargs)
+                seg_kwargs.clear()
             else:
                 reporter.echo(f"  segmentation {REUSED_NOTE}")
             if not reused_labels and i in plan.label_files:
@@ -222,8 +244,6 @@ def run_tracking(
                 grid = sparse.grid_only(label_map)
                 del label_map
             reporter.echo(f"  {len(measurements)} lesion region(s) found")
-            registration = plan.registrations.get(i)
-            reused_transform = registration is not None
             if registration is None:
                 with phases.time("register"), \
                         reporter.progress(f"Registering timepoint {i + 1}") as bar:
@@ -244,6 +264,10 @@ def run_tracking(
                 item = _map_to_baseline(i, grid, base_grid, components, measurements,
                                         registration)
             data.append(item)
+            if wanted and i + 1 < n:  # kept for the temporal model's next timepoints
+                from interval.longitudinal.prior_scans import PriorScan
+
+                prior_scans = [*prior_scans, PriorScan(i, volume, registration)][-wanted:]
             if (i == 0 or options.chained) and _reference_needed(i, n, plan, options.chained):
                 with phases.time("register"):  # the registration's reduced copy, not the scan
                     from interval.longitudinal.registration import prepare_reference

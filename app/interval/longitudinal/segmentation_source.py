@@ -115,8 +115,16 @@ class ModelLabels:
 
             self._next = start_segmentation_process()
 
+    @property
+    def prior_timepoints(self) -> int:
+        """How many earlier scans the model reads (model.json ``temporal``; 0: none)."""
+        temporal = getattr(getattr(self.entry, "spec", None), "temporal", None)
+        return int(getattr(temporal, "prior_timepoints", 0) or 0)
+
     def label_map(self, index: int, volume: Volume, *, progress: ProgressFn | None = None,
-                  cancel: CancelFn | None = None) -> Volume:
+                  cancel: CancelFn | None = None, priors: Sequence[Volume] = ()) -> Volume:
+        """Timepoint ``index``'s label map; ``priors``: for a temporal model, the earlier
+        scans on ``volume``'s grid, oldest first (:mod:`.prior_scans`)."""
         from interval.ai.runner import run_segmentation
 
         modality = volume.metadata.modality
@@ -132,7 +140,9 @@ class ModelLabels:
             kwargs["memory_limit_bytes"] = self.memory_limit_bytes
         result = run_segmentation(volume, self.entry.folder, {"device": self.device},
                                   progress=progress, cancel=cancel,
-                                  code_path=self.entry.code_path, process=process, **kwargs)
+                                  code_path=self.entry.code_path, process=process,
+                                  priors=list(priors)[-self.prior_timepoints:]
+                                  if self.prior_timepoints else (), **kwargs)
         self.used_device = result.device or self.used_device
         for warning in result.warnings:
             self.warnings.append(f"timepoint {index + 1}: {warning}")

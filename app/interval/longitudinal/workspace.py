@@ -36,6 +36,7 @@ from interval.longitudinal import corrections as corr_mod
 from interval.longitudinal.corrections import Anchor, Correction, CorrectionSet
 from interval.longitudinal.lesion_rows import LesionRow, build_lesion_rows
 from interval.longitudinal.model import (
+    ROLE_NEW,
     ROLE_NON_TARGET,
     ROLE_TARGET,
     LesionMeasurement,
@@ -341,11 +342,25 @@ class LongitudinalWorkspace:
         self._do("include", [self._anchor(lesion_id)], label=f"include {lesion_id}")
 
     def set_role(self, lesion_id: str, role: str) -> None:
-        """``role``: "target" or "non-target"."""
-        if role not in (ROLE_TARGET, ROLE_NON_TARGET):
-            raise ActionRefused(f"unknown role {role!r} (use target or non-target)")
-        self._do("set_role", [self._anchor(lesion_id)], value=role,
-                 label=f"mark {lesion_id} {role}")
+        """``role``: "target" or "non-target", or "new" for a lesion first seen after the
+        baseline: the reader confirms it as a new lesion (an equivocal one then counts,
+        progression dating from the scan where it was first seen; RECIST 1.1 4.3.2)."""
+        if role not in (ROLE_TARGET, ROLE_NON_TARGET, ROLE_NEW):
+            raise ActionRefused(f"unknown role {role!r} (use target, non-target or new)")
+        if role == ROLE_NEW:
+            track = self.report.track(lesion_id)
+            if track is not None and track.first_seen == 0:
+                raise ActionRefused(f"{lesion_id} was already seen at the baseline, so it "
+                                    "cannot be a new lesion")
+        label = f"confirm {lesion_id} as a new lesion" if role == ROLE_NEW else \
+            f"mark {lesion_id} {role}"
+        self._do("set_role", [self._anchor(lesion_id)], value=role, label=label)
+
+    def is_equivocal(self, lesion_id: str) -> bool:
+        """Whether RECIST holds ``lesion_id`` as an equivocal new lesion, not yet confirmed."""
+        table = self.report.recist
+        return (any(lesion_id in r.equivocal_new_lesions for r in table)
+                and not any(lesion_id in r.new_lesions for r in table))
 
     def adjust_axis(self, lesion_id: str, timepoint: int, which: str, start_lps: Sequence[float],
                     end_lps: Sequence[float], component: int | None = None) -> None:

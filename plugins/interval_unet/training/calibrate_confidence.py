@@ -81,16 +81,49 @@ def confidence_spec(spec):  # -> ModelSpec with a confidence section
     return dataclasses.replace(spec, confidence=ConfidenceSpec(values))
 
 
-def regions_of_scan(spec, seed: int, timepoint: int, threads: int) -> list[dict]:
-    """The predicted lesion regions of one scan: score, long axis, true or false positive."""
+def patient_scans(seed: int) -> tuple[list, list]:
+    """The phantoms of patient ``seed`` (all timepoints) and each scan's registration to
+    the baseline (the longitudinal core's affine registration, as ``interval track``)."""
+    from interval.io.synthetic.phantom import DEFAULT_SHAPE, generate_phantom
+    from interval.longitudinal import registration as reg
+
+    phantoms = [generate_phantom(seed, shape=DEFAULT_SHAPE, timepoint=t)
+                for t in range(N_TIMEPOINTS)]
+    volumes = [ph.ct_volume() for ph in phantoms]
+    regs = [reg.identity_registration(volumes[0], 0)]
+    reference = reg.prepare_reference(volumes[0])
+    regs += [reg.register(reference, v, method="affine", timepoint=t, reference=0)
+             for t, v in enumerate(volumes[1:], start=1)]
+    return phantoms, regs
+
+
+def regions_of_scan(spec, seed: int, timepoint: int, threads: int,
+                    scans: tuple[list, list] | None = None) -> list[dict]:
+    """The predicted lesion regions of one scan: score, long axis, true or false positive.
+
+    A temporal model (model.json ``temporal``) gets the earlier scans registered into this
+    scan's space, from ``scans`` (:func:`patient_scans`)."""
     from interval.ai.engine import segment
     from interval.ai.options import InferenceOptions
     from interval.io.synthetic.phantom import DEFAULT_SHAPE, LESION, LYMPH_NODE, generate_phantom
     from interval.longitudinal.lesions import extract_lesions
+    from interval.longitudinal.prior_scans import PriorScan, priors_on_grid
 
-    ph = generate_phantom(seed, shape=DEFAULT_SHAPE, timepoint=timepoint)
-    volume = ph.ct_volume()
-    result = segment(volume, spec, InferenceOptions(device="cpu", threads=threads))
+    priors: list = []
+    if scans is not None:
+        phantoms, regs = scans
+        ph = phantoms[timepoint]
+        volume = ph.ct_volume()
+        if spec.temporal is not None:
+            limit = spec.temporal.prior_timepoints
+            earlier = [PriorScan(k, phantoms[k].ct_volume(), regs[k])
+                       for k in range(max(timepoint - limit, 0), timepoint)]
+            priors, _ = priors_on_grid(earlier, volume, regs[timepoint], limit)
+    else:
+        ph = generate_phantom(seed, shape=DEFAULT_SHAPE, timepoint=timepoint)
+        volume = ph.ct_volume()
+    result = segment(volume, spec, InferenceOptions(device="cpu", threads=threads),
+                     priors=priors)
     extracted = extract_lesions(result.labels, None, timepoint=timepoint,
                                 confidence=result.confidence)
     truth = np.isin(ph.labels, (LESION, LYMPH_NODE))
@@ -154,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
           "scans", flush=True)
     rows: list[dict] = []
     for seed in args.seeds:
+        scans = patient_scans(seed) if spec.temporal is not None else None
         for tp in range(N_TIMEPOINTS):
             t0 = time.perf_counter()
-            found = regions_of_scan(spec, seed, tp, args.threads)
+            found = regions_of_scan(spec, seed, tp, args.threads, scans)
             rows.extend(found)
             n_true = sum(r["true"] for r in found)
             print(f"seed {seed} tp {tp} ({time.perf_counter() - t0:.0f} s): {len(found)} "

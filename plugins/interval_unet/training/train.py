@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fg-fraction", type=float, default=1 / 3,
                    help="chance that a patch (after the first of a batch) is centred on foreground")
     p.add_argument("--lesion-weight", type=float, default=3.0,
-                   help="weight of the lesion class when choosing the class of a forced patch")
+                   help="weight of the lesion and lymph-node classes when choosing the class of a "
+                        "forced patch")
     p.add_argument("--lesion-ce-weight", type=float, default=1.0,
                    help="cross-entropy weight of the lesion class (the others weigh 1)")
     p.add_argument("--monitor-every", type=int, default=10, help="epochs between monitor Dice")
@@ -152,7 +153,8 @@ class PatchSampler:
             shape = np.array(img.shape)
             if b % 3 == 0 or self.rng.random() < self.fg_fraction:  # >= 1 forced per batch
                 classes = sorted(fg)
-                w = np.array([self.lesion_weight if c == 9 else 1.0 for c in classes])
+                w = np.array([self.lesion_weight if c in LESION_CLASSES else 1.0
+                              for c in classes])
                 c = int(self.rng.choice(classes, p=w / w.sum()))
                 if c in self.regions[i]:
                     parts, pw = self.regions[i][c]

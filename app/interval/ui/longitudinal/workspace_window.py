@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 
 from interval.core.errors import IntervalError
 from interval.longitudinal.lesion_rows import LesionTableRows, timepoint_headers
-from interval.longitudinal.model import ROLE_EXCLUDED, ROLE_NON_TARGET, ROLE_TARGET
+from interval.longitudinal.model import ROLE_EXCLUDED, ROLE_NEW, ROLE_NON_TARGET, ROLE_TARGET
 from interval.longitudinal.workspace import (
     ExportResult,
     LongitudinalWorkspace,
@@ -523,6 +523,8 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             add("Mark target", lambda: self.set_role(lesion_id, ROLE_TARGET))
         if track.role != ROLE_NON_TARGET:
             add("Mark non-target", lambda: self.set_role(lesion_id, ROLE_NON_TARGET))
+        if self.workspace.is_equivocal(lesion_id):
+            add("Confirm new lesion (equivocal)", lambda: self.set_role(lesion_id, ROLE_NEW))
         menu.addSeparator()
         add("Unlink at timepoint…", lambda: self.unlink_lesion(lesion_id))
         add("Link with…", lambda: self.link_lesion(lesion_id))
