@@ -5,8 +5,8 @@ from __future__ import annotations
 from interval.longitudinal.model import ROLE_EXCLUDED, LongitudinalReport
 from interval.longitudinal.report_text import NEW_EQUIVOCAL, new_lesion_state, score_text
 
-_PHASES = (("read", "read"), ("segment", "segment"), ("extract", "extract lesions"),
-           ("register", "register"), ("map", "map to baseline"), ("match", "match"),
+_PHASES = (("read", "read"), ("priors", "earlier scans"), ("segment", "segment"),
+           ("extract", "extract lesions"), ("register", "register"), ("map", "map to baseline"), ("match", "match"),
            ("recist", "RECIST"), ("forecast", "growth forecast"), ("report", "reports"),
            ("write", "write label maps"))
 
