@@ -160,7 +160,15 @@ def quantile_line(name: str, scores: list[float]) -> str:
 
 def write_threshold(model: Path, labels: tuple[int, ...], threshold: float) -> None:
     """Put ``{"labels", "equivocal_below"}`` into model.json (validated, atomically)."""
-    import train
+    import importlib.util
+
+    # train.py beside this file, by path: another "train" module (the growth-forecast
+    # plugin's) may already be imported under that name in the same process
+    location = Path(__file__).resolve().parent / "train.py"
+    found = importlib.util.spec_from_file_location("interval_unet_train", location)
+    assert found is not None and found.loader is not None
+    train = importlib.util.module_from_spec(found)
+    found.loader.exec_module(train)
 
     from interval.ai.model_package import MODEL_JSON, parse_model_spec
 
