@@ -132,7 +132,7 @@ def test_demo_segments_every_scan_with_the_unet_and_scores_it(segmented):
     report = json.loads((out / "report.json").read_text())
     sources = report["segmentations"]
     assert [s["kind"] for s in sources] == ["model", "model"]
-    assert sources[0]["model"] == "phantom-unet-temporal" and sources[0]["plugin_id"]
+    assert sources[0]["model"] == "phantom-unet" and sources[0]["plugin_id"]
     assert "not for clinical use" in sources[0]["description"]
     evaluation = json.loads((out / "evaluation.json").read_text())
     for row in evaluation["timepoints"]:
@@ -218,7 +218,7 @@ def test_demo_refuses_a_model_for_another_modality(tmp_path, monkeypatch):
 
 def test_options_from_the_command_line():
     defaults = options_from_args(argparse.Namespace())
-    assert defaults == {"segment": True, "model": "phantom-unet-temporal", "device": "auto",
+    assert defaults == {"segment": True, "model": "phantom-unet", "device": "auto",
                         "progress": False, "n_timepoints": 4, "registration": "affine"}
     args = argparse.Namespace(no_segment=True, model="other", device="cpu", progress=True,
                               timepoints=6, registration="rigid", memory_limit="2G")
