@@ -177,16 +177,21 @@ class PatchSampler:
         return x, y
 
     def _crop(self, a: np.ndarray, lo: np.ndarray, fill) -> np.ndarray:
-        out = np.full(tuple(self.patch), fill, dtype=a.dtype)
-        src_lo = np.maximum(lo, 0)
-        src_hi = np.minimum(lo + self.patch, a.shape)
-        if np.any(src_hi <= src_lo):
-            return out
-        dst_lo = src_lo - lo
-        dst_hi = dst_lo + (src_hi - src_lo)
-        out[tuple(slice(s, e) for s, e in zip(dst_lo, dst_hi, strict=True))] = \
-            a[tuple(slice(s, e) for s, e in zip(src_lo, src_hi, strict=True))]
+        return crop(a, lo, self.patch, fill)
+
+
+def crop(a: np.ndarray, lo: np.ndarray, patch: np.ndarray, fill) -> np.ndarray:
+    """The ``patch``-sized window of ``a`` starting at ``lo`` (may reach outside: ``fill``)."""
+    out = np.full(tuple(patch), fill, dtype=a.dtype)
+    src_lo = np.maximum(lo, 0)
+    src_hi = np.minimum(lo + patch, a.shape)
+    if np.any(src_hi <= src_lo):
         return out
+    dst_lo = src_lo - lo
+    dst_hi = dst_lo + (src_hi - src_lo)
+    out[tuple(slice(s, e) for s, e in zip(dst_lo, dst_hi, strict=True))] = \
+        a[tuple(slice(s, e) for s, e in zip(src_lo, src_hi, strict=True))]
+    return out
 
 
 # --- loss ---------------------------------------------------------------------------------

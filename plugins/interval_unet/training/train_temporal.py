@@ -32,7 +32,15 @@ import numpy as np
 import phantom_data as pdata  # sits beside this script
 import temporal_data as tdata
 import torch
-from train import LESION_CLASSES, NETWORK_PARAMS, dice_ce_loss, model_json, save_package
+from train import (
+    LESION_CLASSES,
+    NETWORK_PARAMS,
+    crop,
+    dice_ce_loss,
+    dice_per_label,
+    model_json,
+    save_package,
+)
 
 from interval.ai.networks import build_network
 from interval.ai.sliding_window import sliding_window_inference
@@ -128,16 +136,7 @@ class SequenceSampler:
         return x * scale + shift, y
 
     def _crop(self, a: np.ndarray, lo: np.ndarray, fill) -> np.ndarray:
-        out = np.full(tuple(self.patch), fill, dtype=a.dtype)
-        src_lo = np.maximum(lo, 0)
-        src_hi = np.minimum(lo + self.patch, a.shape)
-        if np.any(src_hi <= src_lo):
-            return out
-        dst_lo = src_lo - lo
-        dst_hi = dst_lo + (src_hi - src_lo)
-        out[tuple(slice(s, e) for s, e in zip(dst_lo, dst_hi, strict=True))] = \
-            a[tuple(slice(s, e) for s, e in zip(src_lo, src_hi, strict=True))]
-        return out
+        return crop(a, lo, self.patch, fill)
 
 
 def temporal_model_json(mean: float, std: float, patch: tuple[int, int, int],
@@ -163,13 +162,7 @@ def monitor_dice(net: torch.nn.Module, seq: tdata.Sequence, mean: float, std: fl
     net.eval()
     with torch.no_grad():
         logits = sliding_window_inference(image, net, patch, overlap=0.25, optimize=False)
-    pred = logits.argmax(0).numpy()
-    out = {}
-    for v in range(1, pdata.N_CLASSES):
-        p, t = pred == v, seq.labels == v
-        d = int(p.sum()) + int(t.sum())
-        out[v] = float("nan") if d == 0 else 2 * int((p & t).sum()) / d
-    return out
+    return dice_per_label(logits.argmax(0).numpy(), seq.labels, pdata.N_CLASSES)
 
 
 def main(argv: list[str] | None = None) -> int:
