@@ -169,6 +169,20 @@ def test_demo_segmentations_map_each_series_to_its_label_map(segmented, tmp_path
     assert demo_segmentations(tmp_path) == {}
 
 
+def test_demo_again_reuses_the_segmentations(segmented):
+    """A second demo into the same folder (e.g. ``interval demo --view`` to see the results)
+    takes the label maps of the first run instead of segmenting again."""
+    out, code, _lines = segmented
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    maps = [out / report["outputs"][f"labels_tp{i}"] for i in (1, 2)]
+    before = [(m.stat().st_mtime_ns, m.read_bytes()) for m in maps]
+    lines: list[str] = []
+    assert run_demo(out, 0, lines.append, shape=SEG_SHAPE, spacing=SEG_SPACING, n_timepoints=2,
+                    device="cpu") == 0
+    assert sum("segmentation reused from the earlier run" in line for line in lines) == 2, lines
+    assert [(m.stat().st_mtime_ns, m.read_bytes()) for m in maps] == before
+
 @pytest.mark.parametrize("how", ["callback", "ctrl-c"])
 def test_demo_segmentation_can_be_cancelled(tmp_path, how):
     out = tmp_path / "d"

@@ -81,3 +81,19 @@ def test_each_reason_is_shown_once_and_long_texts_have_tooltips(qtbot) -> None:
     msg = panel.add_message("Folder " + "y" * 100, long)
     assert tooltip_text(msg.toolTip(1)) == long
     assert tooltip_text(msg.toolTip(0)).startswith("Folder")
+
+
+def test_series_messages_go_when_the_series_loads_again(qtbot) -> None:
+    """A warning of an earlier load ("Resampled...") does not outlive that load."""
+    panel = ProblemsPanel()
+    qtbot.addWidget(panel)
+    panel.add_message("Other", "index warning")
+    panel.add_message("#3 Chest", "Resampled onto a regular grid", series="1.2.3")
+    panel.add_message("#4 Abdomen", "Gantry tilt", series="4.5.6")
+    assert len(panel.entries()) == 3
+    panel.remove_series_problem("1.2.3")  # the series loads again (e.g. as-is)
+    assert [e[2] for e in panel.entries()] == ["index warning", "Gantry tilt"]
+    assert panel.summary.text().startswith("2 problem")
+    panel.clear()
+    panel.remove_series_problem("4.5.6")  # already cleared: nothing happens
+    assert panel.entries() == []

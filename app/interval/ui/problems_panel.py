@@ -52,6 +52,7 @@ class ProblemsPanel(QDockWidget):
         self.setWidget(body)
         self._skipped_root: QTreeWidgetItem | None = None
         self._series: dict[str, QTreeWidgetItem] = {}
+        self._series_messages: dict[str, list[QTreeWidgetItem]] = {}
         self.action_buttons: dict[tuple[str, str], QPushButton] = {}
 
     # --- content ------------------------------------------------------------------------
@@ -59,6 +60,7 @@ class ProblemsPanel(QDockWidget):
         self.tree.clear()
         self._skipped_root = None
         self._series.clear()
+        self._series_messages.clear()
         self.action_buttons.clear()
         self._update_summary()
 
@@ -81,10 +83,19 @@ class ProblemsPanel(QDockWidget):
         self._skipped_root.setExpanded(self._skipped_root.childCount() <= EXPAND_AT_MOST)
         self._update_summary()
 
-    def add_message(self, title: str, message: str, kind: str = "warning") -> QTreeWidgetItem:
-        """A line with a title and a sentence (an index warning, a load error...)."""
+    def add_message(self, title: str, message: str, kind: str = "warning", *,
+                    series: str | None = None) -> QTreeWidgetItem:
+        """A line with a title and a sentence (an index warning, a load error...).
+
+        A message about a loaded ``series`` (its stack uid) goes when that series is
+        loaded again or its entry removed (:meth:`remove_series_problem`), so a warning
+        of an earlier load (e.g. "Resampled..." before the reader chose Load as-is) does
+        not outlive the state it described.
+        """
         item = QTreeWidgetItem(self.tree, [title, message])
         item.setData(0, KIND_ROLE, kind)
+        if series is not None:
+            self._series_messages.setdefault(series, []).append(item)
         set_plain_tooltip(item, title, 0)
         set_plain_tooltip(item, message, 1)
         self._update_summary()
@@ -181,10 +192,12 @@ class ProblemsPanel(QDockWidget):
         self.tree.scrollToItem(item)
 
     def remove_series_problem(self, stack_uid: str) -> None:
-        """Drop a series' entry (it loaded after all)."""
+        """Drop a series' entry (it loaded after all) and the messages of its last load."""
         item = self._series.pop(stack_uid, None)
-        if item is not None:
-            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
+        for old in (item, *self._series_messages.pop(stack_uid, [])):
+            index = -1 if old is None else self.tree.indexOfTopLevelItem(old)
+            if index >= 0:
+                self.tree.takeTopLevelItem(index)
         for key in [k for k in self.action_buttons if k[0] == stack_uid]:
             del self.action_buttons[key]
         self._update_summary()

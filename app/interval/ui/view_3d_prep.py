@@ -147,6 +147,28 @@ def local_image(volume: Volume):  # -> vtkImageData
     return numpy_to_image(volume.array, volume.spacing)
 
 
+def touches_edge(array: np.ndarray) -> bool:
+    """Whether any non-zero voxel lies on one of the array's six faces."""
+    return any(
+        bool(np.any(np.take(array, index, axis=axis)))
+        for axis in range(array.ndim) for index in (0, -1)
+    )
+
+
+def capped_image(volume: Volume):  # -> vtkImageData
+    """:func:`local_image`, with one voxel of background around it when a label touches
+    the volume's edge, so the surface closes there (capped) instead of ending open.
+
+    The padded copy's origin is one voxel before the volume's, so the surface keeps its
+    place in the local coordinates.
+    """
+    if not touches_edge(volume.array):
+        return local_image(volume)
+    padded = np.pad(volume.array, 1)
+    origin = tuple(-float(s) for s in volume.spacing)
+    return numpy_to_image(padded, volume.spacing, origin)
+
+
 def present_labels(volume: Volume, wanted: list[int], cancel: CancelFn | None = None
                    ) -> list[int]:
     """Those of ``wanted`` that occur in the label map.
@@ -182,7 +204,7 @@ def label_surfaces(
     if not values:
         return {}
     fe = vtkDiscreteFlyingEdges3D()
-    fe.SetInputData(local_image(volume))
+    fe.SetInputData(capped_image(volume))
     for n, v in enumerate(values):
         fe.SetValue(n, float(v))
     fe.ComputeGradientsOff()

@@ -105,6 +105,13 @@ def test_label_table_is_fixed():
     assert LABELS[LYMPH_NODE] == "lymph node" and list(LABELS) == list(range(1, 11))
 
 
+
+def test_label_colours_are_distinct():
+    """Every pair of labels differs clearly in colour (the old anatomical set was all salmon)."""
+    colours = [np.asarray(i.color, dtype=float) for i in label_table()]
+    closest = min(np.linalg.norm(a - b) for n, a in enumerate(colours) for b in colours[n + 1:])
+    assert closest > 60, closest
+
 def test_lesion_ids_match_the_lesion_labels(scans):
     for scan in scans:
         assert np.array_equal(scan.lesion_ids > 0, np.isin(scan.labels, (LESION, LYMPH_NODE)))

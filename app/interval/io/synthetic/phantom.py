@@ -79,11 +79,18 @@ LABELS: dict[int, str] = {
     AORTA: "aorta", HEART: "heart", STOMACH: "stomach", LESION: "lesion",
     LYMPH_NODE: "lymph node",
 }
+# Distinct named colours (CSS names), so neighbouring organs never read alike.
 _COLORS = {
-    LIVER: (221, 130, 101), SPLEEN: (157, 108, 162), KIDNEY: (185, 102, 83),
-    LUNG: (128, 174, 218), BONE: (241, 214, 145), AORTA: (216, 101, 79),
-    HEART: (206, 110, 84), STOMACH: (216, 132, 105), LESION: (255, 30, 30),
-    LYMPH_NODE: (68, 172, 100),
+    LIVER: (210, 105, 30),  # chocolate
+    SPLEEN: (186, 85, 211),  # medium orchid
+    KIDNEY: (255, 255, 0),  # yellow
+    LUNG: (135, 206, 250),  # light sky blue
+    BONE: (245, 222, 179),  # wheat
+    AORTA: (255, 20, 147),  # deep pink
+    HEART: (65, 105, 225),  # royal blue
+    STOMACH: (64, 224, 208),  # turquoise
+    LESION: (255, 30, 30),  # red
+    LYMPH_NODE: (50, 205, 50),  # lime green
 }
 MAX_TIMEPOINTS = 8
 MIN_GAP_DAYS, MAX_GAP_DAYS = 35, 112  # irregular intervals: 5 to 16 weeks
