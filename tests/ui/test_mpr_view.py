@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -121,7 +123,7 @@ def test_slice_index_follows_wheel_and_keys(qtbot) -> None:
     assert shown_slice() == 19
     send_key(view.vtk, Qt.Key.Key_Home)
     assert shown_slice() == 0
-    assert view.corner_text().splitlines()[0] == "Axial  1/20  (k 0)"
+    assert view.corner_texts().bottom_left.splitlines()[0] == "Axial  1/20  (k 0)"
 
 
 # --- window / level ------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ def test_left_drag_changes_grey_of_known_region_as_dicom_formula(qtbot) -> None:
     expected = int(dicom_linear_grey(120, c, w))  # ((120 - 159.5) / 219 + 0.5) * 255 = 81
     assert after[0] == after[1] == after[2]
     assert abs(after[0] - expected) <= 1 and abs(after[0] - before[0]) > 50
-    assert view.corner_text().splitlines()[1] == f"W/L {round(w)}/{round(c)}"  # CT: whole HU
+    assert view.corner_texts().bottom_right.splitlines()[0] == f"W/L {round(w)}/{round(c)}"  # CT: whole HU
 
     send_key(view.vtk, Qt.Key.Key_I)  # invert
     inverted = grey_at(view.capture(), view, probe)
@@ -272,7 +274,9 @@ def test_marker_letters_are_drawn_at_the_edges(qtbot) -> None:
     rows, cols = np.nonzero(near)
     assert near[:, -25:].sum() > 10  # "L" at the right edge
     assert near[:, :25].sum() > 10  # "R" at the left edge
-    assert near[:25, 60:140].sum() > 10 and near[-25:, 60:140].sum() > 10  # "A", "P"
+    assert near[:25, 60:140].sum() > 10  # "A" at the top edge
+    # "P" at the bottom, above the slice text when that reaches the middle (a 200 px view)
+    assert near[-int(0.4 * frame.shape[0]):, 60:140].sum() > 10
     assert len(rows) < 0.05 * frame.shape[0] * frame.shape[1]
 
 
@@ -512,7 +516,7 @@ def test_slice_counters_run_with_the_status_bar_voxel_index(qtbot, acquisition) 
             n, total, name = view.slice_counter()
             assert name == "ijk"[axis] and total == vol.size_ijk[axis]
             assert n - 1 == ijk[axis], f"{acquisition} {kind}: counter against voxel index"
-            first = view.corner_text().splitlines()[0]
+            first = view.corner_texts().bottom_left.splitlines()[0]
             assert first == f"{kind.capitalize()}  {n}/{total}  ({name} {ijk[axis]})"
             shown = status_text(state, kind, state.crosshair)
             assert f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})" in shown
@@ -534,6 +538,7 @@ def test_as_is_warning_is_drawn_on_the_image_while_the_volume_is_shown(qtbot) ->
     state = ViewerState()
     regular = _block_volume()
     md = VolumeMetadata(modality="CT", units="HU", default_window=WindowLevel(40, 400),
+                        patient_name="Doe^Jane", patient_id="P-7",
                         warnings=("Loaded as-is although the slices do not form a regular grid "
                                   "(1 slice missing); they are shown 3.00 mm apart, so distances "
                                   "across slices are not exact.",))
@@ -556,8 +561,9 @@ def test_as_is_warning_is_drawn_on_the_image_while_the_volume_is_shown(qtbot) ->
     from interval.ui.mpr_view import TEXT_COLOUR
 
     grey = np.rint(np.asarray(TEXT_COLOUR) * 255).astype(int)
-    corner_rows = np.nonzero((np.abs(frame.astype(int) - grey).max(axis=2) <= 3).any(axis=1))[0]
-    assert rows.min() > corner_rows.min()  # not on top of the slice/W-L lines
+    top_left = np.abs(frame[:, :130].astype(int) - grey).max(axis=2) <= 10  # name and ID
+    corner_rows = np.nonzero(top_left[: 260 // 2].any(axis=1))[0]
+    assert len(corner_rows) and rows.min() > corner_rows.max()  # below the patient lines
     state.step_slice("axial", 2)  # stays while the volume is shown, on every slice
     assert _orange(view.capture()) > 60
     state.remove_volume(vid)
@@ -568,20 +574,23 @@ def test_as_is_warning_is_drawn_on_the_image_while_the_volume_is_shown(qtbot) ->
 
 def test_top_letter_moves_below_the_corner_text_in_a_narrow_view(qtbot) -> None:
     """In a wide view the top orientation letter is at the top edge; in a narrow one the
-    corner text (view, slice number, W/L) reaches the middle, and the letter goes just
-    below it instead of being drawn over the slice number."""
+    top-left text (patient, study) reaches the middle, and the letter goes just below it
+    instead of being drawn over the patient's name (QA: sagittal "S" over the header)."""
+    vol = _ramp_volume()
+    md = replace(vol.metadata, patient_name="Bartholomew^Maximilian", patient_id="1234567",
+                 study_description="CT THORAX ABDOMEN")
     state = ViewerState()
-    state.add_volume(_ramp_volume())
-    wide = make_view(qtbot, state, "coronal", size=400)
+    state.add_volume(Volume(vol.array, vol.spacing, vol.origin, metadata=md))
+    wide = make_view(qtbot, state, "sagittal", size=400)
     wide.capture()
     assert wide.top_marker_position()[1] == pytest.approx(0.99)
-    narrow = make_view(qtbot, state, "coronal", size=150)
+    narrow = make_view(qtbot, state, "sagittal", size=150)
     frame = narrow.capture()
     x, y = narrow.top_marker_position()
-    box = [0.0] * 4
-    narrow._corner.GetBoundingBox(narrow.renderer, box)  # relative to its anchor
-    ax, ay = narrow._corner.GetPositionCoordinate().GetComputedDisplayValue(narrow.renderer)
-    assert ax + box[1] > 150 / 2 - 10  # the corner text does reach the middle
-    assert y * 150 <= ay + box[2]  # the letter's top is at or below the text's bottom
+    text = narrow.overlays.box(narrow.overlays.corners["top_left"])
+    letter = narrow.overlays.box(narrow.overlays.markers["top"])
+    assert text is not None and letter is not None
+    assert text[1] > 150 / 2 - 10  # the corner text does reach the middle
+    assert letter[3] <= text[2]  # the letter's top is at or below the text's bottom
     assert narrow.markers()["top"] == "S" and y > 0.3  # still near the top
     assert frame.shape[0] == 150

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 
+from interval.core.viewer_state import LabelLayer
 from interval.io.synthetic.patient import SyntheticPatient, generate_patient
 from interval.ui.main_window import MainWindow
+from interval.ui.study_browser import KIND_ROLE, REFUSED_FLAG, UID_ROLE
+from tests.conftest import shared
+from tests.io._rtstruct_data import Roi, square, write_ct_series, write_rtstruct
 
 TIMEOUT_MS = 30_000
 SHAPE = (30, 96, 96)
@@ -45,10 +53,12 @@ def test_tree_shows_patient_studies_and_series(qtbot, window, patient) -> None:
     series = browser.items_of_kind("series")
     assert len(patients) == 1
     assert "born" in patients[0].text(1)
-    assert [s.text(1) for s in studies] == [tp.study_date.isoformat() for tp in patient.timepoints]
+    # date, time and patient position: studies of one day stay apart
+    for item, tp in zip(studies, patient.timepoints, strict=True):
+        assert re.fullmatch(rf"{tp.study_date.isoformat()}( \d\d:\d\d)?(, [A-Z]+)?", item.text(1))
     assert len(series) == 2
     for item in series:
-        assert item.text(1) == "CT"
+        assert item.text(1).split(",")[0] == "CT"
         assert item.text(3) == str(SHAPE[0])
         assert item.parent().data(0, Qt.ItemDataRole.UserRole) == "study"
     assert browser.status.text().startswith("1 patient(s), 2 study(ies), 2 series")
@@ -97,14 +107,195 @@ def test_problem_flags_sit_in_the_first_column_with_tooltips(qtbot, window, pati
     uid = browser.stacks()[0][0]
     item = browser.item_for(uid)
     name = item.text(0)
-    assert browser.problem_of(uid) is None and not name.startswith(("⚠", "⛔"))
+    assert browser.problem_of(uid) is None and not name.startswith(("⚠", REFUSED_FLAG))
     assert all(item.toolTip(c) for c in range(4) if item.text(c))  # cut texts stay readable
     browser.mark_problem(uid, ["1 slice missing between 10 mm and 20 mm"], irregular=True)
     assert item.text(0) == f"⚠ {name}" and browser.problem_of(uid) == "irregular"
     assert all("1 slice missing" in item.toolTip(c) for c in range(4))
     browser.mark_problem(uid, ["This stack holds no images."], irregular=False)
-    assert item.text(0) == f"⛔ {name}" and browser.problem_of(uid) == "refused"
+    assert item.text(0) == f"{REFUSED_FLAG} {name}" and browser.problem_of(uid) == "refused"
+    # both flags are glyphs the installed fonts draw (U+26D4 showed as an empty box)
+    metrics = QFontMetrics(browser.tree.font())
+    assert metrics.inFontUcs4(ord(REFUSED_FLAG)) and metrics.inFontUcs4(ord("⚠"))
     # the first column starts at the left edge of the tree, so the flag is never off-screen
     browser.tree.scrollToItem(item)
     assert browser.tree.columnViewportPosition(0) == 0
     assert browser.tree.visualItemRect(item).left() < browser.tree.viewport().width()
+
+
+# --- objects, focus, study time / position, DTI rows, layers kept per series -----------------
+
+
+@pytest.fixture(scope="module")
+def rt_folder(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two CT studies of one day (10:15 HFS, 14:30 HFDL), an RTSTRUCT on the first, and
+    dcmqi's 3-slice CT with its DICOM SEG (linked, not copied)."""
+    root = tmp_path_factory.mktemp("objects") / "folder"
+    a = write_ct_series(root / "a", study_time="101500", patient_position="HFS",
+                        series_number=1, description="Morning CT")
+    b = write_ct_series(root / "b", study_time="143000", patient_position="HFDL",
+                        series_number=2, description="Afternoon CT")
+    body = Roi(1, "Body", (0, 200, 0), [square(0.0, 0.0, 12.0)], z=a.z[1:6])
+    gtv = Roi(2, "GTV", (220, 0, 0), [square(2.0, 2.0, 4.0)], z=a.z[2:4])
+    rs = root / "rs.dcm"
+    write_rtstruct(rs, a, [body, gtv], label="Plan A")
+    seg_dir = root / "seg"
+    seg_dir.mkdir()
+    src = shared("dcmqi_data", "data", "segmentations")
+    for f in sorted((src / "ct-3slice").glob("*.dcm")):
+        (seg_dir / f.name).symlink_to(f)
+    (seg_dir / "liver.dcm").symlink_to(src / "liver.dcm")
+    return {"root": root, "a": a, "b": b, "rs": rs}
+
+
+def _double_click(qtbot, tree, item) -> None:
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def _series_item(browser, uid: str):
+    return next(i for i in browser.items_of_kind("series") if i.data(0, UID_ROLE) == uid)
+
+
+def _label_layers(window: MainWindow) -> list:
+    return [layer for layer in window.state.layers if isinstance(layer, LabelLayer)]
+
+
+def _views_have_focus(window: MainWindow) -> bool:
+    focus = window.focusWidget()
+    return any(focus is getattr(v, "vtk", None) for v in window.views.views.values())
+
+
+def test_study_time_and_patient_position_tell_studies_apart(qtbot, window, rt_folder) -> None:
+    _open(qtbot, window, rt_folder["root"])
+    browser = window.browser
+    texts = sorted(s.text(1) for s in browser.items_of_kind("study"))
+    assert "2024-03-05 10:15, HFS" in texts and "2024-03-05 14:30, HFDL" in texts
+    assert _series_item(browser, rt_folder["a"].series_uid).text(1) == "CT, HFS"
+    assert _series_item(browser, rt_folder["b"].series_uid).text(1) == "CT, HFDL"
+
+
+def test_rtstruct_row_opens_its_series_with_named_coloured_layers(qtbot, window, rt_folder) -> None:
+    _open(qtbot, window, rt_folder["root"])
+    browser, a = window.browser, rt_folder["a"]
+    series = _series_item(browser, a.series_uid)
+    objects = [series.child(i) for i in range(series.childCount())
+               if series.child(i).data(0, KIND_ROLE) == "object"]
+    assert [o.text(0) for o in objects] == ["RTSTRUCT: Plan A"]
+    assert window.state.active_volume is None
+    _double_click(qtbot, browser.tree, objects[0])
+    # the series it is drawn on loads first, then the contours become label layers
+    qtbot.waitUntil(lambda: len(_label_layers(window)) == 2, timeout=TIMEOUT_MS)
+    assert window.loaded_stack_uid == a.series_uid
+    layers = _label_layers(window)
+    assert [layer.name for layer in layers] == ["Plan A (1/2)", "Plan A (2/2)"]
+    labels = {v.value: (v.name, v.color) for layer in layers for v in layer.labels}
+    assert labels == {1: ("Body", (0, 200, 0)), 2: ("GTV", (220, 0, 0))}
+    body = window.state.volume(layers[0].volume_id)
+    assert body.same_grid(window.state.active_volume)
+    assert [bool((body.array[k] == 1).any()) for k in range(8)] == [False] + [True] * 5 + [False] * 2
+    # the keyboard is in the image view, not in the browser
+    qtbot.waitUntil(lambda: _views_have_focus(window), timeout=TIMEOUT_MS)
+
+
+def test_seg_row_opens_as_a_label_layer_on_the_shown_series(qtbot, window, rt_folder) -> None:
+    _open(qtbot, window, rt_folder["root"])
+    browser = window.browser
+    seg_rows = [i for i in browser.items_of_kind("object") if i.text(1) == "SEG"]
+    assert [i.text(0) for i in seg_rows] == ["SEG: Liver"]
+    ct_uid = seg_rows[0].parent().data(0, UID_ROLE)
+    window.load_stack(ct_uid)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == ct_uid, timeout=TIMEOUT_MS)
+    image = window.state.active_volume
+    _double_click(qtbot, browser.tree, seg_rows[0])
+    qtbot.waitUntil(lambda: len(_label_layers(window)) == 1, timeout=TIMEOUT_MS)
+    assert window.state.active_volume is image  # not loaded again
+    layer = _label_layers(window)[0]
+    assert layer.name == "Liver"
+    assert [v.name for v in layer.labels] == ["Liver"]
+    assert window.state.volume(layer.volume_id).array.any()
+
+
+def test_focus_goes_to_the_view_after_double_click(qtbot, window, rt_folder) -> None:
+    _open(qtbot, window, rt_folder["root"])
+    browser, uid = window.browser, rt_folder["b"].series_uid
+    item = _series_item(browser, uid)
+    _double_click(qtbot, browser.tree, item)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == uid, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: _views_have_focus(window), timeout=TIMEOUT_MS)
+    assert not browser.tree.hasFocus()
+    # arrow keys now page the view: the browser's highlighted row stays the series shown
+    qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Down)
+    assert browser.tree.currentItem() is item
+
+
+def test_hand_added_layers_come_back_with_their_series(qtbot, window, rt_folder) -> None:
+    _open(qtbot, window, rt_folder["root"])
+    a, b = rt_folder["a"].series_uid, rt_folder["b"].series_uid
+    window.load_stack(a)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == a, timeout=TIMEOUT_MS)
+    window.open_segmentation(rt_folder["rs"])  # File > Open segmentation, by hand
+    qtbot.waitUntil(lambda: len(_label_layers(window)) == 2, timeout=TIMEOUT_MS)
+    first = _label_layers(window)[0]
+    window.state.set_layer_opacity(first.id, 0.8)
+    window.state.set_label(first.id, 1, visible=False)
+    window.load_stack(b)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == b, timeout=TIMEOUT_MS)
+    assert _label_layers(window) == []
+    window.load_stack(a)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == a, timeout=TIMEOUT_MS)
+    back = _label_layers(window)
+    assert [layer.name for layer in back] == ["rs.dcm (1/2)", "rs.dcm (2/2)"]
+    assert back[0].opacity == pytest.approx(0.8)
+    assert not back[0].labels[1].visible
+    assert window.state.volume(back[0].volume_id).same_grid(window.state.active_volume)
+
+
+def _write_dti(folder: Path, n_dirs: int = 16, n_slices: int = 2) -> str:
+    """An MR DWI series: one b=0 volume and ``n_dirs`` b=2000 volumes (single-frame files)."""
+    folder.mkdir(parents=True)
+    study, series, for_uid = generate_uid(), generate_uid(), generate_uid()
+    n = 0
+    for vol in range(n_dirs + 1):
+        for k in range(n_slices):
+            n += 1
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = MRImageStorage
+            meta.MediaStorageSOPInstanceUID = sop = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.PatientName, ds.PatientID, ds.Modality = "Dti^Test", "DTI1", "MR"
+            ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, for_uid
+            ds.StudyDate, ds.StudyTime, ds.PatientPosition = "20240305", "090000", "HFS"
+            ds.SeriesNumber, ds.SeriesDescription, ds.InstanceNumber = 7, "DTI", n
+            ds.DiffusionBValue = 0 if vol == 0 else 2000
+            ds.ImagePositionPatient = [0, 0, 3.0 * k]
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.PixelSpacing, ds.SliceThickness = [2, 2], 3
+            ds.Rows = ds.Columns = 8
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            ds.BitsAllocated = ds.BitsStored = 16
+            ds.HighBit, ds.PixelRepresentation = 15, 0
+            ds.PixelData = bytes(8 * 8 * 2)
+            ds.save_as(folder / f"dwi_{n:03d}.dcm", enforce_file_format=True)
+    return series
+
+
+def test_dti_direction_rows_read_differently(qtbot, window, tmp_path: Path) -> None:
+    series_uid = _write_dti(tmp_path / "dti")
+    _open(qtbot, window, tmp_path / "dti")
+    item = _series_item(window.browser, series_uid)
+    rows = [item.child(i) for i in range(item.childCount())
+            if item.child(i).data(0, KIND_ROLE) == "stack"]
+    assert len(rows) == 17
+    texts = [r.text(0) for r in rows]
+    assert len(set(texts)) == 17
+    # what sets a row apart comes first, so rows cut off by a narrow column ("volume 3 …")
+    # still differ (they all read "b=2000, …" before)
+    assert len({t[:10] for t in texts}) == 17
+    assert texts[0] == "b=0" and texts[1].endswith("b=2000")
+    assert all("b=2000" in r.toolTip(0) for r in rows[1:])

@@ -115,18 +115,42 @@ def view_plane(kind: str, center: np.ndarray | tuple[float, float, float] = (0.0
     return Plane(np.asarray(center, dtype=np.float64), np.array(right), np.array(down))
 
 
-def align_to_volume(plane: Plane, volume: Volume) -> Plane:
-    """``plane`` rotated onto the volume's acquisition axes (for oblique acquisitions).
+def index_plane_normals(volume: Volume) -> np.ndarray:
+    """Unit LPS normals ``(3, 3)`` of the planes of constant index: column ``c`` is
+    the normal of the planes ``index[c] = const``, pointing the way ``index[c]`` grows.
 
-    The normal becomes the volume axis closest to the plane normal and ``right``
-    the remaining axis closest to ``right`` (signs kept), so markers stay similar.
+    For an orthogonal grid these are the direction columns; for a sheared grid
+    (gantry tilt loaded as-is) they are the true normals of the acquired slices.
     """
     axes = volume.direction / np.linalg.norm(volume.direction, axis=0)
-    n_col = int(np.argmax(np.abs(axes.T @ plane.normal)))
-    normal = axes[:, n_col] * np.sign(axes[:, n_col] @ plane.normal)
+    normals = np.empty((3, 3))
+    for c in range(3):
+        n = np.cross(axes[:, (c + 1) % 3], axes[:, (c + 2) % 3])
+        n /= np.linalg.norm(n)
+        normals[:, c] = n if n @ axes[:, c] > 0 else -n
+    return normals
+
+
+def align_to_volume(plane: Plane, volume: Volume, normal_axis: int | None = None) -> Plane:
+    """``plane`` rotated onto the volume's acquisition axes (for oblique acquisitions).
+
+    The result lies in a plane of constant index ``normal_axis`` (by default the
+    index axis whose planes' normal is closest to the plane normal), so it shows
+    whole acquired slices; ``right`` is the remaining volume axis closest to
+    ``right`` (signs kept), so markers stay similar.
+    """
+    axes = volume.direction / np.linalg.norm(volume.direction, axis=0)
+    normals = index_plane_normals(volume)
+    if normal_axis is None:
+        n_col = int(np.argmax(np.abs(normals.T @ plane.normal)))
+    elif normal_axis in (0, 1, 2):
+        n_col = int(normal_axis)
+    else:
+        raise ValueError(f"normal_axis must be 0, 1 or 2, got {normal_axis!r}")
+    normal = normals[:, n_col] * (np.sign(normals[:, n_col] @ plane.normal) or 1.0)
     rest = [c for c in range(3) if c != n_col]
     r_col = max(rest, key=lambda c: abs(float(axes[:, c] @ plane.right)))
-    right = axes[:, r_col] * np.sign(axes[:, r_col] @ plane.right or 1.0)
+    right = axes[:, r_col] * (np.sign(axes[:, r_col] @ plane.right) or 1.0)
     right = right - float(right @ normal) * normal
     right /= np.linalg.norm(right)
     return Plane(plane.origin, right, np.cross(normal, right))

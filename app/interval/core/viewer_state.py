@@ -18,6 +18,12 @@ from interval.core.labels import LabelInfo, LabelTable
 from interval.core.metadata import WindowLevel
 from interval.core.observable import Signal, SignalGroup, signal
 from interval.core.planes import Plane, spacing_along, view_plane, volume_corners
+from interval.core.view_alignment import (
+    AXES_MODES,
+    AxesMode,
+    aligned_view_axes,
+    opens_in_acquisition_plane,
+)
 from interval.core.volume import Volume
 from interval.core.window_presets import initial_window, preset
 
@@ -171,6 +177,7 @@ class ViewerState:
         self._layout: str = "1x3"
         self._focused: str = "axial"
         self._views: dict[str, ViewState] = {v: ViewState(v) for v in VIEW_IDS}
+        self._axes_choices: dict[str, AxesMode] = {}  # volume id -> the user's explicit choice
         self._cine = CineState()
         self._counter = 0
 
@@ -217,6 +224,7 @@ class ViewerState:
             raise KeyError(volume_id)
         with self.events.batch():
             del self._volumes[volume_id]
+            self._axes_choices.pop(volume_id, None)
             for lid in [lid for lid, lay in self._layers.items() if lay.volume_id == volume_id]:
                 del self._layers[lid]
             self.events.volumes.emit(VolumeEvent(volume_id, False))
@@ -241,8 +249,12 @@ class ViewerState:
 
     def _set_active(self, volume_id: str | None) -> None:
         if volume_id != self._active:
-            self._active = volume_id
-            self.events.active_volume.emit(ActiveVolumeChanged(volume_id))
+            with self.events.batch():
+                self._active = volume_id
+                self.events.active_volume.emit(ActiveVolumeChanged(volume_id))
+                self._apply_view_axes_mode()
+                if volume_id is not None:  # onto the new image (a 2-D one: onto its slice)
+                    self.set_crosshair(self._crosshair)
 
     # --- layers ----------------------------------------------------------------------
     @property
@@ -424,6 +436,57 @@ class ViewerState:
             p = Plane(np.zeros(3), np.asarray(right), np.asarray(down))  # validates
             right, down = tuple(p.right.tolist()), tuple(p.down.tolist())  # type: ignore[assignment]
         self._replace_view(view_id, right=right, down=down)
+
+    # --- acquisition plane or patient axes ----------------------------------------------
+    def view_axes_choice(self, volume_id: str | None = None) -> AxesMode:
+        """The axes chosen for a volume (default: the active one): ``"volume"`` or
+        ``"patient"`` once the user chose, else ``"auto"``."""
+        vid = self._active if volume_id is None else volume_id
+        return "auto" if vid is None else self._axes_choices.get(vid, "auto")
+
+    @property
+    def view_axes_mode(self) -> Literal["volume", "patient"]:
+        """What the MPR views follow for the active volume: its acquisition plane
+        (``"volume"``) or the patient axes; ``"auto"`` resolved by
+        :func:`~interval.core.view_alignment.opens_in_acquisition_plane`."""
+        vol = self.active_volume
+        if vol is None:
+            return "patient"
+        choice = self.view_axes_choice()
+        if choice == "auto":
+            return "volume" if opens_in_acquisition_plane(vol) else "patient"
+        return choice
+
+    def set_view_axes_mode(self, mode: AxesMode) -> None:
+        """Choose the axes of the axial, coronal and sagittal views for the active volume
+        (remembered for it while it stays open; ``"auto"`` forgets the choice)."""
+        if mode not in AXES_MODES:
+            raise ValueError(f"unknown axes mode {mode!r}; expected one of {AXES_MODES}")
+        if self._active is not None:
+            if mode == "auto":
+                self._axes_choices.pop(self._active, None)
+            else:
+                self._axes_choices[self._active] = mode
+        with self.events.batch():
+            self._apply_view_axes_mode()
+
+    def rotate_to_volume_plane(self) -> None:
+        """Show the active volume in its acquisition plane (3D Slicer's "Rotate to
+        volume plane"): each MPR view turns onto the nearest plane of the voxel grid."""
+        self.set_view_axes_mode("volume")
+
+    def use_patient_axes(self) -> None:
+        """Show true patient axial, coronal and sagittal planes, whatever the acquisition."""
+        self.set_view_axes_mode("patient")
+
+    def _apply_view_axes_mode(self) -> None:
+        vol = self.active_volume
+        aligned = aligned_view_axes(vol) if vol is not None and self.view_axes_mode == "volume" else {}
+        for view_id, v in self._views.items():
+            if v.kind in aligned:
+                self.set_view_axes(view_id, *aligned[v.kind])
+            elif v.kind != "3d":
+                self.set_view_axes(view_id, None, None)
 
     def reset_view(self, view_id: str) -> None:
         self._replace_view(view_id, zoom=1.0, pan=(0.0, 0.0))

@@ -18,6 +18,8 @@ NaN maps to 0 (before inversion).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from interval.core.metadata import WindowLevel
@@ -44,6 +46,11 @@ CT_PRESETS: tuple[WindowLevel, ...] = (
 
 DEFAULT_CT_WINDOW = WindowLevel(40.0, 400.0, "Abdomen")
 _MAX_SAMPLES = 1_000_000
+_BACKGROUND_FRACTION = 0.1  # of the robust range: below it lies the background
+_MIN_BODY_SAMPLES = 16  # fewer body voxels than this: too few to judge a window by
+_MIN_GRADED = 0.02  # a window that grades fewer of the body's voxels shows almost nothing
+_MIN_WIDTH_FRACTION = 0.01  # of the body's robust range: narrower is a tag error (non-HU)
+_REJECTED = " (DICOM window implausible)"
 
 
 def preset(name: str) -> WindowLevel:
@@ -68,6 +75,27 @@ def _subsample(array: np.ndarray, max_samples: int) -> np.ndarray:
     return array[::step, ::step, ::step]
 
 
+def _sample(array: np.ndarray, max_samples: int) -> np.ndarray:
+    """The finite values (float64, flat) of a strided subsample of ``array``."""
+    if array.ndim == 3:
+        sample = _subsample(array, max_samples)
+    else:
+        flat = array.reshape(-1)
+        sample = flat[:: max(1, flat.size // max_samples)]
+    values = sample.astype(np.float64, copy=False).ravel()
+    return values[np.isfinite(values)]
+
+
+def _span(lo: float, hi: float, integer: bool, name: str) -> WindowLevel:
+    """The window from ``lo`` (black) to ``hi`` (white); width 1 when ``hi <= lo``."""
+    if hi <= lo:
+        return WindowLevel(float(lo), 1.0, name)  # the constant value shows white
+    # DICOM LINEAR maps [c - w/2, c + w/2 - 1] onto 0..255; integers keep that meaning.
+    if integer:
+        return WindowLevel((float(lo) + float(hi) + 1.0) / 2.0, float(hi - lo) + 1.0, name)
+    return WindowLevel((float(lo) + float(hi)) / 2.0, float(hi - lo), name)
+
+
 def auto_window(
     array: np.ndarray,
     low_percentile: float = 1.0,
@@ -81,40 +109,108 @@ def auto_window(
     Zeros (background outside the body in MR) and non-finite values are ignored
     when ``ignore_zero``.  An empty or constant image gives a width-1 window.
     """
-    if array.ndim == 3:
-        sample = _subsample(array, max_samples)
-    else:
-        flat = array.reshape(-1)
-        sample = flat[:: max(1, flat.size // max_samples)]
-    values = sample.astype(np.float64, copy=False).ravel()
-    keep = np.isfinite(values)
+    values = _sample(array, max_samples)
     if ignore_zero:
-        keep &= values != 0
-    values = values[keep]
+        values = values[values != 0]
     if values.size == 0:
         return WindowLevel(0.5, 1.0, "Auto")
     lo, hi = np.percentile(values, [low_percentile, high_percentile])
+    return _span(lo, hi, bool(np.issubdtype(array.dtype, np.integer)), "Auto")
+
+
+def body_values(
+    array: np.ndarray, *, hu: bool = False, max_samples: int = _MAX_SAMPLES
+) -> np.ndarray:
+    """Sampled values of the voxels inside the body (flat float64; may be empty).
+
+    Background is what lies below 10 % of the robust range (2nd to 98th
+    percentile) of a strided subsample (FSL BET's rough threshold); zeros are
+    dropped first unless ``hu`` (0 HU is water, but zero-filled MR background).
+    """
+    values = _sample(array, max_samples)
+    if not hu:
+        values = values[values != 0]
+    if values.size == 0:
+        return values
+    lo, hi = np.percentile(values, [2.0, 98.0])
+    if hi <= lo:  # background fills more than 98 %: the body is in the top 2 %
+        hi = float(values.max())
     if hi <= lo:
-        return WindowLevel(float(lo), 1.0, "Auto")  # the constant value shows white
-    # DICOM LINEAR maps [c - w/2, c + w/2 - 1] onto 0..255; integers keep that meaning.
-    if np.issubdtype(array.dtype, np.integer):
-        return WindowLevel((float(lo) + float(hi) + 1.0) / 2.0, float(hi - lo) + 1.0, "Auto")
-    return WindowLevel((float(lo) + float(hi)) / 2.0, float(hi - lo), "Auto")
+        return values  # constant: nothing to separate
+    return values[values > lo + _BACKGROUND_FRACTION * (hi - lo)]
+
+
+def body_window(
+    array: np.ndarray, *, hu: bool = False, name: str = "Auto", max_samples: int = _MAX_SAMPLES
+) -> WindowLevel:
+    """The image-based window: 1st to 99th percentile of the voxels in the body.
+
+    See :func:`body_values`; falls back to :func:`auto_window` when no voxel
+    stands out from the background.
+    """
+    body = body_values(array, hu=hu, max_samples=max_samples)
+    if body.size == 0:
+        return replace(auto_window(array, ignore_zero=not hu, max_samples=max_samples), name=name)
+    lo, hi = np.percentile(body, [1.0, 99.0])
+    return _span(lo, hi, bool(np.issubdtype(array.dtype, np.integer)), name)
+
+
+def window_is_plausible(
+    wl: WindowLevel, array: np.ndarray, *, hu: bool = False, max_samples: int = _MAX_SAMPLES
+) -> bool:
+    """Whether ``wl`` shows the body of ``array`` at all.
+
+    Not plausible when the body's robust range (1st-99th percentile of
+    :func:`body_values`) lies entirely outside the window, when the window grades
+    (neither black nor white) under 2 % of the body's voxels, or when it is under
+    1 % of that range wide.  HU windows are absolute and set by protocol (a lung
+    window targets air, a stroke window is 8 HU wide): with ``hu`` all voxels
+    count, background included, and no width is too narrow.  An image without
+    a body to judge by gives True.
+    """
+    if not (np.isfinite(wl.center) and np.isfinite(wl.width) and wl.width > 0):
+        return False
+    body = _sample(array, max_samples) if hu else body_values(array, max_samples=max_samples)
+    if body.size < _MIN_BODY_SAMPLES:
+        return True
+    lo, hi = (float(v) for v in np.percentile(body, [1.0, 99.0]))
+    if hi <= lo:
+        return True
+    if wl.high <= lo or wl.low >= hi:
+        return False
+    graded = float(np.mean((body > wl.low) & (body < wl.high)))
+    if graded < _MIN_GRADED:
+        return False
+    return hu or wl.width >= _MIN_WIDTH_FRACTION * (hi - lo)
 
 
 def initial_window(volume: Volume) -> WindowLevel:
-    """The window shown when a volume opens.
+    """The window shown when a volume opens (and by "Series default" and Reset).
 
-    The DICOM default window (Window Center/Width) when present; otherwise the
-    CT abdomen window for CT in HU; otherwise :func:`auto_window`.
+    The DICOM default window (Window Center/Width) when it shows the body
+    (:func:`window_is_plausible`); otherwise the CT abdomen window for CT in HU;
+    otherwise the image-based :func:`body_window`.  A rejected DICOM window is
+    said in the name ("Auto (DICOM window implausible)").
     """
     meta = volume.metadata
+    hu = _in_hu(volume)
     wl = meta.default_window
-    if wl is not None and np.isfinite(wl.center) and np.isfinite(wl.width) and wl.width > 0:
+    rejected = wl is not None
+    if wl is not None and window_is_plausible(wl, volume.array, hu=hu):
         return wl
-    if meta.modality.upper() == "CT" or meta.units.upper() == "HU":
-        return DEFAULT_CT_WINDOW
-    return auto_window(volume.array)
+    if hu:
+        return replace(DEFAULT_CT_WINDOW, name=f"Abdomen{_REJECTED}") if rejected else DEFAULT_CT_WINDOW
+    return image_window(volume, name=f"Auto{_REJECTED}" if rejected else "Auto")
+
+
+def image_window(volume: Volume, name: str = "Auto") -> WindowLevel:
+    """The image-based window of ``volume`` (:func:`body_window`; the "Auto" entry)."""
+    return body_window(volume.array, hu=_in_hu(volume), name=name)
+
+
+def _in_hu(volume: Volume) -> bool:
+    meta = volume.metadata
+    return meta.modality.upper() == "CT" or meta.units.upper() == "HU"
 
 
 def _linear(x: np.ndarray, center: float, width: float, exact: bool) -> np.ndarray:

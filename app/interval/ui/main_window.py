@@ -112,6 +112,7 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
         self.browser = StudyBrowser(self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
         self.browser.stack_activated.connect(self._on_stack_activated)
+        self._wire_browser()  # SEG/RTSTRUCT rows, focus to the view after a double-click
         self.problems = ProblemsPanel(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.problems)
         self.problems.reload_requested.connect(self.load_stack)

@@ -51,7 +51,9 @@ from interval.core.volume import Volume
 
 MODES = ("ruler", "ellipse", "rectangle")
 CLICK_TOLERANCE_PX = 3.0
-LINE_COLOUR = (1.0, 0.8, 0.1)
+# magenta: apart from the crosshair (red, green, yellow), the orientation letters (amber),
+# the image warning (orange) and the preview (cyan)
+LINE_COLOUR = (1.0, 0.35, 0.85)
 PREVIEW_COLOUR = (0.3, 0.9, 1.0)
 _LIFT_MM = 1.0  # drawn this far in front of the image plane
 

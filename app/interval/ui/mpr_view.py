@@ -9,7 +9,13 @@ turns mouse/keyboard input into ViewerState calls through
 On top of the image it draws the crosshair (each line in the colour of the view
 whose plane it is: axial red, coronal green, sagittal yellow, as in 3D Slicer),
 orientation letters on the four edges (from :func:`interval.core.planes.screen_markers`,
-radiological convention) and a corner text with the slice number and W/L.
+radiological convention; none without a volume or for an image without an anatomical
+orientation), the four corner texts of :mod:`interval.core.overlay_text` (patient and
+study, series, slice number and position, W/L and zoom) and a scale bar.  The corner
+texts and the scale bar can be hidden (:meth:`MprView.set_overlay_text_visible`), and
+the patient's name, ID and study date left out (:meth:`MprView.set_anonymised`, for
+screenshots).  Every text sits on a dark box, so the crosshair lines never run through
+it, and the top and bottom letters move clear of the corner texts.
 """
 
 from __future__ import annotations
@@ -20,8 +26,15 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkTextActor
+from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
 
+from interval.core.overlay_text import (
+    CornerTexts,
+    SliceInfo,
+    corner_texts,
+    orientation_is_anatomical,
+    slice_position,
+)
 from interval.core.planes import screen_markers
 from interval.core.viewer_state import (
     ImageLayer,
@@ -32,6 +45,12 @@ from interval.core.volume import Volume
 from interval.ui.interaction import ViewInteraction, active_image_layer
 from interval.ui.slice_view import ORIENTATIONS, SliceView
 from interval.ui.status_info import window_text
+from interval.ui.view_overlays import (  # noqa: F401  (the colours, here as before)
+    MARKER_COLOUR,
+    TEXT_COLOUR,
+    WARNING_COLOUR,
+    ViewOverlays,
+)
 from interval.ui.vtk_widget import VtkWidget
 
 VIEW_COLOURS: dict[str, tuple[float, float, float]] = {
@@ -39,9 +58,6 @@ VIEW_COLOURS: dict[str, tuple[float, float, float]] = {
     "coronal": (0.3, 0.8, 0.3),
     "sagittal": (0.95, 0.85, 0.25),
 }
-MARKER_COLOUR = (1.0, 0.85, 0.3)
-TEXT_COLOUR = (0.9, 0.9, 0.9)
-WARNING_COLOUR = (1.0, 0.45, 0.1)
 _LINE_HALF_LENGTH_MM = 5000.0
 _LINE_LIFT_MM = 1.0  # crosshair lines sit this far in front of the image plane
 
@@ -111,24 +127,6 @@ class _EventWidget(VtkWidget):
         ev.ignore()
 
 
-MARKER_HALF_WIDTH_PX = 10  # half an orientation letter at font size 16, and a margin
-
-
-def _text_actor(x: float, y: float, h: str, v: str, size: int, colour: tuple) -> vtkTextActor:
-    actor = vtkTextActor()
-    coord = actor.GetPositionCoordinate()
-    coord.SetCoordinateSystemToNormalizedViewport()
-    coord.SetValue(x, y)
-    prop = actor.GetTextProperty()
-    prop.SetFontSize(size)
-    prop.SetColor(*colour)
-    prop.BoldOn()
-    prop.ShadowOn()
-    getattr(prop, f"SetJustificationTo{h}")()
-    getattr(prop, f"SetVerticalJustificationTo{v}")()
-    return actor
-
-
 class MprView(QWidget):
     """A 2-D MPR view of one plane kind, bound to ``state`` under ``view_id``."""
 
@@ -156,7 +154,7 @@ class MprView(QWidget):
         self._axes = (None, None)
         self._fit_size = (0, 0)
         self._crosshair_visible = True
-        self._annotations_visible = True
+        self._anonymised = False
         self._build_overlays()
         self._update_markers()
         self._camera_observer = self.renderer.AddObserver("StartEvent", self._on_start_render)
@@ -193,25 +191,16 @@ class MprView(QWidget):
             self.renderer.AddActor(actor)
             self._lines.append((pts, actor))
         self._line_kinds = others
-        self._markers = {
-            "left": _text_actor(0.01, 0.5, "Left", "Centered", 16, MARKER_COLOUR),
-            "right": _text_actor(0.99, 0.5, "Right", "Centered", 16, MARKER_COLOUR),
-            "top": _text_actor(0.5, 0.99, "Centered", "Top", 16, MARKER_COLOUR),
-            "bottom": _text_actor(0.5, 0.01, "Centered", "Bottom", 16, MARKER_COLOUR),
-        }
-        self._corner = _text_actor(0.01, 0.99, "Left", "Top", 12, TEXT_COLOUR)
-        self._corner.GetTextProperty().BoldOff()
-        # below the corner text (blank lines keep its place): the image's own warning
-        self._warning = _text_actor(0.01, 0.99, "Left", "Top", 12, WARNING_COLOUR)
-        self._warning.GetTextProperty().BoldOff()
-        self._warning.VisibilityOff()
-        for actor in (*self._markers.values(), self._corner, self._warning):
-            self.renderer.AddViewProp(actor)
+        self.overlays = ViewOverlays(self.renderer)
 
     def _update_markers(self) -> None:
-        letters = screen_markers(self.state.plane(self.view_id))
-        for edge, actor in self._markers.items():
-            actor.SetInput(letters[edge])
+        """The edge letters of the plane; none without a volume, or when the volume has no
+        anatomical orientation (a nominal placement: the letters would be wrong)."""
+        vol = self.state.active_volume
+        letters: dict[str, str] = {}
+        if vol is not None and orientation_is_anatomical(vol.metadata):
+            letters = screen_markers(self.state.plane(self.view_id))
+        self.overlays.set_letters(letters)
 
     def _update_crosshair(self) -> None:
         sv = self.slice_view
@@ -230,7 +219,7 @@ class MprView(QWidget):
             pts.SetPoint(1, *b)
             pts.Modified()
             actor.GetProperty().SetColor(*VIEW_COLOURS[kind])
-            actor.SetVisibility(self._crosshair_visible and sv.volume is not None)
+            actor.SetVisibility(self._crosshair_visible and self._volume_id is not None)
 
     def slice_counter(self) -> tuple[int, int, str | None]:
         """``(n, N, axis)``: the slice shown as 1-based ``n`` of ``N``.
@@ -253,21 +242,41 @@ class MprView(QWidget):
         aligned = abs(abs(float(cosines[axis])) - 1.0) < 1e-4 and total == vol.size_ijk[axis]
         return idx + 1, total, ("ijk"[axis] if aligned else None)
 
-    def corner_text(self) -> str:
-        """The corner annotation: view name, slice n/N (with its voxel index), W/L."""
-        if self.state.active_volume is None:
-            return self.kind.capitalize()
+    def _thickness(self, vol: Volume, normal: np.ndarray) -> tuple[str, float]:
+        """``("Thick", mm)``: the acquired slice thickness, for a plane along the slices
+        when the loader kept it (``metadata.extra["slice_thickness"]``); else
+        ``("Spacing", mm)``: the distance between the planes this view steps through."""
+        cosines = np.asarray(vol.direction, dtype=np.float64).T @ np.asarray(normal)
+        axis = int(np.argmax(np.abs(cosines)))
+        thick = vol.metadata.extra.get("slice_thickness")
+        if (axis == 2 and abs(abs(float(cosines[axis])) - 1.0) < 1e-4
+                and isinstance(thick, int | float) and thick > 0):
+            return "Thick", float(thick)
+        return "Spacing", float((np.abs(cosines) * np.asarray(vol.spacing, dtype=float)).max())
+
+    def corner_texts(self) -> CornerTexts:
+        """The four corner texts as this view shows them (patient text left out while
+        anonymised; the slice position is that of the plane through the crosshair)."""
+        vol = self.state.active_volume
+        name = self.kind.capitalize()
+        if vol is None:
+            return corner_texts(None, name)
         n, total, axis = self.slice_counter()
-        text = f"{self.kind.capitalize()}  {n}/{total}"
-        if axis is not None:
-            text += f"  ({axis} {n - 1})"
+        normal = self.state.plane(self.view_id).normal
+        label, position = slice_position(normal, self.state.crosshair)
+        thick_label, thick = self._thickness(vol, normal)
+        window = ""
         layer = active_image_layer(self.state)
         if layer is not None:
-            text += "\n" + window_text(self.state.active_volume, layer.window.width,
-                                       layer.window.center)
+            window = window_text(vol, layer.window.width, layer.window.center)
             if layer.invert:
-                text += "  inv"
-        return text
+                window += "  inv"
+        return corner_texts(
+            vol.metadata, name,
+            SliceInfo(n, total, axis, label, position, thick, thick_label),
+            window=window, zoom=self.state.view(self.view_id).zoom,
+            anonymised=self._anonymised,
+        )
 
     def warning_text(self) -> str:
         """The warning drawn on the image for as long as its volume is shown ("" if none)."""
@@ -275,15 +284,17 @@ class MprView(QWidget):
         return "" if vol is None else image_warning(vol)
 
     def _update_corner(self) -> None:
-        corner = self.corner_text()
-        self._corner.SetInput(corner)
-        warning = self.warning_text()
-        self._warning.SetInput("\n" * (corner.count("\n") + 1) + warning if warning else "")
-        self._warning.SetVisibility(bool(warning) and self._annotations_visible)
+        self.overlays.set_texts(self.corner_texts(), self.warning_text())
 
     def markers(self) -> dict[str, str]:
-        """The letters shown on the ``left``, ``right``, ``top`` and ``bottom`` edges."""
-        return {edge: actor.GetInput() for edge, actor in self._markers.items()}
+        """The letters on the ``left``, ``right``, ``top`` and ``bottom`` edges ("" each
+        when there is no volume or its orientation is not anatomical)."""
+        return self.overlays.letters()
+
+    def shown_texts(self) -> list[str]:
+        """Every text this view draws now (visible text actors), e.g. to check that a
+        screenshot holds no patient name."""
+        return self.overlays.shown_texts()
 
     def set_crosshair_visible(self, visible: bool) -> None:
         self._crosshair_visible = bool(visible)
@@ -291,10 +302,31 @@ class MprView(QWidget):
         self._schedule_render()
 
     def set_annotations_visible(self, visible: bool) -> None:
-        """Show or hide the orientation letters and the corner text."""
-        self._annotations_visible = bool(visible)
-        for actor in (*self._markers.values(), self._corner):
-            actor.SetVisibility(bool(visible))
+        """Show or hide everything drawn over the image but the crosshair: orientation
+        letters, corner texts, scale bar and warning."""
+        self.overlays.annotations_visible = bool(visible)
+        self.overlays.apply_visibility()
+        self._schedule_render()
+
+    @property
+    def overlay_text_visible(self) -> bool:
+        return self.overlays.text_visible
+
+    def set_overlay_text_visible(self, visible: bool) -> None:
+        """Show or hide the on-image text: the four corner texts and the scale bar (the
+        orientation letters and the image's warning stay)."""
+        self.overlays.text_visible = bool(visible)
+        self.overlays.apply_visibility()
+        self._schedule_render()
+
+    @property
+    def anonymised(self) -> bool:
+        return self._anonymised
+
+    def set_anonymised(self, anonymised: bool) -> None:
+        """Leave the patient's name and ID and the study date and time out of the corner
+        text (for a screenshot to share), or show them again."""
+        self._anonymised = bool(anonymised)
         self._update_corner()
         self._schedule_render()
 
@@ -314,6 +346,7 @@ class MprView(QWidget):
                 self._volume_id = vid
                 self._apply_axes(force=True)
             sv.set_visible(True)
+        self._update_markers()  # none without a volume or an anatomical orientation
         self._sync_image_layer()
         self._sync_label_layer()
         self._on_crosshair(None)  # also the corner and warning texts
@@ -410,35 +443,20 @@ class MprView(QWidget):
     def _on_start_render(self, *_: object) -> None:
         if tuple(self.renderer.GetSize()) != self._fit_size:
             self._apply_camera()
-        self._place_top_marker()
+        shown = self._volume_id is not None
+        self.overlays.layout(self.slice_view.mm_per_pixel if shown else None)
 
-    def _place_top_marker(self) -> None:
-        """The top letter sits in the middle of the top edge, or just below the corner
-        text when that text reaches the middle (a narrow view), so that neither the slice
-        number nor the orientation letter hides the other."""
-        marker = self._markers["top"]
-        w, h = (int(v) for v in self.renderer.GetSize())
-        y = 0.99
-        if w > 0 and h > 0 and self._corner.GetVisibility() and self._corner.GetInput():
-            bottom, right = float(h), 0.0
-            for actor in (self._corner, self._warning):
-                if actor.GetVisibility() and actor.GetInput():
-                    box = [0.0, 0.0, 0.0, 0.0]  # x min, x max, y min, y max: pixels
-                    actor.GetBoundingBox(self.renderer, box)  # from the anchor point
-                    ax, ay = actor.GetPositionCoordinate().GetComputedDisplayValue(self.renderer)
-                    if box[1] > box[0]:
-                        right = max(right, ax + box[1])
-                        bottom = min(bottom, ay + box[2])
-            if right >= w / 2.0 - MARKER_HALF_WIDTH_PX and bottom < h:
-                y = max(bottom - 2.0, 0.0) / h
-        coord = marker.GetPositionCoordinate()
-        if abs(coord.GetValue()[1] - y) > 1e-9:
-            coord.SetValue(0.5, y)
+    def marker_position(self, edge: str) -> tuple[float, float]:
+        """Where the ``edge`` letter is anchored (normalised viewport)."""
+        return self.overlays.marker_position(edge)
 
     def top_marker_position(self) -> tuple[float, float]:
         """Where the top letter is anchored (normalised viewport, its top edge)."""
-        x, y, _ = self._markers["top"].GetPositionCoordinate().GetValue()
-        return float(x), float(y)
+        return self.overlays.marker_position("top")
+
+    def scale_bar(self) -> tuple[float, float] | None:
+        """``(mm, pixels)`` of the scale bar shown (render-window pixels); None if none."""
+        return self.overlays.scale_bar()
 
     def _schedule_render(self) -> None:
         self.vtk.update()

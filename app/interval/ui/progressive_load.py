@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, QTimer
 from interval.core.metadata import WindowLevel
 from interval.core.viewer_state import ImageLayer, LabelLayer, ViewerState
 from interval.core.volume import Volume
-from interval.core.window_presets import auto_window
+from interval.core.window_presets import initial_window
 from interval.ui.vtk_image import image_array, mark_modified
 
 REFRESH_MS = 100
@@ -147,7 +147,7 @@ class ProgressiveLoad(QObject):
         self.refresh(with_3d=True)
         layer = self.state.layer(self.volume_id)
         if self._auto is not None and isinstance(layer, ImageLayer) and layer.window == self._auto:
-            wl = auto_window(volume.array)  # the zero-filled partial skewed the first guess
+            wl = initial_window(volume)  # the zero-filled partial skewed the first guess
             self.state.set_window(self.volume_id, wl.center, wl.width, wl.name)
         return True
 
@@ -200,10 +200,9 @@ def _is_automatic(volume: Volume, layer: object) -> bool:
     if not isinstance(layer, ImageLayer):
         return False
     meta = volume.metadata
-    wl = meta.default_window
-    if wl is not None and wl.width > 0:
+    if meta.modality.upper() == "CT" or meta.units.upper() == "HU":
         return False
-    return not (meta.modality.upper() == "CT" or meta.units.upper() == "HU")
+    return layer.window != meta.default_window  # not the DICOM window: image-based
 
 
 def _plane_was_read(slice_view: Any, volume: Volume, drawn: np.ndarray) -> bool:

@@ -4,10 +4,16 @@ VTK views are read back with :func:`interval.ui.frame_capture.capture` (the
 render window's own pixels; ``QWidget.grab`` cannot see an off-screen or
 native GL surface).  For a layout, the Qt widgets around the views (docks,
 bars) are drawn by Qt and every VTK view's frame is painted in at its place.
+
+An *anonymised* screenshot has the views leave the patient's name and ID and the
+study date out of their on-image text while it is taken (:func:`anonymised_views`),
+and puts it back after.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,37 @@ def _vtk_widgets(root: QWidget) -> list[QWidget]:
     if isinstance(root, VtkWidget):
         found.insert(0, root)
     return found
+
+
+def _anonymisable(root: QWidget) -> list[QWidget]:
+    """The views in ``root``, or around it (a view's own VTK widget), that can leave the
+    patient's text out: those with ``set_anonymised``."""
+    found: list[QWidget] = []
+    parent = root.parentWidget()
+    while parent is not None:
+        if callable(getattr(parent, "set_anonymised", None)):
+            found.append(parent)
+        parent = parent.parentWidget()
+    for widget in (root, *root.findChildren(QWidget)):
+        if callable(getattr(widget, "set_anonymised", None)) and widget not in found:
+            found.append(widget)
+    return found
+
+
+@contextmanager
+def anonymised_views(root: QWidget) -> Iterator[list[QWidget]]:
+    """While inside, every view in or around ``root`` leaves the patient's name, ID and
+    study date out of its on-image text; each is put back as it was after (also when
+    the capture fails).  Yields the views."""
+    views = _anonymisable(root)
+    before = [(view, bool(getattr(view, "anonymised", False))) for view in views]
+    try:
+        for view in views:
+            view.set_anonymised(True)  # type: ignore[attr-defined]
+        yield views
+    finally:
+        for view, was in before:
+            view.set_anonymised(was)  # type: ignore[attr-defined]
 
 
 def view_image(widget: QWidget) -> np.ndarray:
@@ -77,14 +114,22 @@ def save_png(image: QImage | np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def save_view(widget: QWidget, path: str | Path) -> Path:
-    """Save one VTK view (or, for a non-VTK widget, what Qt draws) as PNG."""
-    views = _vtk_widgets(widget)
-    if views and views[0] is widget:
-        return save_png(view_image(widget), path)
-    return save_png(layout_image(widget), path)
+def save_view(widget: QWidget, path: str | Path, *, anonymised: bool = False) -> Path:
+    """Save one VTK view (or, for a non-VTK widget, what Qt draws) as PNG; ``anonymised``:
+    without the patient's name, ID and study date on the image."""
+    with anonymised_views(widget) if anonymised else nullcontext():
+        views = _vtk_widgets(widget)
+        if views and views[0] is widget:
+            image: QImage | np.ndarray = view_image(widget)
+        else:
+            image = layout_image(widget)
+    return save_png(image, path)
 
 
-def save_layout(root: QWidget, path: str | Path) -> Path:
-    """Save ``root`` with its VTK views as PNG."""
-    return save_png(layout_image(root), path)
+def save_layout(root: QWidget, path: str | Path, *, anonymised: bool = False) -> Path:
+    """Save ``root`` with its VTK views as PNG.  ``anonymised`` takes the patient text
+    off the views only: Qt widgets inside ``root`` (a study browser listing names) are
+    drawn as they are, so pass the view area, not the whole window."""
+    with anonymised_views(root) if anonymised else nullcontext():
+        image = layout_image(root)
+    return save_png(image, path)

@@ -30,6 +30,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("4", "Layout: 2 x 2 with 3-D", "View", "layout_2x2"),
     Shortcut("C", "Start / stop cine in the focused view", "View", "cine"),
     Shortcut("Ctrl+R", "Reset zoom, pan and window of every view", "View", "reset"),
+    Shortcut("T", "Show / hide the on-image text (patient, series, slice, W/L, scale bar)",
+             "View", "overlay_text"),
     Shortcut("F1", "Show these shortcuts", "Help", "shortcuts"),
     # Tools (the toolbar's exclusive group; the active one is checked and named in the
     # status bar).  A tool turns itself off after one measurement unless it is locked.

@@ -1,7 +1,13 @@
-"""Study browser dock: patient -> study (date, description) -> series (modality,
-description, image count, thumbnail of the middle slice).
+"""Study browser dock: patient -> study (date, time, patient position, description)
+-> series (modality, patient position, description, image count, thumbnail of the
+middle slice) -> the series' stacks and the objects attached to it (DICOM SEG,
+RTSTRUCT, reports...).
 
-Double-clicking a series (or one of its stacks) emits ``stack_activated(uid)``.
+Double-clicking a series (or one of its stacks) emits ``stack_activated(uid)``;
+double-clicking a segmentation or structure set emits ``object_activated(key)``
+(:meth:`object_of` tells what it is and which stack it belongs on).  After either,
+``view_focus_requested`` asks the window to give the keyboard to the image view (so
+arrow keys page through the series just opened, not through the browser's rows).
 Thumbnails arrive later from a background job through :meth:`set_thumbnail`.
 """
 
@@ -18,7 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from interval.io.dicom.records import DicomIndex, ImageStack, PatientRecord, SeriesRecord
+from interval.io.dicom.records import (
+    DicomIndex,
+    ImageStack,
+    NonImageObject,
+    PatientRecord,
+    SeriesRecord,
+    StudyRecord,
+)
 from interval.ui.plain_text import plain_label, set_plain_tooltip
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
@@ -26,7 +39,10 @@ UID_ROLE = Qt.ItemDataRole.UserRole + 1
 NAME_ROLE = Qt.ItemDataRole.UserRole + 3  # the row's name without a flag
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 4  # "irregular" / "refused"
 IRREGULAR_FLAG = "⚠"
-REFUSED_FLAG = "⛔"
+REFUSED_FLAG = "✖"  # U+2716: in DejaVu Sans, Segoe UI Symbol and Apple's fonts (U+26D4 is not)
+OPENABLE_KINDS = ("seg", "rtstruct")  # objects shown as label layers
+_KIND_NAMES = {"seg": "SEG", "rtstruct": "RTSTRUCT", "sr": "Report", "pr": "Presentation state",
+               "raw": "Raw data", "waveform": "Waveform", "other": "Object", "image": "Image"}
 COLUMNS = ("Name", "Date / modality", "Description", "Images")
 ICON_SIZE = 48
 
@@ -35,6 +51,8 @@ class StudyBrowser(QDockWidget):
     """The "Studies" dock over a :class:`DicomIndex`."""
 
     stack_activated = Signal(str)
+    object_activated = Signal(str)  # key of a SEG / RTSTRUCT row (see object_of)
+    view_focus_requested = Signal()  # a double-click opened something: focus the views
     index_changed = Signal()  # set_index showed another index (e.g. another folder)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -57,6 +75,8 @@ class StudyBrowser(QDockWidget):
         self.index: DicomIndex | None = None
         self._stacks: dict[str, ImageStack] = {}
         self._items: dict[str, QTreeWidgetItem] = {}  # stack uid -> item showing it
+        # object key -> (object, uid of the stack it belongs on, or None)
+        self._objects: dict[str, tuple[NonImageObject, str | None]] = {}
 
     # --- content ------------------------------------------------------------------------
     def clear(self, message: str = "") -> None:
@@ -64,6 +84,7 @@ class StudyBrowser(QDockWidget):
         self.index = None
         self._stacks.clear()
         self._items.clear()
+        self._objects.clear()
         self.status.setText(message)
 
     def set_index(
@@ -83,12 +104,12 @@ class StudyBrowser(QDockWidget):
             p_item.setData(0, KIND_ROLE, "patient")
             _tooltips(p_item)
             for study in patient.studies:
-                date = study.study_date.isoformat() if study.study_date else "(no date)"
+                when = _study_when(study)
                 n_images = sum(s.n_frames for se in study.series for s in se.stacks)
                 s_item = QTreeWidgetItem(
-                    p_item, [study.study_description or "Study", date, "", str(n_images)]
+                    p_item, [study.study_description or "Study", when, "", str(n_images)]
                 )
-                set_plain_tooltip(s_item, f"{study.study_description or 'Study'} of {date}", 0)
+                set_plain_tooltip(s_item, f"{study.study_description or 'Study'} of {when}", 0)
                 s_item.setData(0, KIND_ROLE, "study")
                 s_item.setData(0, UID_ROLE, study.study_instance_uid)
                 for series in study.series:
@@ -100,7 +121,7 @@ class StudyBrowser(QDockWidget):
         n_studies = sum(len(p.studies) for p in index.patients)
         text = f"{len(index.patients)} patient(s), {n_studies} study(ies), {n_series} series"
         if index.skipped:
-            text += f"; {len(index.skipped)} file(s) skipped (see Problems)"
+            text += f"; {len(index.skipped)} file(s) skipped (listed in View > Problems)"
         self.status.setText(text)
         for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
@@ -113,8 +134,9 @@ class StudyBrowser(QDockWidget):
         number = f"#{series.series_number} " if series.series_number is not None else ""
         n_images = sum(s.n_frames for s in series.stacks)
         label = f"{number}{series.series_description or series.modality or 'Series'}"
+        kind = ", ".join(p for p in (series.modality or "?", _series_position(series)) if p)
         item = QTreeWidgetItem(
-            parent, [label, series.modality or "?", series.series_description, str(n_images)]
+            parent, [label, kind, series.series_description, str(n_images)]
         )
         item.setData(0, KIND_ROLE, "series")
         item.setData(0, UID_ROLE, series.series_instance_uid)
@@ -129,8 +151,10 @@ class StudyBrowser(QDockWidget):
             for k, stack in enumerate(series.stacks):
                 child = QTreeWidgetItem(
                     item,
-                    [stack.label or f"part {k + 1}", series.modality, "", str(stack.n_frames)],
+                    [_stack_row_text(stack, k), series.modality, stack.label, str(stack.n_frames)],
                 )
+                if stack.label:
+                    set_plain_tooltip(child, stack.label, 0)
                 targets.append(child)
             item.setExpanded(True)
         for target, stack in zip(targets, series.stacks, strict=True):
@@ -146,7 +170,34 @@ class StudyBrowser(QDockWidget):
         if series.attached:
             names = ", ".join(sorted({o.kind.upper() for o in series.attached}))
             set_plain_tooltip(item, f"Attached: {names}", 2)
+        self._add_objects(item, series)
         _tooltips(item)
+
+    def _add_objects(self, item: QTreeWidgetItem, series: SeriesRecord) -> None:
+        """One row per object attached to ``series`` (or kept in it), under its row."""
+        # attached objects are drawn on a stack of this series; the series' own unresolved
+        # objects (their images are not in the folder) on whatever image is shown
+        rows = [(obj, bool(series.stacks)) for obj in series.attached]
+        rows += [(obj, False) for obj in series.objects]
+        for obj, on_series in rows:
+            h = obj.header
+            key = h.sop_instance_uid or h.path
+            if key in self._objects:
+                continue
+            kind = _KIND_NAMES.get(obj.kind, obj.kind.upper())
+            what = h.description or h.series_description or ""
+            text = f"{kind}: {what}" if what else kind
+            child = QTreeWidgetItem(item, [text, obj.kind.upper(), h.series_description, ""])
+            child.setData(0, KIND_ROLE, "object")
+            child.setData(0, UID_ROLE, key)
+            if obj.kind in OPENABLE_KINDS:
+                self._objects[key] = (obj, _stack_for(series, obj) if on_series else None)
+                set_plain_tooltip(child, f"{text} — double-click to show it as a label layer", 0)
+            else:
+                child.setForeground(0, Qt.GlobalColor.gray)
+                set_plain_tooltip(child, f"{text} (not shown as an image)", 0)
+        if rows:
+            item.setExpanded(True)
 
     def mark_problem(self, stack_uid: str, reasons: list[str], *, irregular: bool) -> None:
         """Flag a stack's row in its FIRST column (visible at any dock width): a warning
@@ -196,6 +247,15 @@ class StudyBrowser(QDockWidget):
         item = self._items.get(stack_uid)
         return bool(item is not None and item.data(0, Qt.ItemDataRole.UserRole + 2))
 
+    def object_of(self, key: str) -> tuple[NonImageObject, str | None] | None:
+        """The SEG / RTSTRUCT of an object row and the uid of the stack it is drawn on
+        (None when the series it refers to is not in the folder)."""
+        return self._objects.get(key)
+
+    def objects(self) -> list[str]:
+        """Keys of the SEG / RTSTRUCT rows, in tree order."""
+        return list(self._objects)
+
     def items_of_kind(self, kind: str) -> list[QTreeWidgetItem]:
         out: list[QTreeWidgetItem] = []
 
@@ -211,8 +271,14 @@ class StudyBrowser(QDockWidget):
 
     def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
         uid = item.data(0, UID_ROLE)
-        if item.data(0, KIND_ROLE) in ("series", "stack") and uid in self._stacks:
+        kind = item.data(0, KIND_ROLE)
+        if kind in ("series", "stack") and uid in self._stacks:
             self.stack_activated.emit(uid)
+        elif kind == "object" and uid in self._objects:
+            self.object_activated.emit(uid)
+        else:
+            return
+        self.view_focus_requested.emit()
 
 
 def _tooltips(item: QTreeWidgetItem) -> None:
@@ -222,6 +288,50 @@ def _tooltips(item: QTreeWidgetItem) -> None:
             set_plain_tooltip(item, item.text(col), col)
     for i in range(item.childCount()):
         _tooltips(item.child(i))
+
+
+def _clock(tm: str) -> str:
+    """A DICOM TM value (HHMMSS.frac) as HH:MM; "" when it is not one."""
+    digits = tm.strip().split(".")[0].replace(":", "")
+    if len(digits) >= 4 and digits[:4].isdigit():
+        return f"{digits[:2]}:{digits[2:4]}"
+    return ""
+
+
+def _positions(series: list[SeriesRecord]) -> list[str]:
+    return list(dict.fromkeys(p for p in (_series_position(se) for se in series) if p))
+
+
+def _series_position(series: SeriesRecord) -> str:
+    """PatientPosition (HFS, FFS, HFDL...) of the series' images, else of its objects."""
+    headers = [s.first for s in series.stacks if s.frames] + [o.header for o in series.objects]
+    return next((h.patient_position.strip() for h in headers if h.patient_position.strip()), "")
+
+
+def _study_when(study: StudyRecord) -> str:
+    """"2024-03-05 14:03, HFS": date, time and the patient position(s) of a study."""
+    date = study.study_date.isoformat() if study.study_date else "(no date)"
+    clock = _clock(study.study_time)
+    text = f"{date} {clock}" if clock else date
+    positions = _positions(study.series)
+    return f"{text}, {'/'.join(positions)}" if positions else text
+
+
+def _stack_row_text(stack: ImageStack, k: int) -> str:
+    """A stack's row name: the most specific part of its label first ("volume 3 · b=2000"),
+    so rows that differ only there stay distinguishable when the column cuts them off."""
+    parts = [p.strip() for p in stack.label.split(", ") if p.strip()]
+    return " · ".join(reversed(parts)) if parts else f"part {k + 1}"
+
+
+def _stack_for(series: SeriesRecord, obj: NonImageObject) -> str:
+    """The stack of ``series`` holding most of the images ``obj`` refers to (else the first)."""
+    refs = set(obj.header.referenced_sop_uids)
+    if not refs or len(series.stacks) == 1:
+        return series.stacks[0].uid
+    best = max(series.stacks,
+               key=lambda s: sum(f.header.sop_instance_uid in refs for f in s.frames))
+    return best.uid
 
 
 def _patient_label(p: PatientRecord) -> str:

@@ -158,6 +158,23 @@ class MenusMixin:
         view_menu.addAction(self._action("invert", "Invert", self.toggle_invert, checkable=True))
         view_menu.addAction(self._action("cine", "Cine", self.toggle_cine, checkable=True))
         view_menu.addAction(self._action("reset", "Reset view", self.reset_view))
+        from interval.ui.overlay_actions import add_overlay_actions  # on-image text, anonymised
+
+        add_overlay_actions(self, file_menu, view_menu)  # screenshots (File, after the others)
+        view_menu.addSeparator()
+        axes_group = QActionGroup(self)  # as 3D Slicer's slice-view menu
+        for action_id, mode, text in (
+            ("rotate_to_volume_plane", "volume", "Rotate to volume plane"),
+            ("patient_axes", "patient", "Patient axes"),
+        ):
+            action = self._action(
+                action_id, text, lambda _=False, m=mode: self.choose_view_axes(m), checkable=True
+            )
+            axes_group.addAction(action)
+            view_menu.addAction(action)
+        self.state.events.active_volume.connect(self._sync_axes_actions)
+        self.state.events.view.connect(self._sync_axes_actions)
+        self._sync_axes_actions()
         view_menu.addSeparator()
         view_menu.addAction(self.browser.toggleViewAction())
         view_menu.addAction(self.problems.toggleViewAction())
@@ -205,6 +222,23 @@ class MenusMixin:
         about.triggered.connect(self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(about)
+
+    def choose_view_axes(self, mode: str) -> None:
+        """Show the active series in its acquisition plane (``"volume"``) or on the
+        patient axes (``"patient"``); remembered for that series while it is open."""
+        self.state.set_view_axes_mode(mode)
+        self._sync_axes_actions()
+
+    def _sync_axes_actions(self, _event: object = None) -> None:
+        """Check the axes item the views follow (enabled once an image is shown)."""
+        ids = self.actions_by_id
+        actions = (ids.get("rotate_to_volume_plane"), ids.get("patient_axes"))
+        if any(a is None or not isValid(a) for a in actions):
+            return
+        mode = self.state.view_axes_mode
+        for action, m in zip(actions, ("volume", "patient"), strict=True):
+            action.setEnabled(self.state.active_volume is not None)
+            action.setChecked(mode == m)
 
     def _ask_open_tracking_results(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -296,10 +330,15 @@ class MenusMixin:
 
     def _rebuild_presets_menu(self) -> None:
         self.presets_menu.clear()
-        default = self.presets_menu.addAction("Series default (DICOM window, or automatic)")
+        default = self.presets_menu.addAction("Series default (DICOM window if it fits, else automatic)")
         default.setObjectName("preset-default")
         default.triggered.connect(self.apply_default_window)
         self._default_preset_action = default
+        auto = self.presets_menu.addAction("Auto (from the image)")
+        auto.setObjectName("preset-auto")
+        auto.setToolTip("1st to 99th percentile of the voxels in the body")
+        auto.triggered.connect(self.apply_auto_window)
+        self._auto_preset_action = auto
         self.presets_menu.addSeparator()
         self._ct_preset_actions: list[QAction] = []
         for n, wl in enumerate(CT_PRESETS):

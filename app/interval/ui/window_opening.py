@@ -4,6 +4,13 @@ Indexing and loading run on the window's :class:`~interval.ui.workers.JobRunner`
 series is shown while it loads (``interval.ui.progressive_load``); errors go to the
 Problems dock.  Segmentations attached to a series (``interval demo --view``) are added
 as layers whenever that series is loaded.
+
+A DICOM SEG or RTSTRUCT double-clicked in the study browser is shown as label layer(s)
+on the series it refers to (loading that series first when another is shown); RTSTRUCT
+contours are rasterised onto the series' grid (:mod:`interval.io.rtstruct`).  Label
+layers shown on a series (opened by hand, from the browser, by the AI panel) are kept
+when another series is opened and come back with their display settings when that
+series is opened again (``_series_layers``, keyed by stack uid).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from interval.core.errors import IntervalError, IrregularGeometry
+from interval.core.viewer_state import LabelLayer
 from interval.core.volume import Volume
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.ui.workers import (
@@ -27,6 +35,35 @@ from interval.ui.workers import (
 )
 
 log = logging.getLogger(__name__)
+
+RTSTRUCT_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.481.3"
+
+
+def prepare_label_maps(path: str | Path, image: Volume, kind: str = "") -> list[Volume]:
+    """Label maps of a segmentation file (NIfTI/NRRD/MHA, DICOM SEG) or an RTSTRUCT on
+    ``image``'s grid (no Qt: runs in a worker).  ``kind`` "rtstruct"/"seg" when known."""
+    from interval.io.rtstruct import rtstruct_label_maps
+    from interval.ui.layers_panel import prepare_segmentation
+
+    path = Path(path)
+    if kind == "rtstruct" or (not kind and _is_rtstruct(path)):
+        return rtstruct_label_maps(path, image)
+    return prepare_segmentation(path, image)
+
+
+def _is_rtstruct(path: Path) -> bool:
+    """Whether ``path`` is a DICOM RT Structure Set (read up to its SOP Class only)."""
+    if path.suffix.lower() not in (".dcm", ""):
+        return False
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                             specific_tags=["SOPClassUID", "Modality"])
+    except Exception:  # noqa: BLE001 - not DICOM: the segmentation reader says why
+        return False
+    return (str(getattr(ds, "SOPClassUID", "")) == RTSTRUCT_SOP_CLASS_UID
+            or str(getattr(ds, "Modality", "")) == "RTSTRUCT")
 
 
 class OpeningMixin:
@@ -50,10 +87,12 @@ class OpeningMixin:
             self.open_segmentation(path)
 
     def open_segmentation(self, path: str | Path) -> Job | None:
-        """Load a label map (NIfTI/NRRD/MHA or DICOM SEG) onto the active image, in the
-        background, placed by geometry."""
-        from interval.ui.layers_panel import prepare_segmentation
+        """Load a label map (NIfTI/NRRD/MHA, DICOM SEG or an RTSTRUCT) onto the active
+        image, in the background, placed by geometry."""
+        return self._open_label_maps(path)
 
+    def _open_label_maps(self, path: str | Path, kind: str = "", name: str = "") -> Job | None:
+        """Read a segmentation / RTSTRUCT in the background and add it on the active image."""
         image = self.state.active_volume
         path = Path(path)
         if image is None:
@@ -61,13 +100,100 @@ class OpeningMixin:
             return None
         job = self.runner.submit(
             "loading a segmentation",
-            lambda ctx: prepare_segmentation(path, image),
-            on_done=lambda vols: self._on_segmentation_loaded(vols, image, path),
+            lambda ctx: prepare_label_maps(path, image, kind),
+            on_done=lambda vols: self._on_segmentation_loaded(vols, image, path, name),
             on_error=lambda exc: self._show_error("Segmentation", exc),
             progress_widget=self.progress,
             text=f"Loading {path.name}…",
         )
         return job
+
+    # --- objects of the study browser (SEG, RTSTRUCT) ------------------------------------
+    def _wire_browser(self) -> None:
+        """Connect the browser's object rows and focus requests (called once, by the
+        window's constructor)."""
+        self.browser.object_activated.connect(self.open_object)
+        self.browser.view_focus_requested.connect(self.focus_image_view)
+
+    def open_object(self, key: str) -> Job | None:
+        """Show the SEG / RTSTRUCT of a browser row as label layer(s) on the series it
+        refers to: at once when that series is shown, else after loading it."""
+        found = self.browser.object_of(key)
+        if found is None:
+            self._set_message("That object is no longer available; open the folder again.")
+            return None
+        obj, stack_uid = found
+        path, name = Path(obj.header.path), _object_title(obj)
+        loaded = getattr(self, "_loaded_volume", None)
+        showing = loaded is not None and self.state.active_volume is loaded
+        if stack_uid is None or (stack_uid == self.loaded_stack_uid and showing):
+            return self._open_label_maps(path, obj.kind, name)
+        self._pending_objects().setdefault(stack_uid, []).append((path, obj.kind, name))
+        return self.load_stack(stack_uid)
+
+    def focus_image_view(self) -> None:
+        """Give the keyboard to the focused image view (after a double-click in the browser:
+        the arrow keys then page through the series, not through the browser's rows)."""
+        from PySide6.QtCore import QTimer
+
+        def focus() -> None:
+            views = getattr(self.views, "views", None) or {}
+            view = views.get(self.state.focused_view) or next(iter(views.values()), None)
+            target = getattr(view, "vtk", view)
+            if target is not None:
+                target.setFocus()
+
+        focus()
+        QTimer.singleShot(0, focus)  # after the tree has finished handling the click
+
+    def _pending_objects(self) -> dict[str, list[tuple[Path, str, str]]]:
+        """stack uid -> objects to open once that stack is loaded."""
+        if not hasattr(self, "_objects_after_load"):
+            self._objects_after_load: dict[str, list[tuple[Path, str, str]]] = {}
+        return self._objects_after_load
+
+    # --- label layers kept per series --------------------------------------------------
+    def _series_layer_store(self) -> dict[str, list[tuple[Volume, LabelLayer]]]:
+        if not hasattr(self, "_series_layers"):
+            self._series_layers: dict[str, list[tuple[Volume, LabelLayer]]] = {}
+        return self._series_layers
+
+    def _remember_layers(self) -> None:
+        """Keep the label layers shown on the loaded series (before another replaces it)."""
+        key = self.loaded_stack_uid
+        loaded = getattr(self, "_loaded_volume", None)
+        if key is None or loaded is None or self.state.active_volume is not loaded:
+            return  # nothing of ours is shown (e.g. a load is already under way)
+        kept = [(self.state.volume(layer.volume_id), layer) for layer in self.state.layers
+                if isinstance(layer, LabelLayer)]
+        store = self._series_layer_store()
+        if kept:
+            store[key] = kept
+        else:
+            store.pop(key, None)
+
+    def _restore_layers(self, key: str, image: Volume) -> int:
+        """Put back the label layers kept for ``key`` on ``image``; returns how many."""
+        from interval.io.segmentation import place_on_grid
+
+        kept = self._series_layer_store().pop(key, [])
+        n = 0
+        with self.state.events.batch():
+            for volume, layer in kept:
+                try:
+                    placed = volume if volume.same_grid(image) else place_on_grid(volume, image)
+                except IntervalError as exc:
+                    self.problems.add_message(layer.name or "Label layer", str(exc))
+                    continue
+                vid = self.state.add_volume(placed, name=layer.name)
+                self.state.set_layer_visible(vid, layer.visible)
+                self.state.set_layer_opacity(vid, layer.opacity)
+                self.state.set_label_mode(vid, layer.mode)
+                for info in layer.labels:
+                    self.state.set_label(vid, info.value, name=info.name, color=info.color,
+                                         visible=info.visible)
+                n += 1
+        return n
 
     def attach_segmentation(self, series_instance_uid: str, path: str | Path) -> None:
         """Add ``path`` as a layer each time the series ``series_instance_uid`` is loaded.
@@ -82,14 +208,16 @@ class OpeningMixin:
         stack = self.browser.stack(key)
         return stack.first.series_instance_uid if stack is not None and stack.frames else None
 
-    def _on_segmentation_loaded(self, volumes: list[Volume], image: Volume, path: Path) -> None:
+    def _on_segmentation_loaded(
+        self, volumes: list[Volume], image: Volume, path: Path, name: str = ""
+    ) -> None:
         """Add a loaded segmentation on ``image`` (if still active) and list its warnings
         (e.g. a damaged label description) in the Problems dock."""
         from interval.ui.layers_panel import add_segmentation
 
         if self.state.active_volume is not image:
             return
-        add_segmentation(self.state, volumes, path.name)
+        add_segmentation(self.state, volumes, name or path.name)
         warnings = list(dict.fromkeys(w for v in volumes for w in v.metadata.warnings))
         for warning in warnings:
             self.problems.add_message(path.name, warning)
@@ -134,7 +262,11 @@ class OpeningMixin:
             if job is not None:
                 job.cancel()
         self._policy = policy
-        self.current_folder = path if path.is_dir() else path.parent
+        folder = path if path.is_dir() else path.parent
+        if folder != self.current_folder:  # stack uids of another folder
+            self._series_layer_store().clear()
+            self._pending_objects().clear()
+        self.current_folder = folder
         # one image of a series opens the whole series it belongs to
         self._focus_file = None if path.is_dir() else path
         self.browser.clear(f"Reading {path.name}…")
@@ -218,6 +350,7 @@ class OpeningMixin:
     def _start_load(self, fn, title: str, key: str) -> Job:
         from interval.ui.progressive_load import ProgressiveLoad
 
+        self._remember_layers()
         if self.load_job is not None:
             self.load_job.cancel()
         # the series is shown as it loads (middle slice first); see progressive_load
@@ -254,18 +387,22 @@ class OpeningMixin:
         if current:
             self._progressive = None
         self.loaded_stack_uid = key
+        self._loaded_volume = volume
         self.problems.remove_series_problem(key)
         for warning in volume.metadata.warnings:
-            self.problems.add_message(title, warning)
+            self.problems.add_message(title, warning, series=key)
         if volume.metadata.warnings:
             self.problems.show()
         nz, ny, nx = volume.array.shape[:3]
         self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
         self._sync_invert_action()
         self._sync_loading_ui()
+        restored = self._restore_layers(key, volume)
         seg = self.series_segmentations.get(self._stack_series_uid(key) or "")
-        if seg is not None:
+        if seg is not None and not restored:  # restored: it is among them already
             self.open_segmentation(seg)
+        for path, kind, name in self._pending_objects().pop(key, []):
+            self._open_label_maps(path, kind, name)
 
     def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
         if shown is not None and shown is getattr(self, "_progressive", None):
@@ -309,6 +446,12 @@ class OpeningMixin:
                         part = f" [{stack.label}]" if stack.label and len(series.stacks) > 1 else ""
                         return f"{number}{desc}{part}{date}"
         return Path(stack_uid).name or stack_uid
+
+
+def _object_title(obj) -> str:  # noqa: ANN001 - a records.NonImageObject
+    """A layer name for a SEG / RTSTRUCT: its label or description, else its file name."""
+    h = obj.header
+    return h.description or h.series_description or Path(h.path).name
 
 
 def _worth_showing(result: IndexResult, found_images: bool) -> bool:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 import interval
 from interval.core.errors import IntervalError
 from interval.core.viewer_state import VIEW_IDS, CineChanged, ImageLayer, LayoutChanged
-from interval.core.window_presets import CT_PRESETS, initial_window
+from interval.core.window_presets import CT_PRESETS, image_window, initial_window
 from interval.ui import shortcuts
 from interval.ui.settings import WindowPreset, save_dir
 
@@ -59,9 +59,10 @@ class ViewActionsMixin:
         for action in getattr(self, "_ct_preset_actions", []):
             action.setEnabled(hu)
             action.setToolTip("" if hu or volume is None else "CT presets need an image in HU.")
-        default = getattr(self, "_default_preset_action", None)
-        if default is not None:
-            default.setEnabled(volume is not None)
+        for name in ("_default_preset_action", "_auto_preset_action"):
+            action = getattr(self, name, None)
+            if action is not None:
+                action.setEnabled(volume is not None)
 
     def apply_default_window(self) -> None:
         """Back to the series' own window: its DICOM default, else the automatic one."""
@@ -69,6 +70,13 @@ class ViewActionsMixin:
         if layer is not None:
             wl = initial_window(self.state.volume(layer.volume_id))
             self.apply_window(wl.center, wl.width, wl.name or "default")
+
+    def apply_auto_window(self) -> None:
+        """The image-based window: percentiles of the voxels in the body (any modality)."""
+        layer = self._active_image_layer()
+        if layer is not None:
+            wl = image_window(self.state.volume(layer.volume_id))
+            self.apply_window(wl.center, wl.width, wl.name)
 
     def apply_window(self, center: float, width: float, name: str = "") -> None:
         layer = self._active_image_layer()

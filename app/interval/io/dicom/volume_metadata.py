@@ -59,27 +59,50 @@ def volume_metadata(
 
 
 def _window(frames: Sequence[FrameRef]) -> WindowLevel | None:
-    """The first usable WindowCenter/Width (VOI LUT) of the frames, in array order.
+    """The series' WindowCenter/Width (VOI LUT), taken from the frames that show anatomy.
+
+    The (centre, width) pair most frames share when more than half of the frames
+    with a window share it (a series-wide window); otherwise (scanners that window
+    each slice) the window of the frame nearest the middle of the array, since the
+    first or last slices may lie outside the body (e.g. a decubitus head, where the
+    edge slice's noise gave WC 4 / WW 8).
 
     MONOCHROME1 pixels are inverted when read (``min + max - v`` over the
     stored range, then rescaled), so the window centre is mirrored the same way.
     """
-    for ref in frames:
-        if not ref.header.frames:
-            continue
-        info = ref.info
-        if info.window_center is not None and info.window_width is not None and info.window_width > 0:
-            center = float(info.window_center)
-            h = ref.header
-            if h.photometric_interpretation == "MONOCHROME1" and h.bits_stored > 0:
-                if h.pixel_representation == 1:
-                    lo, hi = -(1 << (h.bits_stored - 1)), (1 << (h.bits_stored - 1)) - 1
-                else:
-                    lo, hi = 0, (1 << h.bits_stored) - 1
-                slope, intercept = info.rescale_slope, info.rescale_intercept
-                center = slope * (lo + hi) + 2.0 * intercept - center
-            return WindowLevel(center=center, width=float(info.window_width))
-    return None
+    found: dict[tuple[float, float], list[int]] = {}
+    for index, ref in enumerate(frames):
+        pair = _frame_window(ref)
+        if pair is not None:
+            found.setdefault(pair, []).append(index)
+    if not found:
+        return None
+    counted = sum(len(at) for at in found.values())
+    shared = max(found, key=lambda pair: len(found[pair]))
+    if 2 * len(found[shared]) > counted:
+        return WindowLevel(center=shared[0], width=shared[1])
+    middle = (len(frames) - 1) / 2.0
+    nearest = min(found, key=lambda pair: min(abs(i - middle) for i in found[pair]))
+    return WindowLevel(center=nearest[0], width=nearest[1])
+
+
+def _frame_window(ref: FrameRef) -> tuple[float, float] | None:
+    """(centre, width) of one frame's usable window (centre mirrored for MONOCHROME1)."""
+    if not ref.header.frames:
+        return None
+    info = ref.info
+    if info.window_center is None or info.window_width is None or not info.window_width > 0:
+        return None
+    center = float(info.window_center)
+    h = ref.header
+    if h.photometric_interpretation == "MONOCHROME1" and h.bits_stored > 0:
+        if h.pixel_representation == 1:
+            lo, hi = -(1 << (h.bits_stored - 1)), (1 << (h.bits_stored - 1)) - 1
+        else:
+            lo, hi = 0, (1 << h.bits_stored) - 1
+        slope, intercept = info.rescale_slope, info.rescale_intercept
+        center = slope * (lo + hi) + 2.0 * intercept - center
+    return center, float(info.window_width)
 
 
 def _common_folder(frames: Sequence[FrameRef]) -> str:
