@@ -30,6 +30,11 @@ def is_ct(volume: Volume | None) -> bool:
     return md.units == "HU" or md.modality.upper() == "CT"
 
 
+def is_suv(volume: Volume | None) -> bool:
+    """Whether the values are standardized uptake values (a PET loaded as SUVbw)."""
+    return volume is not None and volume.metadata.units.upper().startswith("SUV")
+
+
 def may_be_hu(volume: Volume | None) -> bool:
     """Whether Hounsfield-unit presets make sense: a CT (or units HU), or an image that
     does not say what it is (a NIfTI/NRRD file has no modality); False for MR, PET..."""
@@ -52,16 +57,23 @@ def format_window_value(value: float, ct: bool) -> str:
 
 
 def window_text(volume: Volume | None, width: float, center: float) -> str:
-    """``"W/L 400/40"``: the window in the style of :func:`format_window_value`."""
+    """``"W/L 400/40"``: the window in the style of :func:`format_window_value`;
+    ``"W/L 5/2.5 SUV"`` for a PET in SUV."""
     ct = is_ct(volume)
-    return f"W/L {format_window_value(width, ct)}/{format_window_value(center, ct)}"
+    text = f"W/L {format_window_value(width, ct)}/{format_window_value(center, ct)}"
+    return text + " SUV" if is_suv(volume) else text
 
 
 def _format_value(volume: Volume, ijk: tuple[int, int, int]) -> str:
     v = volume.array[ijk[2], ijk[1], ijk[0]]
     md = volume.metadata
     unit = "HU" if md.units == "HU" or md.modality.upper() == "CT" else md.units
-    text = f"{int(v)}" if np.issubdtype(volume.dtype, np.integer) else f"{float(v):.4g}"
+    if is_suv(volume):
+        text = f"{float(v):.2f}"  # SUV is read to two decimals (e.g. SUVmax 4.37)
+    elif np.issubdtype(volume.dtype, np.integer):
+        text = f"{int(v)}"
+    else:
+        text = f"{float(v):.4g}"
     return f"{text} {unit}".rstrip()
 
 

@@ -34,6 +34,7 @@ from interval.io.dicom.mosaic import demosaic, is_mosaic, mosaic_geometry, read_
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import DicomIndex, FrameInfo, FrameRef, ImageStack
 from interval.io.dicom.regularize import plan_grid, regularize
+from interval.io.dicom.suv_load import pet_values, with_pet_units
 from interval.io.dicom.volume_metadata import volume_metadata
 
 _COLOUR = ("RGB", "YBR", "PALETTE")
@@ -110,6 +111,10 @@ def load_stack(
     )
     warnings = [*stack.warnings, *geom.warnings]
     ordered = [frames[i] for i in geom.order]
+    pet = pet_values(ordered)  # PET: SUV folded into the rescale, or why not
+    if pet is not None:
+        ordered = pet.frames
+        warnings.extend([pet.warning] if pet.warning else [])
     rows, cols = frames[0].header.rows, frames[0].header.columns
     # the type read_pixels nearly always returns; it re-checks the wider worst case
     # (pixels.output_dtype) itself on the rare fallback
@@ -129,10 +134,11 @@ def load_stack(
         "stack_uid": stack.uid,
         "stack_label": stack.label,
         "frame_numbers": tuple(f.frame + 1 for f in ordered),
+        "slice_thickness": ordered[0].info.slice_thickness,  # DICOM SliceThickness (or None)
     }
     partial = None
     if on_partial is not None and grid is None:
-        meta = volume_metadata(ordered, warnings=warnings, extra=extra)
+        meta = with_pet_units(volume_metadata(ordered, warnings=warnings, extra=extra), pet)
         partial = _PartialReport(
             on_partial, lambda a: Volume(a, geom.spacing, geom.origin, geom.direction, meta)
         )
@@ -151,8 +157,9 @@ def load_stack(
             + "): voxel values between the original slices are interpolated."
         )
         meta = volume_metadata(ordered, warnings=warnings, sop_instance_uids=(), extra=extra)
+        meta = with_pet_units(meta, pet)
         return Volume(array, grid.spacing, grid.origin, grid.direction, meta)
-    meta = volume_metadata(ordered, warnings=warnings, extra=extra)
+    meta = with_pet_units(volume_metadata(ordered, warnings=warnings, extra=extra), pet)
     return Volume(array, geom.spacing, geom.origin, geom.direction, meta)
 
 
@@ -189,6 +196,10 @@ def load_stack_slices(
     if geom.problems:
         warnings.append(_as_is_warning(geom))
     ordered = [frames[i] for i in geom.order]
+    pet = pet_values(ordered)
+    if pet is not None:
+        ordered = pet.frames
+        warnings.extend([pet.warning] if pet.warning else [])
     rows, cols = frames[0].header.rows, frames[0].header.columns
     wanted = sorted({int(k) for k in slices if 0 <= int(k) < len(ordered)})
     part = _read_pixels([ordered[k] for k in wanted], policy, None, cancel) if wanted else None
@@ -200,8 +211,9 @@ def load_stack_slices(
         "stack_uid": stack.uid,
         "stack_label": stack.label,
         "frame_numbers": tuple(f.frame + 1 for f in ordered),
+        "slice_thickness": ordered[0].info.slice_thickness,  # DICOM SliceThickness (or None)
     }
-    meta = volume_metadata(ordered, warnings=warnings, extra=extra)
+    meta = with_pet_units(volume_metadata(ordered, warnings=warnings, extra=extra), pet)
     return Volume(array, geom.spacing, geom.origin, geom.direction, meta)
 
 
