@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -253,8 +254,16 @@ def test_hand_added_layers_come_back_with_their_series(qtbot, window, rt_folder)
     assert window.state.volume(back[0].volume_id).same_grid(window.state.active_volume)
 
 
-def _write_dti(folder: Path, n_dirs: int = 16, n_slices: int = 2) -> str:
-    """An MR DWI series: one b=0 volume and ``n_dirs`` b=2000 volumes (single-frame files)."""
+def _dti_direction(k: int, n_dirs: int) -> tuple[float, float, float]:
+    """The k-th of ``n_dirs`` unit gradient directions spread over a half sphere."""
+    z = 1.0 - (k + 0.5) / n_dirs
+    r, phi = math.sqrt(1.0 - z * z), k * math.pi * (3.0 - math.sqrt(5.0))
+    return (r * math.cos(phi), r * math.sin(phi), z)
+
+
+def _write_dti(folder: Path, n_dirs: int = 16, n_slices: int = 2, *, directions: bool = False) -> str:
+    """An MR DWI series: one b=0 volume and ``n_dirs`` b=2000 volumes (single-frame files),
+    with DiffusionGradientOrientation on the b=2000 files when ``directions``."""
     folder.mkdir(parents=True)
     study, series, for_uid = generate_uid(), generate_uid(), generate_uid()
     n = 0
@@ -273,6 +282,8 @@ def _write_dti(folder: Path, n_dirs: int = 16, n_slices: int = 2) -> str:
             ds.StudyDate, ds.StudyTime, ds.PatientPosition = "20240305", "090000", "HFS"
             ds.SeriesNumber, ds.SeriesDescription, ds.InstanceNumber = 7, "DTI", n
             ds.DiffusionBValue = 0 if vol == 0 else 2000
+            if directions and vol > 0:
+                ds.DiffusionGradientOrientation = list(_dti_direction(vol - 1, n_dirs))
             ds.ImagePositionPatient = [0, 0, 3.0 * k]
             ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
             ds.PixelSpacing, ds.SliceThickness = [2, 2], 3
@@ -299,3 +310,24 @@ def test_dti_direction_rows_read_differently(qtbot, window, tmp_path: Path) -> N
     assert len({t[:10] for t in texts}) == 17
     assert texts[0] == "b=0" and texts[1].endswith("b=2000")
     assert all("b=2000" in r.toolTip(0) for r in rows[1:])
+
+
+def test_dti_rows_name_the_gradient_direction(qtbot, window, tmp_path: Path) -> None:
+    """With DiffusionGradientOrientation each b=2000 row names its direction, in
+    acquisition order ("b=2000 dir 3 (x, y, z)"), not just a volume number."""
+    series_uid = _write_dti(tmp_path / "dti", directions=True)
+    _open(qtbot, window, tmp_path / "dti")
+    item = _series_item(window.browser, series_uid)
+    rows = [item.child(i) for i in range(item.childCount())
+            if item.child(i).data(0, KIND_ROLE) == "stack"]
+    assert len(rows) == 17
+    texts = [r.text(0) for r in rows]
+    assert texts[0] == "b=0"
+    assert len(set(texts)) == 17
+    for k, text in enumerate(texts[1:], 1):
+        x, y, z = (round(c, 2) + 0.0 for c in _dti_direction(k - 1, 16))
+        assert text == f"b=2000 dir {k} ({x:.2f}, {y:.2f}, {z:.2f})"  # the commas inside stay one part
+        assert "volume" not in text
+    # the direction number is within the first 13 characters, so a narrow column still tells rows apart
+    assert len({t[:13] for t in texts[1:]}) == 16
+    assert all(t in r.toolTip(0) for r, t in zip(rows[1:], texts[1:], strict=True))  # the full label

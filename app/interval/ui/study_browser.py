@@ -13,6 +13,8 @@ Thumbnails arrive later from a background job through :meth:`set_thumbnail`.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
@@ -319,9 +321,13 @@ def _study_when(study: StudyRecord) -> str:
 
 def _stack_row_text(stack: ImageStack, k: int) -> str:
     """A stack's row name: the most specific part of its label first ("volume 3 · b=2000"),
-    so rows that differ only there stay distinguishable when the column cuts them off."""
-    parts = [p.strip() for p in stack.label.split(", ") if p.strip()]
+    so rows that differ only there stay distinguishable when the column cuts them off.
+    A part's own commas, inside parentheses, stay: "b=2000 dir 3 (0.71, 0.00, 0.71)"."""
+    parts = [p.strip() for p in _LABEL_PARTS.split(stack.label) if p.strip()]
     return " · ".join(reversed(parts)) if parts else f"part {k + 1}"
+
+
+_LABEL_PARTS = re.compile(r",\s(?![^()]*\))")  # ", " not inside parentheses
 
 
 def _stack_for(series: SeriesRecord, obj: NonImageObject) -> str:

@@ -9,7 +9,7 @@ they differ in (in this order):
 3. pixel spacing (beyond a relative ``SPACING_TOLERANCE``),
 4. image type: magnitude / phase / real / imaginary / field map,
 5. echo (EchoNumbers, else echo time),
-6. diffusion b-value,
+6. diffusion b-value, then gradient direction (DiffusionGradientOrientation),
 7. enhanced multi-frame StackID,
 8. Siemens MOSAIC: every file is one volume (the loader de-mosaics it),
 9. multi-frame files without per-frame positions (cine loops, classic
@@ -56,6 +56,7 @@ from interval.io.dicom.records import (
 ORIENTATION_TOLERANCE = 1e-3  # max difference of direction cosines within one stack
 SPACING_TOLERANCE = 1e-3  # relative pixel spacing difference within one stack
 POSITION_TOLERANCE_MM = 0.01  # slices closer than this along the normal share a position
+DIRECTION_TOLERANCE = 0.01  # diffusion gradient directions closer than this are one direction
 
 _Split = tuple[str, str, list[FrameRef]]  # (uid suffix, label, frames)
 
@@ -328,17 +329,70 @@ def _by_echo(frames: list[FrameRef]) -> tuple[list[_Split], list[str]]:
 
 
 def _by_b_value(frames: list[FrameRef]) -> tuple[list[_Split], list[str]]:
-    def key(f: FrameRef) -> float | None:
+    """Split by b-value, and within a b-value (b > 0) by gradient direction.
+
+    Shells come in b-value order; directions of one shell in acquisition order,
+    numbered from 1 ("b=1000 dir 3 (0.71, 0.00, 0.71)"); isotropic (trace)
+    images read "b=1000 isotropic".  Frames without a direction keep "b=1000".
+    """
+
+    def b_key(f: FrameRef) -> float | None:
         b = f.info.b_value
         return None if b is None else round(b, 1)
 
-    groups = _categorical(
-        frames,
-        key,
-        lambda i, v: "bnone" if v is None else "b" + f"{v:g}".replace(".", "p"),
-        lambda i, v: "no b-value" if v is None else f"b={v:g}",
-    )
-    return groups, []
+    shells: dict[float | None, list[FrameRef]] = {}
+    for f in sorted(frames, key=_frame_order):
+        shells.setdefault(b_key(f), []).append(f)
+    out: list[_Split] = []
+    for b in sorted(shells, key=_sortable):
+        b_suffix = "bnone" if b is None else "b" + f"{b:g}".replace(".", "p")
+        b_label = "no b-value" if b is None else f"b={b:g}"
+        for d_suffix, d_label, members in _by_direction(shells[b]):
+            out.append((b_suffix + d_suffix, b_label + d_label, members))
+    if len(out) <= 1:
+        return [("", "", frames)], []
+    return out, []
+
+
+def _by_direction(frames: list[FrameRef]) -> list[_Split]:
+    """Frames of one b-value by gradient direction: (suffix, label tail, frames)."""
+    if frames[0].info.b_value is None or round(frames[0].info.b_value, 1) == 0:
+        return [("", "", frames)]  # b=0 (and no b-value): a direction means nothing
+    directions: list[tuple[float, float, float]] = []
+    groups: dict[int | str | None, list[FrameRef]] = {}
+    for f in frames:  # in acquisition order
+        groups.setdefault(_direction_key(f.info, directions), []).append(f)
+    if len(groups) <= 1 and None in groups:
+        return [("", "", frames)]
+    out: list[_Split] = []
+    for key, members in groups.items():
+        if isinstance(key, int):
+            x, y, z = (_tidy(c) for c in directions[key])
+            out.append((f"-dir{key + 1}", f" dir {key + 1} ({x:.2f}, {y:.2f}, {z:.2f})", members))
+        elif key == "iso":
+            out.append(("-iso", " isotropic", members))
+        else:
+            out.append(("", "", members))
+    return out
+
+
+def _direction_key(info: FrameInfo, directions: list[tuple[float, float, float]]) -> int | str | None:
+    """``"iso"``, the index of the frame's direction in ``directions`` (added if new), or None."""
+    if info.diffusion_directionality == "ISOTROPIC":
+        return "iso"
+    d = info.diffusion_direction
+    if d is None or info.diffusion_directionality == "NONE" or max(abs(c) for c in d) < DIRECTION_TOLERANCE:
+        return None
+    for i, known in enumerate(directions):
+        if max(abs(a - b) for a, b in zip(known, d, strict=True)) <= DIRECTION_TOLERANCE:
+            return i
+    directions.append(d)
+    return len(directions) - 1
+
+
+def _tidy(value: float) -> float:
+    """Round for display, without a minus sign on zero."""
+    return round(value, 2) + 0.0
 
 
 def _by_stack_id(frames: list[FrameRef]) -> tuple[list[_Split], list[str]]:

@@ -302,6 +302,9 @@ def _frames(ds: Dataset, n_frames: int) -> tuple[FrameInfo, ...]:
 
 
 def _single_frame(ds: Dataset) -> FrameInfo:
+    diff = _get(ds, "MRDiffusionSequence", None)  # classic MR may carry the diffusion macro
+    diff = diff[0] if diff else None
+    b_value = _float(ds, "DiffusionBValue")
     return FrameInfo(
         position=_floats(ds, "ImagePositionPatient", 3),  # type: ignore[arg-type]
         orientation=_floats(ds, "ImageOrientationPatient", 6),  # type: ignore[arg-type]
@@ -316,7 +319,9 @@ def _single_frame(ds: Dataset) -> FrameInfo:
         temporal_position=_int_or_none(ds, "TemporalPositionIdentifier"),
         trigger_time=_float(ds, "TriggerTime"),
         acquisition_time=_str(ds, "AcquisitionTime"),
-        b_value=_float(ds, "DiffusionBValue"),
+        b_value=b_value if b_value is not None or diff is None else _float(diff, "DiffusionBValue"),
+        diffusion_direction=_floats(ds, "DiffusionGradientOrientation", 3) or _gradient(diff),  # type: ignore[arg-type]
+        diffusion_directionality=(_str(ds, "DiffusionDirectionality") or _str(diff, "DiffusionDirectionality")).upper(),
         image_type=_multi_str(ds, "ImageType"),
     )
 
@@ -361,11 +366,26 @@ def _enhanced_frame(item: Dataset, shared: Dataset, base: FrameInfo) -> FrameInf
         trigger_time=base.trigger_time,
         acquisition_time=(_str(content, "FrameAcquisitionDateTime") if content is not None else "") or base.acquisition_time,
         b_value=(_float(diff, "DiffusionBValue") if diff is not None else None) if diff is not None else base.b_value,
+        diffusion_direction=_gradient(diff) if diff is not None else base.diffusion_direction,
+        diffusion_directionality=_str(diff, "DiffusionDirectionality").upper() if diff is not None else base.diffusion_directionality,
         stack_id=_str(content, "StackID") if content is not None else "",
         in_stack_position=_int_or_none(content, "InStackPositionNumber") if content is not None else None,
         dimension_index=dim_t,
         image_type=(_multi_str(ftype, "FrameType") if ftype is not None else "") or base.image_type,
     )
+
+
+def _gradient(item: Any) -> tuple[float, float, float] | None:
+    """DiffusionGradientOrientation of a diffusion macro item: in its
+    DiffusionGradientDirectionSequence (the standard) or directly in the item."""
+    if item is None:
+        return None
+    nested = _get(item, "DiffusionGradientDirectionSequence", None)
+    if nested:
+        found = _floats(nested[0], "DiffusionGradientOrientation", 3)
+        if found is not None:
+            return found  # type: ignore[return-value]
+    return _floats(item, "DiffusionGradientOrientation", 3)  # type: ignore[return-value]
 
 
 # --- references of non-image objects ---------------------------------------------

@@ -73,14 +73,15 @@ _VALUE_KEYWORDS = (
     "NumberOfFrames", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
     "SliceThickness", "RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth",
     "EchoTime", "EchoNumbers", "TemporalPositionIdentifier", "TriggerTime", "AcquisitionTime",
-    "DiffusionBValue", "ImageType", "StructureSetLabel",
+    "DiffusionBValue", "DiffusionGradientOrientation", "DiffusionDirectionality",
+    "ImageType", "StructureSetLabel",
 )
 # Sequences whose content header_from_dataset reads: their presence means "use pydicom".
 _SEQUENCE_KEYWORDS = (
     "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
     "ReferencedSeriesSequence", "ReferencedFrameOfReferenceSequence",
     "CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence",
-    "SegmentSequence", "ConceptNameCodeSequence",
+    "SegmentSequence", "ConceptNameCodeSequence", "MRDiffusionSequence",
 )
 # string keywords that may hold several values (header.py reads them as lists)
 _MULTI_OK = frozenset({"ImageType", "SpecificCharacterSet"})

@@ -38,6 +38,8 @@ class FrameInfo:
     trigger_time: float | None = None
     acquisition_time: str = ""
     b_value: float | None = None
+    diffusion_direction: tuple[float, float, float] | None = None  # DiffusionGradientOrientation
+    diffusion_directionality: str = ""  # DIRECTIONAL, ISOTROPIC, NONE, BMATRIX (upper case)
     stack_id: str = ""  # enhanced: FrameContentSequence StackID
     in_stack_position: int | None = None
     dimension_index: tuple[int, ...] = ()
