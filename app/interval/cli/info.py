@@ -154,7 +154,9 @@ def _render_skipped(skipped: list[dict[str, str]], lines: list[str], verbose: bo
         for item in skipped:
             lines.append(f"  {item['path']}: {item['reason']}")
         return
-    for reason, count in Counter(i["reason"] for i in skipped).most_common():
+    from interval.io.dicom.pydicom_log import reason_group
+
+    for reason, count in Counter(reason_group(i["reason"]) for i in skipped).most_common():
         lines.append(f"  {count:>5}  {reason}")
     shown = skipped[:SKIPPED_SHOWN]
     lines.append("  for example:")

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,14 @@ def _exit_code(code: Any) -> int:
 
 
 def _configure_logging(debug: bool) -> None:
-    """Warnings (or everything with --debug) to stderr. Messages never name patients."""
+    """Warnings (or everything with --debug) to stderr. Messages never name patients.
+
+    pydicom's own records (raw values, decoder tracebacks) go into Interval's
+    log at debug level instead (:mod:`interval.io.dicom.pydicom_log`): only
+    ``--debug`` shows them; the skipped list says what was wrong per file.
+    """
+    from interval.io.dicom.pydicom_log import route_pydicom_logging
+
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="interval: %(levelname)s: %(name)s: %(message)s",
@@ -180,6 +188,9 @@ def _configure_logging(debug: bool) -> None:
     )
     if debug:
         logging.getLogger().setLevel(logging.DEBUG)
+    route_pydicom_logging()
+    # pydicom logs each of its warnings too: the log record is what Interval keeps
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
 
 
 def _report(exc: IntervalError, debug: bool) -> None:

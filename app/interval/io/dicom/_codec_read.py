@@ -4,10 +4,18 @@ pydicom picks a decoder for the transfer syntax (pylibjpeg plugins: JPEG
 baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K, RLE); each decoded
 frame is converted into its slice of the output array, so only one frame of
 decoded data exists at a time beside the output.
+
+When pydicom's decoders give up on data whose encapsulation is sound (or no
+pydicom decoder exists for the syntax), SimpleITK's GDCM decodes the whole
+file instead (:mod:`interval.io.dicom.sitk_decode`), e.g. 12-bit JPEG
+Extended streams libjpeg refuses.  Data no decoder reads is reported as
+"unsupported compression <syntax>" when every decoder said it lacks the
+feature, otherwise as probably damaged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,36 +26,44 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels
 
 from interval.core.errors import TooLarge, UnreadableFile, UnsupportedData
+from interval.io.dicom import pydicom_log, sitk_decode
+from interval.io.dicom._decode_failure import inside_decoders, not_decoded
 from interval.io.dicom._pixel_convert import ValuesDoNotFit, colour_to_uint8, to_final
 from interval.io.dicom._pixel_format import PixelFormat
 from interval.io.dicom.records import DicomHeader
 from interval.io.dicom.transfer_syntax import describe
 
 GetSlice = Callable[[int], np.ndarray]
+log = logging.getLogger(__name__)
 
 
 def check_decodable(header: DicomHeader) -> None:
-    """Raise :class:`UnsupportedData` when no installed decoder handles the file's syntax."""
+    """Raise :class:`UnsupportedData` when no installed decoder handles the file's syntax.
+
+    pydicom's decoders come first; SimpleITK's GDCM (:mod:`sitk_decode`) covers
+    some syntaxes they lack.
+    """
     ts = header.transfer_syntax_uid
-    if not ts:
+    if not ts or _pydicom_decodes(ts) or _fallback_fits(header):
         return
+    raise UnsupportedData(
+        f"unsupported compression {describe(ts)}: no installed decoder reads these images",
+        path=header.path,
+    )
+
+
+def _pydicom_decodes(ts: str) -> bool:
     try:
-        decoder = get_decoder(ts)
-    except NotImplementedError as exc:
-        raise UnsupportedData(
-            f"images stored as {describe(ts)} cannot be decoded by Interval", path=header.path
-        ) from exc
-    except Exception as exc:  # noqa: BLE001 - malformed UID
-        raise UnsupportedData(
-            f"unknown transfer syntax {describe(ts)}; its images cannot be decoded",
-            path=header.path,
-        ) from exc
-    if not decoder.is_available:
-        raise UnsupportedData(
-            f"images stored as {describe(ts)} need a decoder that is not installed "
-            "(pylibjpeg and its plugins)",
-            path=header.path,
-        )
+        return bool(get_decoder(ts).is_available)
+    except Exception:  # noqa: BLE001 - NotImplementedError, or a malformed UID
+        return False
+
+
+def _fallback_fits(header: DicomHeader) -> bool:
+    photometric = header.photometric_interpretation.strip().upper()
+    return sitk_decode.can_decode(header.transfer_syntax_uid) and sitk_decode.handles_format(
+        header.samples_per_pixel or 1, photometric
+    )
 
 
 # A decoded frame may be far larger than its compressed bytes (flat images compress
@@ -87,7 +103,9 @@ def _short(exc: BaseException) -> str:
 
 def _open(header: DicomHeader) -> pydicom.Dataset:
     try:
-        ds = pydicom.dcmread(header.path, force=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom also logs them (see pydicom_log)
+            ds = pydicom.dcmread(header.path, force=True)
     except FileNotFoundError as exc:
         raise UnreadableFile("file not found (moved or deleted?)", path=header.path) from exc
     except OSError as exc:
@@ -114,13 +132,42 @@ def read_file(
 
     ``get_slice(i)`` returns the output slice for output index ``i`` (the
     caller allocates the output on the first call, i.e. after the first frame
-    decoded successfully).
+    decoded successfully).  When pydicom's decoders lack what the file needs,
+    SimpleITK's GDCM decodes it (:mod:`sitk_decode`); data neither can decode
+    is reported as damaged, or as unsupported compression when every decoder
+    said so.
     """
+    pydicom_log.route_pydicom_logging()
     ds = _open(header)
+    ts = header.transfer_syntax_uid
+    if ts and not _pydicom_decodes(ts):
+        _read_with_fallback(header, fmt, targets, get_slice, ds, None)
+        return
+    try:
+        _read_with_pydicom(header, fmt, targets, get_slice, ds)
+    except _DecoderGaveUp as gave_up:
+        if not _fallback_fits(header):
+            raise not_decoded(header, gave_up.cause) from gave_up.cause
+        _read_with_fallback(header, fmt, targets, get_slice, ds, gave_up.cause)
+
+
+class _DecoderGaveUp(Exception):  # noqa: N818 - a signal between two functions
+    """pydicom's decoders could not decode the data (``cause`` says why)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _read_with_pydicom(
+    header: DicomHeader,
+    fmt: PixelFormat,
+    targets: Sequence[tuple[int, int, float, float]],
+    get_slice: GetSlice,
+    ds: pydicom.Dataset,
+) -> None:
     wanted = sorted({frame for _o, frame, _s, _i in targets})
-    by_frame: dict[int, list[tuple[int, float, float]]] = {}
-    for out_idx, frame, slope, intercept in targets:
-        by_frame.setdefault(frame, []).append((out_idx, slope, intercept))
+    by_frame = _by_frame(targets)
     palette = fmt.photometric == "PALETTE COLOR"
     try:
         with warnings.catch_warnings():
@@ -142,11 +189,48 @@ def read_file(
         raise
     except BaseException as exc:  # noqa: BLE001 - decoders raise many types on corrupt data,
         # including Rust panics (pyo3 PanicException derives from BaseException)
-        raise UnreadableFile(
-            f"its {describe(header.transfer_syntax_uid)} image data could not be decoded; "
-            f"the file is probably damaged ({_short(exc)})",
+        if inside_decoders(exc):
+            raise _DecoderGaveUp(exc) from exc
+        raise not_decoded(header, exc) from exc
+
+
+def _by_frame(
+    targets: Sequence[tuple[int, int, float, float]],
+) -> dict[int, list[tuple[int, float, float]]]:
+    by_frame: dict[int, list[tuple[int, float, float]]] = {}
+    for out_idx, frame, slope, intercept in targets:
+        by_frame.setdefault(frame, []).append((out_idx, slope, intercept))
+    return by_frame
+
+
+def _read_with_fallback(
+    header: DicomHeader,
+    fmt: PixelFormat,
+    targets: Sequence[tuple[int, int, float, float]],
+    get_slice: GetSlice,
+    ds: pydicom.Dataset,
+    cause: BaseException | None,
+) -> None:
+    """Decode the file with SimpleITK's GDCM and store the wanted frames."""
+    try:
+        stored = sitk_decode.read_stored(header.path, ds)
+    except sitk_decode.FallbackFailed as exc:
+        raise not_decoded(header, cause, str(exc)) from (cause or exc)
+    except MemoryError as exc:
+        raise TooLarge(
+            "decoding this image needs more memory than the system could provide",
             path=header.path,
         ) from exc
+    log.debug("decoded with GDCM (pydicom could not): %s", describe(header.transfer_syntax_uid))
+    for frame, places in _by_frame(targets).items():
+        if not 0 <= frame < stored.shape[0]:
+            raise UnreadableFile(
+                f"GDCM decoded {stored.shape[0]} frames; frame {frame + 1} is missing",
+                path=header.path,
+            )
+        for out_idx, slope, intercept in places:
+            arr = stored[frame] if len(places) == 1 else stored[frame].copy()  # converted in place
+            _store(arr, get_slice(out_idx), fmt, slope, intercept, False, header.path)
 
 
 def _store(

@@ -44,6 +44,7 @@ from interval.io.dicom.grouping import build_patients
 from interval.io.dicom.header import read_header
 from interval.io.dicom.header_fast import DICOMDIR_REASON, DICOMDIR_SOP_CLASS, read_header_fast
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
+from interval.io.dicom.pydicom_log import parse_noted
 from interval.io.dicom.records import DicomHeader, DicomIndex, PatientRecord, SkippedFile
 
 PARALLEL_MIN_FILES = 256
@@ -316,7 +317,7 @@ def _parse_chunk(paths: Sequence[str], force: bool) -> list[DicomHeader | Skippe
     """Worker entry point: parse a chunk of files."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pydicom's per-file notes; reasons say enough
-        return [parse_file(p, force) for p in paths]
+        return [parse_noted(parse_file, p, force) for p in paths]  # pydicom's notes counted
 
 
 def _parse_serial(

@@ -26,8 +26,8 @@ checked against its image size and its file size, every compressed file's
 transfer syntax against the installed decoders, and the total size against
 ``max_bytes`` (default: the memory available now).  Then one output array is
 allocated and filled file by file: native files are read straight into it
-(``_native_read``), others are decoded by pydicom frame by frame
-(``_codec_read``).  ``cancel`` is checked between files, ``progress(done,
+(``_native_read``), others are decoded by pydicom frame by frame, or by
+SimpleITK's GDCM where pydicom's decoders cannot (``_codec_read``).  ``cancel`` is checked between files, ``progress(done,
 total)`` is called after each file (after a fallback the count goes on
 growing and ``total`` grows by the number of files read again).
 
