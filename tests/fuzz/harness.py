@@ -228,7 +228,7 @@ def volume_problem(volume: Any, rows: int, columns: int, max_bytes: int) -> str 
     if not isinstance(volume, Volume):
         return f"load_stack returned {type(volume).__name__}, not a Volume"
     arr = volume.array
-    if arr.ndim != 3 or min(arr.shape) < 1:
+    if (arr.ndim != 3 and not volume.is_rgb) or min(arr.shape) < 1:  # colour: [k, j, i, 3]
         return f"volume array has shape {arr.shape}"
     if arr.dtype == np.float64:
         return "volume array is float64 (contract: never float64)"

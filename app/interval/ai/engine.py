@@ -45,6 +45,7 @@ from interval.ai.postprocess import apply_postprocess
 from interval.ai.sliding_window import Network, SlidingWindowStats, sliding_window_inference
 from interval.ai.transforms import Grid, PadToPatch, Reorient, Resample, normalize
 from interval.ai.weights import build_model
+from interval.core.errors import UnsupportedData
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
 from interval.core.volume import Volume
 
@@ -269,6 +270,11 @@ def segment(
     ``temporal.prior_timepoints`` are used, each transformed like ``volume``, and the
     network gets them stacked before it along the channel axis.
     """
+    if volume.is_rgb:
+        raise UnsupportedData(
+            "this model needs a greyscale image; this series is a colour image "
+            "(a screenshot, secondary capture or ultrasound picture)"
+        )
     opts = options or InferenceOptions()
     timer = _Timer()
     warnings: list[str] = []

@@ -21,6 +21,7 @@ from interval.io.dicom.load import frame_infos
 from interval.io.dicom.mosaic import is_mosaic, mosaic_geometry, read_mosaic_info
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import DicomIndex, ImageStack, NonImageObject, SeriesRecord
+from interval.io.dicom.time_frames import describe_time_stack, is_time_stack
 from interval.io.dicom.transfer_syntax import describe, is_encapsulated
 from interval.io.image_files import ImageInfo
 
@@ -48,6 +49,10 @@ def stack_geometry(stack: ImageStack, policy: DicomReadPolicy = DEFAULT_POLICY) 
         # the loader's own per-frame geometry (classic multi-frame positions included),
         # so `info` describes exactly the grid `convert` will load
         infos = frame_infos(list(stack.frames))
+        if is_time_stack(stack.frames, infos):  # a 2-D clip or a time series at one position
+            pixel, normal, summary, notes = describe_time_stack(stack.frames)
+            plane = "" if normal is None else _plane(normal)
+            return StackGeometry(dims, (pixel[1], pixel[0], None), plane, (summary, *notes))
         geo = analyse_stack(
             infos,
             spacing_tolerance=policy.spacing_tolerance,

@@ -8,6 +8,11 @@ inside the shape and inside the volume counts.  For a plane parallel to the
 volume axes each pixel is one voxel, so the numbers are those of the voxels
 inside.  ``sd`` is the population standard deviation (ddof=0),
 ``area_mm2`` the counted pixels times the pixel area.
+
+On a colour image (:attr:`Volume.is_rgb`) only the area and pixel count are
+given: red, green and blue are not one quantity, so mean/SD/min/max are NaN
+(empty in the CSV) and the text says "colour image: no intensity statistics".
+Rulers measure mm on colour images as on any other.
 """
 
 from __future__ import annotations
@@ -115,10 +120,17 @@ class RoiStats:
     max: float
     area_mm2: float
     n_pixels: int
+    colour: bool = False  # a colour image: area only, no intensity statistics
 
 
 def roi_values(volume: Volume, roi: Roi) -> tuple[np.ndarray, float]:
-    """Values of the pixels counted by :func:`roi_stats`, and the pixel area (mm2)."""
+    """Values of the pixels counted by :func:`roi_stats`, and the pixel area (mm2).
+
+    For a colour image the values are rows of ``(r, g, b)``.
+    """
+    if volume.is_rgb:
+        channels = [roi_values(_channel(volume, c), roi) for c in range(3)]
+        return np.stack([v for v, _a in channels], axis=-1), channels[0][1]
     spacing = (spacing_along(volume, roi.plane.right), spacing_along(volume, roi.plane.down))
     grid = slice_grid(volume, roi.plane, spacing, bounds=roi.bounds())
     image = reslice(volume, grid, order="nearest")
@@ -128,16 +140,28 @@ def roi_values(volume: Volume, roi: Roi) -> tuple[np.ndarray, float]:
 
 
 def roi_stats(volume: Volume, roi: Roi) -> RoiStats:
-    """Mean, SD (ddof=0), min, max and area of ``volume`` inside ``roi``."""
+    """Mean, SD (ddof=0), min, max and area of ``volume`` inside ``roi``.
+
+    A colour image gives the area and pixel count only (the module docstring).
+    """
+    nan = float("nan")
+    if volume.is_rgb:
+        values, pixel_area = roi_values(_channel(volume, 0), roi)
+        n = int(values.size)
+        return RoiStats(nan, nan, nan, nan, n * pixel_area, n, colour=True)
     values, pixel_area = roi_values(volume, roi)
     n = int(values.size)
     if n == 0:
-        nan = float("nan")
         return RoiStats(nan, nan, nan, nan, 0.0, 0)
     v = values.astype(np.float64, copy=False)
     return RoiStats(
         float(v.mean()), float(v.std()), float(v.min()), float(v.max()), n * pixel_area, n
     )
+
+
+def _channel(volume: Volume, c: int) -> Volume:
+    """One channel of a colour image as a grey Volume on the same grid (a view, no copy)."""
+    return Volume(volume.array[..., c], volume.spacing, volume.origin, volume.direction)
 
 
 @dataclass(frozen=True, eq=False)
@@ -340,6 +364,8 @@ def describe(m: Measurement, units: str = "") -> str:
     s = m.stats
     if s is None or s.n_pixels == 0:
         return "no voxels inside"
+    if s.colour:
+        return f"area {s.area_mm2:.1f} mm² (colour image: no intensity statistics)"
     u = f" {units}" if units else ""
     return (f"mean {s.mean:.1f}{u} SD {s.sd:.1f} min {s.min:g} max {s.max:g} "
             f"area {s.area_mm2:.1f} mm²")

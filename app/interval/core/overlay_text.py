@@ -8,7 +8,7 @@ line (control characters removed, long lines cut) before it is shown.
   (name, ID, date and time are left out of an *anonymised* view);
 - top right: series number and description, modality;
 - bottom left: view name and slice n/N, slice position in mm along the view
-  normal, slice thickness (or spacing);
+  normal, slice thickness (or spacing); for frames in time "Frame n/N  t = 0.40 s";
 - bottom right: window/level, zoom.
 """
 
@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from interval.core.frame_mode import frame_text
 from interval.core.metadata import VolumeMetadata
 
 MAX_LINE_CHARS = 40  # a header line longer than this is cut ("...")
@@ -56,7 +57,9 @@ class SliceInfo:
     ``position_label`` and ``position_mm`` come from :func:`slice_position`;
     ``thickness_mm`` is the slice thickness (None when unknown) and ``thickness_label``
     says what it is ("Thick" for the acquired slice thickness, "Spacing" for the distance
-    between reformatted planes).
+    between reformatted planes).  ``frame`` marks a frame in time of a 2-D clip or time
+    series (see :mod:`interval.core.frame_mode`): the text then reads "Frame n/N" with
+    ``time_s`` (seconds from the first frame, when known) and no position in mm.
     """
 
     number: int
@@ -66,6 +69,8 @@ class SliceInfo:
     position_mm: float | None = None
     thickness_mm: float | None = None
     thickness_label: str = "Thick"
+    frame: bool = False
+    time_s: float | None = None
 
 
 def plain_line(text: object, max_chars: int = MAX_LINE_CHARS) -> str:
@@ -172,6 +177,8 @@ def _series_lines(md: VolumeMetadata) -> list[str]:
 
 
 def _slice_lines(view_name: str, info: SliceInfo) -> list[str]:
+    if info.frame:
+        return [frame_text(info.number, info.total, info.time_s)]
     first = f"{view_name}  {info.number}/{info.total}"
     if info.voxel_axis is not None:
         first += f"  ({info.voxel_axis} {info.number - 1})"

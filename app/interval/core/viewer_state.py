@@ -14,10 +14,12 @@ from typing import Literal
 
 import numpy as np
 
+from interval.core.frame_mode import frame_rate_hz, frame_view_kind, is_two_d
 from interval.core.labels import LabelInfo, LabelTable
 from interval.core.metadata import WindowLevel
 from interval.core.observable import Signal, SignalGroup, signal
 from interval.core.planes import Plane, spacing_along, view_plane, volume_corners
+from interval.core.time_axis import TimeAxis
 from interval.core.view_alignment import (
     AXES_MODES,
     AxesMode,
@@ -40,7 +42,13 @@ Point = tuple[float, float, float]
 # --- snapshots ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ImageLayer:
-    """A greyscale image shown with a window; ``invert`` flips black and white."""
+    """A greyscale image shown with a window; ``invert`` flips black and white.
+
+    A ``fusion`` layer (PET over CT) is drawn in its ``colormap`` over the active image
+    with its ``opacity`` while its volume is not the active one (values at or below the
+    window's low end stay transparent); see :meth:`ViewerState.add_fusion`.  The active
+    image itself is always drawn grey (its ``colormap`` is kept for when it is fused).
+    """
 
     id: str
     volume_id: str
@@ -49,6 +57,8 @@ class ImageLayer:
     visible: bool = True
     opacity: float = 1.0
     name: str = ""
+    colormap: str = "grey"  # a name of interval.core.colormaps
+    fusion: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +119,8 @@ class LayersReordered:
 
 @dataclass(frozen=True)
 class LayerChanged:
-    """``what`` ("visible", "opacity", "window", "invert", "labels", "mode") changed."""
+    """``what`` ("visible", "opacity", "window", "invert", "labels", "mode", "colormap",
+    "fusion") changed."""
 
     layer_id: str
     what: str
@@ -151,6 +162,13 @@ class CineChanged:
     cine: CineState
 
 
+@dataclass(frozen=True)
+class TimeAxisChanged:
+    """The time axis of the active 3-D + time series changed (None: there is none)."""
+
+    axis: TimeAxis | None
+
+
 class ViewerEvents(SignalGroup):
     """The signals of a :class:`ViewerState`."""
 
@@ -162,6 +180,7 @@ class ViewerEvents(SignalGroup):
     layout: Signal[LayoutChanged] = signal()
     view: Signal[ViewChanged] = signal()
     cine: Signal[CineChanged] = signal()
+    time: Signal[TimeAxisChanged] = signal()
 
 
 # --- the state ------------------------------------------------------------------------
@@ -180,6 +199,11 @@ class ViewerState:
         self._axes_choices: dict[str, AxesMode] = {}  # volume id -> the user's explicit choice
         self._cine = CineState()
         self._counter = 0
+        # 2-D mode (frames in time, a 2-D image): the frame view, and what to restore after
+        self._frame_view: str | None = None
+        self._restore_2d: tuple[str, str, CineState] | None = None  # layout, focused, cine
+        self._time_axis: TimeAxis | None = None  # 3-D + time: the active volume's siblings
+        self._time_volume: str | None = None  # the volume id the time axis belongs to
 
     # --- volumes ---------------------------------------------------------------------
     @property
@@ -229,6 +253,8 @@ class ViewerState:
                 del self._layers[lid]
             self.events.volumes.emit(VolumeEvent(volume_id, False))
             self.events.layers.emit(LayersReordered(tuple(self._layers)))
+            if self._time_volume == volume_id:
+                self.set_time_axis(None)
             if self._active == volume_id:
                 images = [lay.volume_id for lay in self._layers.values() if isinstance(lay, ImageLayer)]
                 self._set_active(images[-1] if images else None)
@@ -253,6 +279,7 @@ class ViewerState:
                 self._active = volume_id
                 self.events.active_volume.emit(ActiveVolumeChanged(volume_id))
                 self._apply_view_axes_mode()
+                self._apply_frame_mode()
                 if volume_id is not None:  # onto the new image (a 2-D one: onto its slice)
                     self.set_crosshair(self._crosshair)
 
@@ -319,6 +346,81 @@ class ViewerState:
     def set_invert(self, layer_id: str, invert: bool) -> None:
         self._image_layer(layer_id)
         self._replace_layer(layer_id, "invert", invert=bool(invert))
+
+    # --- fusion (PET over CT) ------------------------------------------------------------
+    def add_fusion(
+        self,
+        volume: Volume,
+        volume_id: str | None = None,
+        *,
+        colormap: str = "pet",
+        window: WindowLevel | None = None,
+        opacity: float = 0.5,
+        name: str = "",
+    ) -> str:
+        """Open ``volume`` as a fusion layer over the active image (which stays active);
+        returns its id.  The window defaults to the volume's DICOM/SUV default (else
+        :func:`initial_window`); the layer goes just above the active image's layer."""
+        if self._active is None:
+            raise ValueError("open an image before fusing another one over it")
+        if volume.labels is not None or getattr(volume, "is_rgb", False):
+            raise ValueError("a label map or a colour image cannot be a fusion layer")
+        with self.events.batch():
+            vid = self.add_volume(volume, volume_id, name=name)
+            wl = window or volume.metadata.default_window or initial_window(volume)
+            self.fuse_layer(vid, colormap=colormap, window=wl, opacity=opacity)
+        return vid
+
+    def fuse_layer(
+        self,
+        layer_id: str,
+        *,
+        colormap: str = "pet",
+        window: WindowLevel | None = None,
+        opacity: float = 0.5,
+    ) -> None:
+        """Turn image layer ``layer_id`` into a fusion layer (over the active image, just
+        above its layer), with ``colormap``, ``window`` (None: keep) and ``opacity``."""
+        layer = self._image_layer(layer_id)
+        with self.events.batch():
+            self.set_layer_colormap(layer_id, colormap)
+            if window is not None:
+                self.set_window(layer_id, window.center, window.width, window.name)
+            self.set_layer_opacity(layer_id, opacity)
+            self._replace_layer(layer_id, "fusion", fusion=True)
+            base = self.active_image_layer_id()
+            if base is not None and base != layer.id:
+                order = [lid for lid in self._layers if lid != layer_id]
+                self.move_layer(layer_id, order.index(base) + 1)
+
+    def unfuse_layer(self, layer_id: str) -> None:
+        """Make a fusion layer a plain image layer again (not drawn unless active)."""
+        self._image_layer(layer_id)
+        self._replace_layer(layer_id, "fusion", fusion=False)
+
+    def set_layer_colormap(self, layer_id: str, colormap: str) -> None:
+        """Colour map of an image layer (a name of :data:`~interval.core.colormaps.COLORMAPS`)."""
+        from interval.core.colormaps import COLORMAP_NAMES
+
+        if colormap not in COLORMAP_NAMES:
+            raise ValueError(f"unknown colour map {colormap!r}; expected one of {COLORMAP_NAMES}")
+        self._image_layer(layer_id)
+        self._replace_layer(layer_id, "colormap", colormap=colormap)
+
+    def active_image_layer_id(self) -> str | None:
+        """The id of the active volume's image layer (None without an active volume)."""
+        for layer in reversed(self._layers.values()):
+            if isinstance(layer, ImageLayer) and layer.volume_id == self._active:
+                return layer.id
+        return None
+
+    def fusion_layers(self) -> tuple[ImageLayer, ...]:
+        """The fusion layers drawn now over the active image (visible or not; the active
+        volume's own layer never), bottom to top."""
+        return tuple(
+            layer for layer in self._layers.values()
+            if isinstance(layer, ImageLayer) and layer.fusion and layer.volume_id != self._active
+        )
 
     def set_label_mode(self, layer_id: str, mode: Literal["fill", "outline"]) -> None:
         if mode not in ("fill", "outline"):
@@ -402,6 +504,10 @@ class ViewerState:
         focused = self._focused if focused_view is None else focused_view
         if focused not in self._views:
             raise KeyError(focused)
+        if self._frame_view is not None and self._restore_2d is not None:
+            # 2-D mode: only the frame view is offered; the choice applies afterwards
+            self._restore_2d = (layout, focused, self._restore_2d[2])
+            layout, focused = "1x1", self._frame_view
         if (layout, focused) != (self._layout, self._focused):
             self._layout, self._focused = layout, focused
             self.events.layout.emit(LayoutChanged(layout, focused))
@@ -452,6 +558,8 @@ class ViewerState:
         vol = self.active_volume
         if vol is None:
             return "patient"
+        if is_two_d(vol):
+            return "volume"  # frames in time / a 2-D image: always its own plane
         choice = self.view_axes_choice()
         if choice == "auto":
             return "volume" if opens_in_acquisition_plane(vol) else "patient"
@@ -499,6 +607,114 @@ class ViewerState:
         if v.right is not None and v.down is not None:
             return Plane(np.asarray(self._crosshair), np.asarray(v.right), np.asarray(v.down))
         return view_plane(v.kind, self._crosshair)
+
+    # --- 2-D mode: frames in time, a 2-D image -----------------------------------------
+    @property
+    def two_d_mode(self) -> bool:
+        """Whether the active volume is shown as a 2-D image: frames in time (a clip, a
+        time series at one position) or one image without a patient position.  Only its
+        image plane is shown (layout ``1x1`` on :attr:`frame_view_id`), no 3-D."""
+        return self._frame_view is not None
+
+    @property
+    def frame_view_id(self) -> str | None:
+        """The view showing whole frames in 2-D mode (slices = frames); None otherwise."""
+        return self._frame_view
+
+    def _frames_reversed(self) -> bool:
+        """Whether the frame view's slices run against the frame order (k)."""
+        vol = self.active_volume
+        if vol is None or self._frame_view is None:
+            return False
+        k_axis = np.asarray(vol.direction, dtype=np.float64)[:, 2]
+        return float(k_axis @ self.plane(self._frame_view).normal) < 0
+
+    def frame_count(self) -> int:
+        """In 2-D mode: the number of frames (else the focused view's slice count)."""
+        return self.slice_count(self._frame_view or self._focused)
+
+    def frame_index(self) -> int:
+        """In 2-D mode: the 0-based frame shown (its k index, in time order)."""
+        view = self._frame_view or self._focused
+        i = self.slice_index(view)
+        return self.frame_count() - 1 - i if self._frames_reversed() else i
+
+    def set_frame_index(self, index: int) -> int:
+        """In 2-D mode: show frame ``index`` (clamped); returns the frame shown."""
+        view = self._frame_view or self._focused
+        count = self.frame_count()
+        index = int(np.clip(index, 0, count - 1))
+        self.set_slice_index(view, count - 1 - index if self._frames_reversed() else index)
+        return index
+
+    def _apply_frame_mode(self) -> None:
+        """Enter, move or leave 2-D mode for the active volume (inside a batch)."""
+        vol = self.active_volume
+        if vol is not None and is_two_d(vol):
+            view = frame_view_kind(vol)
+            entering = self._restore_2d is None
+            if entering:
+                self._restore_2d = (self._layout, self._focused, self._cine)
+            self._frame_view = view
+            if entering or ("1x1", view) != (self._layout, self._focused):
+                # also on entering: what the layout offers changes (no MPR, no 3-D)
+                self._layout, self._focused = "1x1", view
+                self.events.layout.emit(LayoutChanged("1x1", view))
+            rate = frame_rate_hz(vol.metadata)
+            self.set_cine(view_id=view, fps=rate or self._restore_2d[2].fps)
+            return
+        if self._restore_2d is None:
+            return
+        layout, focused, cine = self._restore_2d
+        self._frame_view = None
+        self._restore_2d = None
+        self.set_cine(fps=cine.fps, view_id=cine.view_id)
+        self._layout, self._focused = layout, focused
+        self.events.layout.emit(LayoutChanged(layout, focused))  # all layouts offered again
+
+    # --- 3-D + time: sibling volumes of one series ------------------------------------
+    @property
+    def time_axis(self) -> TimeAxis | None:
+        """The time axis of the active volume (a volume of a 3-D + time series), or None."""
+        return self._time_axis if self._time_volume == self._active else None
+
+    def set_time_axis(self, axis: TimeAxis | None, volume_id: str | None = None) -> None:
+        """Give volume ``volume_id`` (default: the active one) the time axis ``axis`` (None:
+        none).  ``axis.key`` names the volume it holds now."""
+        vid = self._active if volume_id is None else volume_id
+        if axis is not None and vid not in self._volumes:
+            raise KeyError(vid)
+        if (axis, vid if axis is not None else None) != (self._time_axis, self._time_volume):
+            self._time_axis = axis
+            self._time_volume = vid if axis is not None else None
+            self.events.time.emit(TimeAxisChanged(axis))
+
+    def replace_volume(self, volume_id: str, volume: Volume) -> None:
+        """Show ``volume`` in place of volume ``volume_id``: same grid, same layer (window,
+        invert, ...), same crosshair -- a sibling in time of the same series."""
+        old = self._volumes[volume_id]
+        same = (
+            old.shape == volume.shape
+            and np.allclose(old.spacing, volume.spacing, atol=1e-4)
+            and np.allclose(old.origin, volume.origin, atol=1e-3)
+            and np.allclose(old.direction, volume.direction, atol=1e-5)
+            and (old.labels is None) == (volume.labels is None)
+        )
+        if not same:
+            raise ValueError("the new volume is not on the grid of the one it replaces")
+        if volume is not old:
+            self._volumes[volume_id] = volume
+            self.events.volumes.emit(VolumeEvent(volume_id, True))
+
+    def show_time_index(self, index: int, volume: Volume) -> None:
+        """Show volume ``index`` of the active time axis (``volume`` is that sibling, loaded):
+        it replaces the volume shown, at the same slice, and the axis moves to ``index``."""
+        axis = self.time_axis
+        if axis is None or self._time_volume is None:
+            raise ValueError("the active volume has no time axis")
+        with self.events.batch():
+            self.replace_volume(self._time_volume, volume)
+            self.set_time_axis(replace(axis, index=int(index)), self._time_volume)
 
     # --- slice stepping --------------------------------------------------------------
     def _lattice(self, view_id: str) -> tuple[np.ndarray, float, float, int]:
@@ -556,17 +772,24 @@ class ViewerState:
             self.events.cine.emit(CineChanged(new))
 
     def cine_tick(self) -> int:
-        """Advance the cine view one slice (wrapping or bouncing); returns the new index."""
+        """Advance the cine view one slice (wrapping or bouncing); returns the new index.
+
+        On the frame view of 2-D mode it steps frames forward in time (the frame index)."""
         c = self._cine
-        count = self.slice_count(c.view_id)
-        nxt = self.slice_index(c.view_id) + c.direction
+        if c.view_id == self._frame_view:
+            count, get, put = self.frame_count(), self.frame_index, self.set_frame_index
+        else:
+            count = self.slice_count(c.view_id)
+            get = lambda: self.slice_index(c.view_id)  # noqa: E731
+            put = lambda i: self.set_slice_index(c.view_id, i)  # noqa: E731
+        nxt = get() + c.direction
         if 0 <= nxt < count:
-            return self.set_slice_index(c.view_id, nxt)
+            return put(nxt)
         if c.mode == "loop":
-            return self.set_slice_index(c.view_id, nxt % count)
+            return put(nxt % count)
         with self.events.batch():
             self.set_cine(direction=-c.direction)
-            return self.set_slice_index(c.view_id, self.slice_index(c.view_id) - c.direction)
+            return put(get() - c.direction)
 
 
 def _centre_voxel(volume: Volume) -> np.ndarray:

@@ -4,6 +4,9 @@ Conventions (the same as ITK / SimpleITK, so conversion is lossless):
 
 * ``array`` is indexed ``[k, j, i]`` (z-y-x, slice-row-column); it keeps the
   stored dtype after rescale (int16 for CT) and is never copied silently.
+  A colour image (secondary capture, screenshot, ultrasound) is ``[k, j, i, 3]``
+  ``uint8`` RGB (:attr:`Volume.is_rgb`); its :attr:`Volume.shape` and
+  :attr:`Volume.size_ijk` are still the three spatial sizes.
 * ``spacing`` and ``origin`` are given in index order ``(i, j, k)`` = (x, y, z).
 * ``direction`` is 3x3; column ``c`` is the unit LPS direction of index axis
   ``c``.  ``origin`` is the LPS position (mm) of the centre of voxel (0, 0, 0).
@@ -35,6 +38,13 @@ def grid_affine(spacing: Sequence[float], origin: Sequence[float],
     return a
 
 
+def _valid_layout(array: np.ndarray) -> bool:
+    """``[k, j, i]`` of any type, or ``[k, j, i, 3]`` uint8 (RGB colour)."""
+    if array.ndim == 3:
+        return True
+    return array.ndim == 4 and array.shape[3] == 3 and array.dtype == np.uint8
+
+
 @dataclass(eq=False)
 class Volume:
     """A 3-D image (or label map, when ``labels`` is set) in patient space."""
@@ -47,8 +57,13 @@ class Volume:
     labels: LabelTable | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.array, np.ndarray) or self.array.ndim != 3:
-            raise ValueError("Volume.array must be a 3-D numpy array indexed [k, j, i]")
+        if not isinstance(self.array, np.ndarray) or not _valid_layout(self.array):
+            raise ValueError(
+                "Volume.array must be a 3-D numpy array indexed [k, j, i], or a colour "
+                "image [k, j, i, 3] of uint8 RGB"
+            )
+        if self.labels is not None and self.array.ndim != 3:
+            raise ValueError("a label map cannot be a colour image")
         self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
         self.origin = tuple(float(o) for o in self.origin)  # type: ignore[assignment]
         if len(self.spacing) != 3 or len(self.origin) != 3:
@@ -63,14 +78,24 @@ class Volume:
     # --- shape -----------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Array shape ``(nk, nj, ni)``."""
-        return self.array.shape  # type: ignore[return-value]
+        """Spatial array shape ``(nk, nj, ni)`` (without a colour image's channel axis)."""
+        return self.array.shape[:3]  # type: ignore[return-value]
 
     @property
     def size_ijk(self) -> tuple[int, int, int]:
         """Size in index order ``(ni, nj, nk)`` (ITK's ``GetSize()``)."""
-        nk, nj, ni = self.array.shape
+        nk, nj, ni = self.array.shape[:3]
         return (ni, nj, nk)
+
+    @property
+    def is_rgb(self) -> bool:
+        """Whether this is a colour image: ``array`` is ``[k, j, i, 3]`` uint8 RGB.
+
+        Colour images are shown as they are (no window/level) and are measurable in
+        mm; anything that needs grey values (segmentation models, volume rendering,
+        intensity statistics, longitudinal tracking) refuses them.
+        """
+        return self.array.ndim == 4
 
     @property
     def dtype(self) -> np.dtype:
@@ -125,9 +150,10 @@ class Volume:
 
     # --- copies ------------------------------------------------------------------
     def with_array(self, array: np.ndarray, *, labels: LabelTable | None = None) -> Volume:
-        """A Volume on the same grid holding ``array`` (shape must match)."""
-        if array.shape != self.array.shape:
-            raise ValueError(f"array shape {array.shape} differs from the grid {self.array.shape}")
+        """A Volume on the same grid holding ``array`` (its spatial shape must match; it
+        may be grey or colour, whatever this one is)."""
+        if array.shape[:3] != self.shape:
+            raise ValueError(f"array shape {array.shape} differs from the grid {self.shape}")
         return Volume(array, self.spacing, self.origin, self.direction.copy(), self.metadata, labels)
 
     def with_metadata(self, **changes: object) -> Volume:
@@ -138,6 +164,6 @@ class Volume:
         )
 
     def __repr__(self) -> str:
-        kind = "LabelMap" if self.is_label_map else "Volume"
+        kind = "LabelMap" if self.is_label_map else "RGB Volume" if self.is_rgb else "Volume"
         sp = ", ".join(f"{s:.4g}" for s in self.spacing)
         return f"<{kind} {self.size_ijk} {self.array.dtype} spacing=({sp}) {self.metadata.modality}>"

@@ -12,7 +12,9 @@ and the result is rounded half up (``floor(y + 0.5)``) to uint8.  So
 centre gives ``round(127.5 + 127.5 / (w - 1))`` (128 for any ``w`` > 255).
 ``exact=True`` (or any ``w < 1``, where LINEAR is undefined) uses LINEAR_EXACT
 (C.11.2.1.3.2): ``y = ((x - c) / w + 0.5) * 255`` clipped to 0..255.
-``invert=True`` returns ``255 - y`` (display inversion, as for MONOCHROME1).
+``function="SIGMOID"`` and ``"TABLE"`` (a VOI LUT table) follow
+:mod:`interval.core.voi`.  ``invert=True`` returns ``255 - y`` (display
+inversion, as for MONOCHROME1).
 NaN maps to 0 (before inversion).
 """
 
@@ -22,7 +24,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from interval.core.metadata import WindowLevel
+from interval.core.metadata import VoiLut, WindowLevel
+from interval.core.voi import voi_grey
 from interval.core.volume import Volume
 
 # CT presets in HU as (center, width).  Values follow Radiopaedia "Windowing (CT)"
@@ -184,14 +187,21 @@ def window_is_plausible(
     return hu or wl.width >= _MIN_WIDTH_FRACTION * (hi - lo)
 
 
+COLOUR_WINDOW = WindowLevel(127.5, 256.0, "colour")
+"""The window a colour image's layer holds: unused (colour has no window/level)."""
+
+
 def initial_window(volume: Volume) -> WindowLevel:
     """The window shown when a volume opens (and by "Series default" and Reset).
 
     The DICOM default window (Window Center/Width) when it shows the body
     (:func:`window_is_plausible`); otherwise the CT abdomen window for CT in HU;
     otherwise the image-based :func:`body_window`.  A rejected DICOM window is
-    said in the name ("Auto (DICOM window implausible)").
+    said in the name ("Auto (DICOM window implausible)").  A colour image, shown as
+    it is, gets the neutral :data:`COLOUR_WINDOW`.
     """
+    if volume.is_rgb:
+        return COLOUR_WINDOW
     meta = volume.metadata
     hu = _in_hu(volume)
     wl = meta.default_window
@@ -205,24 +215,14 @@ def initial_window(volume: Volume) -> WindowLevel:
 
 def image_window(volume: Volume, name: str = "Auto") -> WindowLevel:
     """The image-based window of ``volume`` (:func:`body_window`; the "Auto" entry)."""
+    if volume.is_rgb:
+        return COLOUR_WINDOW
     return body_window(volume.array, hu=_in_hu(volume), name=name)
 
 
 def _in_hu(volume: Volume) -> bool:
     meta = volume.metadata
     return meta.modality.upper() == "CT" or meta.units.upper() == "HU"
-
-
-def _linear(x: np.ndarray, center: float, width: float, exact: bool) -> np.ndarray:
-    if exact or width < 1.0:
-        if width <= 0:
-            raise ValueError(f"window width must be positive, got {width}")
-        y = ((x - center) / width + 0.5) * 255.0
-    elif width == 1.0:
-        y = np.where(x > center - 0.5, 255.0, 0.0)
-    else:
-        y = ((x - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
-    return np.floor(np.clip(y, 0.0, 255.0) + 0.5)
 
 
 def apply_window(
@@ -232,28 +232,33 @@ def apply_window(
     *,
     invert: bool = False,
     exact: bool = False,
+    function: str = "LINEAR",
+    lut: VoiLut | None = None,
 ) -> np.ndarray:
-    """Map ``values`` to grey levels 0..255 (uint8) with the DICOM linear VOI function.
+    """Map ``values`` to grey levels 0..255 (uint8) with a DICOM VOI function.
 
-    See the module docstring for the exact formula.  Integer arrays of 16 bits
-    or fewer go through a lookup table (same result, faster).
+    ``function`` is LINEAR (the module docstring's formula), LINEAR_EXACT (also
+    with ``exact``), SIGMOID or TABLE (the VOI LUT table ``lut``); see
+    :mod:`interval.core.voi`.  Integer arrays of 16 bits or fewer go through a
+    lookup table (same result, faster).
     """
     arr = np.asarray(values)
     if not np.isfinite(center) or not np.isfinite(width):
         raise ValueError("window center and width must be finite")
+    wl = WindowLevel(center, width, function="LINEAR_EXACT" if exact else function.upper(), lut=lut)
     if arr.dtype.kind in "iub" and arr.dtype.itemsize <= 2 and arr.size > 65536:
         if arr.dtype.kind == "b":
             arr = arr.view(np.uint8)
         unsigned = np.dtype(f"u{arr.dtype.itemsize}")
         # The LUT is indexed by the bit pattern, so signed data needs no widening copy.
         lut_x = np.arange(2 ** (8 * arr.dtype.itemsize), dtype=unsigned).view(arr.dtype)
-        lut = _linear(lut_x.astype(np.float64), center, width, exact).astype(np.uint8)
+        table = voi_grey(lut_x.astype(np.float64), wl).astype(np.uint8)
         if invert:
-            lut = 255 - lut
-        return lut[arr.view(unsigned)]
+            table = 255 - table
+        return table[arr.view(unsigned)]
     x = arr.astype(np.float64, copy=False)
     with np.errstate(invalid="ignore"):
-        y = _linear(x, center, width, exact)
+        y = voi_grey(x, wl)
     y = np.nan_to_num(y, nan=0.0)
     out = y.astype(np.uint8)
     return 255 - out if invert else out

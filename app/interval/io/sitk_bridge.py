@@ -38,7 +38,7 @@ def to_sitk(volume: Volume) -> sitk.Image:
         raise UnsupportedData(f"voxel type {array.dtype} cannot be saved")
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    image = sitk.GetImageFromArray(array, isVector=False)
+    image = sitk.GetImageFromArray(array, isVector=volume.is_rgb)  # colour: RGB pixels
     image.SetSpacing(tuple(float(s) for s in volume.spacing))
     image.SetOrigin(tuple(float(o) for o in volume.origin))
     image.SetDirection(tuple(float(d) for d in np.asarray(volume.direction).reshape(9)))

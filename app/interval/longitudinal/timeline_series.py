@@ -101,7 +101,9 @@ def analyse_candidate(study: StudyRecord, series: SeriesRecord, stack: ImageStac
     if not stack.frames:
         return "it holds no images"
     first = stack.first
-    if first.samples_per_pixel != 1:
+    if first.samples_per_pixel != 1 or first.photometric_interpretation.strip().upper() == (
+        "PALETTE COLOR"
+    ):
         return "it holds colour images"
     if any("LOCALIZER" in f.info.image_type.upper().split("\\") for f in stack.frames[:1]):
         return "it is a localizer"

@@ -121,6 +121,8 @@ def fit_reason(entry: Any, volume: Volume | None) -> str | None:
     """Why model ``entry`` does not fit ``volume`` (None: it fits)."""
     if volume is None:
         return "no image is open"
+    if volume.is_rgb:
+        return "this model needs a greyscale image; this is a colour image"
     if volume.array.ndim != 3 or volume.array.dtype.kind not in "iuf":
         return "the model needs a grey-scale 3-D image"
     modality = (volume.metadata.modality or "").upper()

@@ -215,8 +215,8 @@ class ViewInteraction:
         view = self.state.view(self.view_id)
         if d.mode == "window":
             layer = active_image_layer(self.state)
-            if layer is not None:
-                vol = self.state.volume(layer.volume_id)
+            vol = None if layer is None else self.state.volume(layer.volume_id)
+            if layer is not None and vol is not None and not vol.is_rgb:  # colour: no W/L
                 k = window_sensitivity(*_value_range(vol.array))
                 c, w = window_drag(layer.window.center, layer.window.width, dx, dy, k)
                 self.state.set_window(layer.id, c, w)

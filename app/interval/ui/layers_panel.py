@@ -6,9 +6,10 @@ calls a ViewerState method (``set_layer_visible``, ``set_layer_opacity``,
 events, so the MPR views and this panel always agree.
 
 Layout (top to bottom): the layer list (top layer first, a check box per layer),
-then for the selected layer an opacity slider (0-100 %) and, for a label layer, a
-fill/outline choice and the legend: one row per label with a colour swatch (click
-to pick another colour), the name and a visibility check box.
+then for the selected layer an opacity slider (0-100 %); for a fusion layer (PET over
+CT) its colour map and colour range (the window: values below its low end are not
+coloured); for a label layer a fill/outline choice and the legend: one row per label
+with a colour swatch (click to pick another colour), the name and a visibility check box.
 
 :func:`open_segmentation` loads a segmentation file (NIfTI/NRRD/MHA or DICOM SEG),
 places it on the active image's grid and adds it as a label layer.
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QColorDialog,
     QComboBox,
     QDockWidget,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -38,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from interval.core.colormaps import COLORMAP_NAMES, COLORMAP_TITLES
 from interval.core.errors import IntervalError
 from interval.core.viewer_state import ImageLayer, LabelLayer, ViewerState
 from interval.core.volume import Volume
@@ -138,6 +141,7 @@ class LayersPanel(QDockWidget):
         self.mode.addItem("Outline", "outline")
         row.addWidget(self.mode)
         box.addLayout(row)
+        box.addLayout(self._build_fusion_row(body))
 
         self.legend = QTreeWidget(body)
         self.legend.setObjectName("legend")
@@ -155,6 +159,9 @@ class LayersPanel(QDockWidget):
         self.layer_list.itemChanged.connect(self._on_layer_item)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.mode.currentIndexChanged.connect(self._on_mode)
+        self.colormap.currentIndexChanged.connect(self._on_colormap)
+        self.range_low.valueChanged.connect(self._on_range)
+        self.range_high.valueChanged.connect(self._on_range)
         self.legend.itemChanged.connect(self._on_legend_item)
         self.legend.itemClicked.connect(self._on_legend_click)
         self.open_button.clicked.connect(self._ask_segmentation)
@@ -166,6 +173,26 @@ class LayersPanel(QDockWidget):
         ev.layers.connect(self._on_layers)
         ev.layer.connect(self._on_layer)
         self.refresh()
+
+    def _build_fusion_row(self, body: QWidget) -> QHBoxLayout:
+        """Colour map and colour range (low, high) of a fusion layer."""
+        row = QHBoxLayout()
+        self.colormap = QComboBox(body)
+        self.colormap.setObjectName("colormap")
+        self.colormap.setToolTip("colour map of a fusion layer (PET over CT)")
+        for name in COLORMAP_NAMES:
+            self.colormap.addItem(COLORMAP_TITLES.get(name, name), name)
+        row.addWidget(self.colormap)
+        self.range_low, self.range_high = QDoubleSpinBox(body), QDoubleSpinBox(body)
+        for spin, tip in ((self.range_low, "values up to this are not coloured"),
+                          (self.range_high, "values from this up take the top colour")):
+            spin.setRange(-1e7, 1e7)
+            spin.setDecimals(2)
+            spin.setSingleStep(0.5)
+            spin.setKeyboardTracking(False)
+            spin.setToolTip(tip)
+            row.addWidget(spin)
+        return row
 
     # --- state -> widgets ---------------------------------------------------------------------
     def refresh(self) -> None:
@@ -180,7 +207,9 @@ class LayersPanel(QDockWidget):
                 item.setData(Qt.ItemDataRole.UserRole, layer.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
-                item.setToolTip("label map" if isinstance(layer, LabelLayer) else "image")
+                item.setToolTip("label map" if isinstance(layer, LabelLayer) else
+                                "fusion: in colour over the active image"
+                                if layer.fusion else "image")
                 self.layer_list.addItem(item)
             ids = self.layer_ids()
             if ids:
@@ -220,6 +249,13 @@ class LayersPanel(QDockWidget):
                 self.opacity.setValue(round(layer.opacity * 100))
             is_label = isinstance(layer, LabelLayer)
             self.mode.setEnabled(is_label)
+            fused = isinstance(layer, ImageLayer) and layer.fusion
+            for widget in (self.colormap, self.range_low, self.range_high):
+                widget.setEnabled(fused)
+            if isinstance(layer, ImageLayer):
+                self.colormap.setCurrentIndex(self.colormap.findData(layer.colormap))
+                self.range_low.setValue(layer.window.low)
+                self.range_high.setValue(layer.window.high)
             if is_label:
                 self.mode.setCurrentIndex(self.mode.findData(layer.mode))  # type: ignore[union-attr]
             infos = list(layer.labels) if is_label else []  # type: ignore[union-attr]
@@ -280,6 +316,18 @@ class LayersPanel(QDockWidget):
         layer = self._selected_layer()
         if not self._updating and isinstance(layer, LabelLayer):
             self.state.set_label_mode(layer.id, self.mode.currentData())
+
+    def _on_colormap(self, _index: int) -> None:
+        layer = self._selected_layer()
+        if not self._updating and isinstance(layer, ImageLayer):
+            self.state.set_layer_colormap(layer.id, self.colormap.currentData())
+
+    def _on_range(self, _value: float) -> None:
+        """A new colour range for the selected fusion layer (ignored while low >= high)."""
+        layer = self._selected_layer()
+        low, high = self.range_low.value(), self.range_high.value()
+        if not self._updating and isinstance(layer, ImageLayer) and layer.fusion and high > low:
+            self.state.set_window(layer.id, (low + high) / 2.0, high - low, "Custom")
 
     def _on_legend_item(self, item: QTreeWidgetItem, column: int) -> None:
         layer = self._selected_layer()

@@ -497,6 +497,9 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
         self.runner.shutdown()
         if self.cine is not None:
             self.cine.timer.stop()
+        time_bar = getattr(self, "time_bar", None)  # 3-D + time (interval.ui.time_axis_bar)
+        if time_bar is not None:
+            time_bar.close_bar()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()

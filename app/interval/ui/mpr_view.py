@@ -1,8 +1,9 @@
 """One MPR view (axial, coronal or sagittal) observing a :class:`ViewerState`.
 
 The view holds no state of its own: it follows the crosshair (its plane passes
-through it), the active volume's window/level and invert, every visible label
-layer (drawn in layer order, the top one last), and its view's zoom/pan, and
+through it), the active volume's window/level and invert, every fusion layer (another
+image in colour over it, e.g. PET over CT: ``interval.ui.image_overlay``), every visible
+label layer (drawn in layer order, the top one last), and its view's zoom/pan, and
 turns mouse/keyboard input into ViewerState calls through
 :class:`~interval.ui.interaction.ViewInteraction`.
 
@@ -28,6 +29,7 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
 
+from interval.core.frame_mode import frame_time_s
 from interval.core.overlay_text import (
     CornerTexts,
     SliceInfo,
@@ -42,6 +44,7 @@ from interval.core.viewer_state import (
     ViewerState,
 )
 from interval.core.volume import Volume
+from interval.ui.frame_slider import FrameSlider
 from interval.ui.interaction import ViewInteraction, active_image_layer
 from interval.ui.slice_view import ORIENTATIONS, SliceView
 from interval.ui.status_info import window_text
@@ -146,6 +149,8 @@ class MprView(QWidget):
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self.vtk)
+        self.frame_slider = FrameSlider(state, view_id, self)  # shown in 2-D mode only
+        box.addWidget(self.frame_slider)
         self.renderer = self.vtk.add_renderer()
         self.renderer.SetBackground(0.0, 0.0, 0.0)
         self.slice_view = SliceView(self.renderer, self.kind)
@@ -265,6 +270,9 @@ class MprView(QWidget):
         normal = self.state.plane(self.view_id).normal
         label, position = slice_position(normal, self.state.crosshair)
         thick_label, thick = self._thickness(vol, normal)
+        info = SliceInfo(n, total, axis, label, position, thick, thick_label)
+        if self.view_id == self.state.frame_view_id:  # 2-D mode: frames, not slices in mm
+            info = SliceInfo(n, total, frame=True, time_s=frame_time_s(vol.metadata, n - 1))
         window = ""
         layer = active_image_layer(self.state)
         if layer is not None:
@@ -273,7 +281,7 @@ class MprView(QWidget):
                 window += "  inv"
         return corner_texts(
             vol.metadata, name,
-            SliceInfo(n, total, axis, label, position, thick, thick_label),
+            info,
             window=window, zoom=self.state.view(self.view_id).zoom,
             anonymised=self._anonymised,
         )
@@ -348,6 +356,7 @@ class MprView(QWidget):
             sv.set_visible(True)
         self._update_markers()  # none without a volume or an anatomical orientation
         self._sync_image_layer()
+        self._sync_fusion_layers()
         self._sync_label_layer()
         self._on_crosshair(None)  # also the corner and warning texts
         self._apply_camera()
@@ -370,6 +379,7 @@ class MprView(QWidget):
             # the layer's window: no min/max scan of the whole volume per view
             sv.set_volume(self.state.volume(self._volume_id), window)  # overlays follow the axes
             self._sync_image_layer()
+            self._sync_fusion_layers()
             self._sync_label_layer()
 
     def _sync_image_layer(self) -> None:
@@ -407,10 +417,34 @@ class MprView(QWidget):
         sv.set_label_order([layer.id for layer in layers])
         self._schedule_render()
 
+    def _sync_fusion_layers(self) -> None:
+        """Mirror the state's fusion layers (PET over CT) as colour image overlays, same
+        order (bottom first; drawn above the grey image, below the label overlays)."""
+        sv = self.slice_view
+        if sv.volume is None:
+            return
+        layers = self.state.fusion_layers()
+        wanted = {layer.id for layer in layers}
+        for key in sv.image_overlay_keys:
+            if key not in wanted:
+                sv.remove_image_overlay(key)
+        for layer in layers:
+            volume = self.state.volume(layer.volume_id)
+            overlay = sv.image_overlay(layer.id)
+            if overlay is None or overlay.volume is not volume:
+                sv.add_image_overlay(layer.id, volume, layer.window, layer.colormap,
+                                     layer.opacity, layer.visible)
+            else:
+                sv.update_image_overlay(layer.id, window=layer.window, colormap=layer.colormap,
+                                        opacity=layer.opacity, visible=layer.visible)
+        sv.set_image_overlay_order([layer.id for layer in layers])
+        self._schedule_render()
+
     def _on_layer(self, event: object) -> None:
         layer = event.layer  # type: ignore[attr-defined]
         if isinstance(layer, ImageLayer):
             self._sync_image_layer()
+            self._sync_fusion_layers()
         else:
             self._sync_label_layer()
 
@@ -503,6 +537,7 @@ class MprView(QWidget):
             (ev.view, self._on_view),
         ):
             sig.disconnect(cb)
+        self.frame_slider.close_slider()
         self.renderer.RemoveObserver(self._camera_observer)
         self.slice_view.close()
         self.vtk.Finalize()

@@ -15,7 +15,13 @@ top last, each with its own opacity; label 0 and hidden labels are transparent, 
 lower overlay shows wherever the ones above it have no visible label.  Hidden overlays
 are left out of the blend (they cost nothing); with none visible the grey image goes
 straight to the actor.  ``set_label_map`` & co. act on the default overlay
-(:data:`DEFAULT_OVERLAY`).
+(:data:`DEFAULT_OVERLAY`).  Colour image overlays (a PET over the CT,
+:mod:`interval.ui.image_overlay`) are blended the same way, above the grey image and
+below every label overlay.
+
+A colour volume (:attr:`Volume.is_rgb`: secondary captures, screenshots, ultrasound) is
+resliced with its three components and goes to the blend (or the actor) as it is: the
+window/level and grey-table stage is skipped, so window, level and invert change nothing.
 
 So grey interpolation happens in patient space (``set_interpolation``), label edges stay
 crisp at any zoom, and the GPU (or Mesa llvmpipe when headless) only draws one
@@ -30,7 +36,10 @@ ignores it).  The camera is parallel and looks at the plane with ``up`` on top, 
 pixels are square in mm.  (``vtkImageStack`` is not used: on Mesa llvmpipe it drew some
 overlay texels white or striped.)
 
-Grey levels follow the DICOM linear VOI function (PS3.3 C.11.2.1.2.1)::
+Grey levels follow the window's DICOM VOI function (:mod:`interval.core.voi`): SIGMOID,
+LINEAR_EXACT and VOI LUT tables through a lookup table sampled over the function's input
+range (``set_window``); a PresentationLUTShape INVERSE volume is shown inverted.  The
+default, LINEAR (PS3.3 C.11.2.1.2.1), maps straight to 0..255::
 
     x <= c - 0.5 - (w-1)/2  -> 0
     x >  c - 0.5 + (w-1)/2  -> 255
@@ -41,9 +50,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
-from vtkmodules.vtkCommonCore import vtkLookupTable
+from vtkmodules.util.numpy_support import numpy_to_vtk
+from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR, vtkLookupTable
 from vtkmodules.vtkImagingCore import (
     vtkImageBlend,
     vtkImageCast,
@@ -59,7 +70,9 @@ from vtkmodules.vtkRenderingCore import vtkImageActor, vtkRenderer
 from interval.core.labels import LabelTable
 from interval.core.metadata import WindowLevel
 from interval.core.planes import VIEW_KINDS, view_plane
+from interval.core.voi import input_range, voi_grey
 from interval.core.volume import Volume
+from interval.ui.image_overlay import ImageOverlay, ImageOverlayHost
 from interval.ui.vtk_image import volume_to_image
 
 
@@ -82,6 +95,8 @@ def _orientations() -> dict[str, tuple[tuple[float, ...], tuple[float, ...], tup
 ORIENTATIONS = _orientations()
 _EPS = 1e-6
 _CAMERA_DISTANCE_MM = 1000.0
+_VOI_ENTRIES = 4096  # grey lookup entries over a non-linear VOI function's input range
+_MIN_WIDTH = 1e-3  # narrowest LINEAR_EXACT / SIGMOID window
 
 
 def dicom_linear_grey(values: np.ndarray | float, center: float, width: float) -> np.ndarray:
@@ -116,6 +131,18 @@ def _grey_to_rgb_table(lut: vtkLookupTable | None = None, invert: bool = False) 
     for v in range(256):
         g = (255 - v if invert else v) / 255.0
         lut.SetTableValue(v, g, g, g, 1.0)
+    lut.Modified()
+    return lut
+
+
+def _grey_table(lut: vtkLookupTable, grey: np.ndarray) -> vtkLookupTable:
+    """``lut`` with one grey entry per value of ``grey`` (0..1); input ``k`` -> entry ``k``."""
+    n = len(grey)
+    lut.SetNumberOfTableValues(n)
+    lut.SetTableRange(-0.5, n - 0.5)
+    rgba = np.full((n, 4), 255, dtype=np.uint8)
+    rgba[:, :3] = np.floor(np.clip(np.asarray(grey, dtype=np.float64), 0.0, 1.0) * 255.0 + 0.5)[:, None]
+    lut.SetTable(numpy_to_vtk(rgba, deep=True, array_type=VTK_UNSIGNED_CHAR))
     lut.Modified()
     return lut
 
@@ -204,8 +231,9 @@ class LabelOverlay:
         self.colors.SetInputConnection(src.GetOutputPort())
 
 
-class SliceView:
-    """One 2-D view: a grey volume and label overlays on top (in order), in one renderer."""
+class SliceView(ImageOverlayHost):
+    """One 2-D view: a grey volume, colour image overlays (fusion, see
+    :mod:`interval.ui.image_overlay`) and label overlays on top (in order), in one renderer."""
 
     def __init__(
         self,
@@ -216,6 +244,7 @@ class SliceView:
         self.orientation = orientation
         self.volume: Volume | None = None
         self._overlays: dict[str, LabelOverlay] = {}  # bottom first, top last
+        self._image_overlays: dict[str, ImageOverlay] = {}  # fusion: above grey, below labels
         self._default_mode = "fill"  # mode of the default overlay (kept while it is absent)
         self._rows = [float(x) for x in np.eye(3).ravel()]  # reslice output direction
         # reslice output spacing, extent, origin (kept for overlays added later)
@@ -245,6 +274,7 @@ class SliceView:
         self._grey_rgb.SetInputConnection(self._grey.GetOutputPort())
         self._grey_lut = _grey_to_rgb_table()
         self._invert = False
+        self._presentation_inverse = False  # DICOM PresentationLUTShape INVERSE
         self._grey_rgb.SetLookupTable(self._grey_lut)
         self._grey_rgb.SetOutputFormatToRGB()
 
@@ -269,18 +299,21 @@ class SliceView:
 
     # --- data ------------------------------------------------------------------------
     def set_volume(self, volume: Volume, window: WindowLevel | None = None) -> None:
-        """Show ``volume`` (grey) at its middle slice, fitted to the viewport.
+        """Show ``volume`` (grey, or colour as it is) at its middle slice, fitted to the viewport.
 
         The window comes from ``window``, else the volume's metadata, else its value range.
         """
         self.volume = volume
         self._image = volume_to_image(volume)
         self._reslice.SetInputData(self._image)
-        self._reslice.SetBackgroundLevel(_background_value(volume.dtype))
+        # a colour image is shown as it is (black outside), with no window/level stage
+        self._reslice.SetBackgroundLevel(0.0 if volume.is_rgb else _background_value(volume.dtype))
+        self._rebuild_blend()
         self._set_axes(volume)
         if window is None:
             window = volume.metadata.default_window or self._range_window(volume)
-        self.set_window_level(window.center, window.width)
+        self._presentation_inverse = bool(volume.metadata.presentation_inverse)
+        self.set_window(window)
         self._position = self.slice_position_of_index(self.slice_count // 2)
         self._actor.VisibilityOn()
         self.reset_camera()
@@ -384,12 +417,13 @@ class SliceView:
 
     def _rebuild_blend(self) -> None:
         """Blend the grey image and the visible overlays, bottom first; none: grey only."""
-        shown = [ov for ov in self._overlays.values() if ov.visible]
+        overlays = (*self._image_overlays.values(), *self._overlays.values())
+        shown = [ov for ov in overlays if ov.visible]
         if not shown:
-            self._actor.GetMapper().SetInputConnection(self._grey_rgb.GetOutputPort())
+            self._actor.GetMapper().SetInputConnection(self._base_port())
             return
         blend = self._blend
-        ports = [self._grey_rgb.GetOutputPort(), *(ov.colors.GetOutputPort() for ov in shown)]
+        ports = [self._base_port(), *(ov.colors.GetOutputPort() for ov in shown)]
         count = blend.GetNumberOfInputConnections(0)
         current = [blend.GetInputConnection(0, i) for i in range(count)]
         if current != ports:
@@ -400,6 +434,12 @@ class SliceView:
             if blend.GetOpacity(i) != ov.opacity:
                 blend.SetOpacity(i, ov.opacity)
         self._actor.GetMapper().SetInputConnection(blend.GetOutputPort())
+
+    def _base_port(self):
+        """The bottom image: the grey image through the window, or a colour image as it is."""
+        if self.volume is not None and self.volume.is_rgb:
+            return self._reslice.GetOutputPort()  # RGB uint8: no window/level
+        return self._grey_rgb.GetOutputPort()
 
     def set_interpolation(self, mode: str) -> None:
         """Grey resampling: ``"nearest"``, ``"linear"`` (default) or ``"cubic"``."""
@@ -415,15 +455,69 @@ class SliceView:
         return self._window
 
     def set_window_level(self, center: float, width: float) -> None:
-        """Set the grey window (DICOM linear function; ``width`` < 1 acts as 1)."""
-        w = max(float(width), 1.0)
-        self._window = WindowLevel(float(center), w)
-        span = max(w - 1.0, 1e-3)  # w == 1: a threshold at c - 0.5
-        low = float(center) - 0.5 - (w - 1.0) / 2.0
-        scale = 255.0 / span
-        # vtkImageShiftScale truncates: add half a level so the output is rounded.
-        self._grey.SetShift(-low + 0.5 / scale)
-        self._grey.SetScale(scale)
+        """Set the grey window with the volume's own VOI function (LINEAR by default).
+
+        A SIGMOID or LINEAR_EXACT volume keeps its function at any centre and width;
+        a volume shown through its VOI LUT table keeps the table only at the table's
+        own centre and width (any other window is LINEAR).  LINEAR ``width`` < 1 acts as 1.
+        """
+        self.set_window(self._volume_window(float(center), float(width)))
+
+    def set_window(self, window: WindowLevel) -> None:
+        """Set the grey window, VOI function (and VOI LUT table) included.
+
+        LINEAR goes through a shift/scale to 0..255 (exact DICOM rounding);
+        LINEAR_EXACT, SIGMOID and TABLE through a lookup table of the function
+        sampled over its input range (:func:`interval.core.voi.input_range`).
+        """
+        function = window.function.upper()
+        if function == "TABLE" and window.lut is None:
+            function = "LINEAR"
+        if function == "LINEAR":
+            w = max(float(window.width), 1.0)
+            self._window = replace(window, center=float(window.center), width=w, function="LINEAR", lut=None)
+            span = max(w - 1.0, 1e-3)  # w == 1: a threshold at c - 0.5
+            low = float(window.center) - 0.5 - (w - 1.0) / 2.0
+            scale = 255.0 / span
+            self._grey.SetOutputScalarTypeToUnsignedChar()
+            # vtkImageShiftScale truncates: add half a level so the output is rounded.
+            self._grey.SetShift(-low + 0.5 / scale)
+            self._grey.SetScale(scale)
+        else:
+            w = max(float(window.width), _MIN_WIDTH)
+            self._window = replace(window, center=float(window.center), width=w, function=function)
+            lo, hi = input_range(self._window)
+            n = len(self._window.lut.data) if function == "TABLE" and self._window.lut else _VOI_ENTRIES
+            scale = (n - 1) / (hi - lo) if hi > lo else 1.0
+            self._grey.SetOutputScalarTypeToUnsignedShort()
+            self._grey.SetShift(-lo + 0.5 / scale)  # rounded to the nearest entry
+            self._grey.SetScale(scale)
+        self._apply_grey_table()
+
+    def _apply_grey_table(self) -> None:
+        """(Re)build the grey lookup table for the window and the inversion."""
+        invert = self._invert != self._presentation_inverse
+        wl = self._window
+        if wl.function == "LINEAR":
+            _grey_to_rgb_table(self._grey_lut, invert)
+            return
+        lo, hi = input_range(wl)
+        n = len(wl.lut.data) if wl.function == "TABLE" and wl.lut else _VOI_ENTRIES
+        x = lo + np.arange(n, dtype=np.float64) * ((hi - lo) / (n - 1) if n > 1 else 0.0)
+        grey = voi_grey(x, wl)
+        if invert:
+            grey = 255.0 - grey
+        _grey_table(self._grey_lut, grey / 255.0)
+
+    def _volume_window(self, center: float, width: float) -> WindowLevel:
+        own = self.volume.metadata.default_window if self.volume is not None else None
+        if own is None or own.function == "LINEAR":
+            return WindowLevel(center, width)
+        if own.function == "TABLE":
+            if own.lut is not None and (center, width) == (own.center, own.width):
+                return own
+            return WindowLevel(center, width)
+        return WindowLevel(center, width, function=own.function)
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the image (and its overlay)."""
@@ -431,13 +525,19 @@ class SliceView:
 
     @property
     def inverted(self) -> bool:
+        """Whether the user inverted the image (on top of a DICOM INVERSE presentation)."""
         return self._invert
 
     def set_invert(self, invert: bool) -> None:
-        """Show the grey image inverted (white for low values; the area outside the volume turns white too)."""
+        """Show the grey image inverted (white for low values; the area outside the volume turns white too).
+
+        A volume whose DICOM Presentation LUT Shape is INVERSE
+        (``metadata.presentation_inverse``) is shown inverted already; ``invert``
+        flips it back.
+        """
         if bool(invert) != self._invert:
             self._invert = bool(invert)
-            _grey_to_rgb_table(self._grey_lut, self._invert)
+            self._apply_grey_table()
 
     @staticmethod
     def _range_window(volume: Volume) -> WindowLevel:
@@ -603,7 +703,8 @@ class SliceView:
             self._update_geometry()
 
     def _reslices(self) -> list[vtkImageReslice]:
-        return [self._reslice, *(ov.reslice for ov in self._overlays.values())]
+        return [self._reslice, *(ov.reslice for ov in self._image_overlays.values()),
+                *(ov.reslice for ov in self._overlays.values())]
 
     def _apply_grid(self, reslice: vtkImageReslice) -> None:
         spacing, extent, origin = self._grid

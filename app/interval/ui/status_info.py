@@ -11,6 +11,9 @@ import numpy as np
 from interval.core.viewer_state import ImageLayer, LabelLayer, ViewerState
 from interval.core.volume import Volume
 
+COLOUR_NO_WINDOW = "colour image: no window/level"
+"""Said instead of the window for a colour image (it is shown as it is)."""
+
 
 def voxel_index(
     volume: Volume, lps: np.ndarray | tuple[float, float, float]
@@ -58,7 +61,9 @@ def format_window_value(value: float, ct: bool) -> str:
 
 def window_text(volume: Volume | None, width: float, center: float) -> str:
     """``"W/L 400/40"``: the window in the style of :func:`format_window_value`;
-    ``"W/L 5/2.5 SUV"`` for a PET in SUV."""
+    ``"W/L 5/2.5 SUV"`` for a PET in SUV; ``"RGB"`` for a colour image (no window)."""
+    if volume is not None and volume.is_rgb:
+        return "RGB"
     ct = is_ct(volume)
     text = f"W/L {format_window_value(width, ct)}/{format_window_value(center, ct)}"
     return text + " SUV" if is_suv(volume) else text
@@ -66,6 +71,8 @@ def window_text(volume: Volume | None, width: float, center: float) -> str:
 
 def _format_value(volume: Volume, ijk: tuple[int, int, int]) -> str:
     v = volume.array[ijk[2], ijk[1], ijk[0]]
+    if volume.is_rgb:  # a colour image: its red, green and blue (0-255)
+        return ", ".join(str(int(c)) for c in v)
     md = volume.metadata
     unit = "HU" if md.units == "HU" or md.modality.upper() == "CT" else md.units
     if is_suv(volume):
@@ -136,7 +143,9 @@ def status_text(
     layer = next(
         (lay for lay in state.layers if isinstance(lay, ImageLayer) and lay.volume_id == vid), None
     )
-    if layer is not None:
+    if layer is not None and state.volume(vid).is_rgb:
+        parts.append(COLOUR_NO_WINDOW)
+    elif layer is not None:
         parts.append(window_text(state.volume(vid), layer.window.width, layer.window.center))
     if view_id != "3d":
         parts.append(f"zoom {state.view(view_id).zoom * 100:.0f}%")

@@ -120,6 +120,7 @@ AUTO_PRESET_TEXT = "Auto"  # CT bone for CT, a grey ramp over the window otherwi
 RESET_ZOOM = 1.3  # ResetCamera fits the bounding sphere, which leaves wide margins
 MARKER_PIXELS = 80  # orientation cube viewport edge (at most a quarter of the view)
 PREPARING_TEXT = "Preparing 3-D…"
+COLOUR_3D_TEXT = "Colour image: no 3-D rendering"
 QUALITIES = ("Fast", "Full")  # Fast: within VOLUME_BUDGET voxels; Full: every voxel
 # On a software OpenGL (no GPU), volumes above this many voxels are ray cast with
 # adaptive sampling aiming at SOFTWARE_FRAME_RATE frames a second (VTK's automatic
@@ -674,7 +675,8 @@ class View3D(QWidget):
         self._volume_job = None
         self._volume_failed = False
         volume = None if volume_id is None else self.state.volumes.get(volume_id)
-        if volume is not None and volume.array.ndim != 3:  # a colour image: not rendered
+        self._colour_only = volume is not None and volume.is_rgb
+        if self._colour_only:  # a colour image: not rendered (it says so)
             volume = None
         self._source = volume
         self._shown = None
@@ -904,7 +906,11 @@ class View3D(QWidget):
         )
 
     def _update_busy_text(self) -> None:
-        self._busy_text.SetVisibility(self.busy)
+        colour = getattr(self, "_colour_only", False)
+        text = COLOUR_3D_TEXT if colour else PREPARING_TEXT
+        if self._busy_text.GetInput() != text:
+            self._busy_text.SetInput(text)
+        self._busy_text.SetVisibility(colour or self.busy)
 
     def _after_render(self) -> None:
         if self._shown is not None and self._prop.GetVisibility():

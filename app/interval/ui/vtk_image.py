@@ -27,9 +27,10 @@ def numpy_to_image(
     axes in patient (LPS) space.  The array is referenced by the returned object so
     it stays alive; in-place changes to it are seen by VTK after :func:`mark_modified`.
     A non-contiguous array is refused rather than copied silently; a bool array is
-    viewed (not copied) as uint8.
+    viewed (not copied) as uint8.  A colour array ``[k, j, i, c]`` becomes ``c``
+    scalar components per point.
     """
-    if array.ndim != 3:
+    if array.ndim not in (3, 4):
         raise ValueError(f"expected a 3-D array [k, j, i], got shape {array.shape}")
     if not array.flags.c_contiguous:
         raise ValueError("array must be C-contiguous to be shared with VTK without a copy")
@@ -37,8 +38,9 @@ def numpy_to_image(
         array = array.view(np.uint8)
     if array.dtype.byteorder not in ("=", "|"):
         raise ValueError("array must be in native byte order to be shared with VTK")
-    nk, nj, ni = array.shape
-    scalars = numpy_to_vtk(array.reshape(-1), deep=False)  # keeps a reference itself too
+    nk, nj, ni = array.shape[:3]
+    flat = array.reshape(-1) if array.ndim == 3 else array.reshape(-1, array.shape[3])
+    scalars = numpy_to_vtk(flat, deep=False)  # keeps a reference itself too
     scalars.SetName(name)
     image = vtkImageData()
     image.SetDimensions(ni, nj, nk)

@@ -158,6 +158,7 @@ class MenusMixin:
         view_menu.addAction(self._action("invert", "Invert", self.toggle_invert, checkable=True))
         view_menu.addAction(self._action("cine", "Cine", self.toggle_cine, checkable=True))
         view_menu.addAction(self._action("reset", "Reset view", self.reset_view))
+        view_menu.addAction(self._action("fuse_pet_ct", "Fuse PET with CT", self.fuse_pet_ct))
         from interval.ui.overlay_actions import add_overlay_actions  # on-image text, anonymised
 
         add_overlay_actions(self, file_menu, view_menu)  # screenshots (File, after the others)

@@ -11,6 +11,13 @@ contours are rasterised onto the series' grid (:mod:`interval.io.rtstruct`).  La
 layers shown on a series (opened by hand, from the browser, by the AI panel) are kept
 when another series is opened and come back with their display settings when that
 series is opened again (``_series_layers``, keyed by stack uid).
+
+PET/CT fusion (:mod:`interval.core.fusion_rule`): opening a PT series while a CT of the
+same study and frame of reference is shown (or the reverse) asks whether to fuse them
+(:meth:`OpeningMixin.ask_fusion`); View > Fuse PET with CT does it without asking.  The
+CT stays the active, grey image and the PET becomes a fusion layer over it (the "pet"
+colour map, 0-5 SUV, opacity 0.5).  Series in different frames of reference are refused
+with a message: fusing them needs a registration.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from interval.core.errors import IntervalError, IrregularGeometry
+from interval.core.fusion_rule import ct_first, fusion_refusal, is_pet_ct_pair
+from interval.core.metadata import WindowLevel
 from interval.core.viewer_state import LabelLayer
 from interval.core.volume import Volume
 from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
@@ -129,7 +138,7 @@ class OpeningMixin:
         if stack_uid is None or (stack_uid == self.loaded_stack_uid and showing):
             return self._open_label_maps(path, obj.kind, name)
         self._pending_objects().setdefault(stack_uid, []).append((path, obj.kind, name))
-        return self.load_stack(stack_uid)
+        return self.load_stack(stack_uid, offer_fusion=False)
 
     def focus_image_view(self) -> None:
         """Give the keyboard to the focused image view (after a double-click in the browser:
@@ -338,12 +347,21 @@ class OpeningMixin:
     def _on_thumbnail(self, thumb: Thumbnail) -> None:
         self.browser.set_thumbnail(thumb.key, thumb.pixels)
 
-    def load_stack(self, stack_uid: str, policy: DicomReadPolicy | None = None) -> Job | None:
-        """Load one stack of the current index in the background and show it."""
+    def load_stack(
+        self, stack_uid: str, policy: DicomReadPolicy | None = None, *, offer_fusion: bool = True
+    ) -> Job | None:
+        """Load one stack of the current index in the background and show it.
+
+        A PET opened over its CT (or the reverse) may be fused instead, when the user
+        accepts the offer (see :meth:`_offer_fusion`; not with an explicit ``policy``)."""
         stack = self.browser.stack(stack_uid)
         if stack is None:
             self._set_message("That series is no longer available; open the folder again.")
             return None
+        if policy is None and offer_fusion:
+            fused = self._offer_fusion(stack_uid)
+            if fused is not None:
+                return fused
         policy = policy if policy is not None else self._policy
         return self._start_load(load_stack_job(stack, policy), self._stack_title(stack_uid), stack_uid)
 
@@ -397,12 +415,135 @@ class OpeningMixin:
         self._set_message(f"{title}: {nx} x {ny} x {nz} voxels")
         self._sync_invert_action()
         self._sync_loading_ui()
+        from interval.ui.time_axis_bar import attach_time_axis
+
+        attach_time_axis(self, key, self._policy)  # 3-D + time: a time bar over its volumes
         restored = self._restore_layers(key, volume)
         seg = self.series_segmentations.get(self._stack_series_uid(key) or "")
         if seg is not None and not restored:  # restored: it is among them already
             self.open_segmentation(seg)
         for path, kind, name in self._pending_objects().pop(key, []):
             self._open_label_maps(path, kind, name)
+
+    # --- PET/CT fusion ---------------------------------------------------------------------
+    def ask_fusion(self, text: str) -> bool:
+        """Ask whether to fuse the series (True) or open it alone (a dialog; tests and
+        scripts may replace this method)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        from interval.ui.plain_text import make_plain
+
+        box = QMessageBox(QMessageBox.Icon.Question, "PET/CT fusion", text,
+                          QMessageBox.StandardButton.NoButton, self)
+        fuse = box.addButton("Fuse over the CT", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Open alone", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(fuse)
+        make_plain(box)
+        box.exec()
+        return box.clickedButton() is fuse
+
+    def _offer_fusion(self, stack_uid: str) -> Job | None:
+        """When ``stack_uid`` and the shown image are a PET and a CT of one study in one
+        frame of reference (and the PET is not fused already), offer to fuse them; the
+        fusion's job when accepted, else None (the series then opens alone)."""
+        stack = self.browser.stack(stack_uid)
+        active = self.state.active_volume
+        if stack is None or not stack.frames or active is None:
+            return None
+        header = stack.first
+        if (not is_pet_ct_pair(active.metadata, header) or fusion_refusal(active.metadata, header)
+                or self._already_fused(header.series_instance_uid)
+                or self.slices_still_loading() is not None):
+            return None
+        pet, ct = ("PET", "CT") if header.modality.upper() == "PT" else ("CT", "PET")
+        text = (f"{self._stack_title(stack_uid)} is a {pet} series of the study whose {ct} is "
+                f"shown, in the same frame of reference.\n\nShow the PET in colour over the "
+                f"CT (fusion), or open this series alone?")
+        return self.fuse_stack(stack_uid) if self.ask_fusion(text) else None
+
+    def _already_fused(self, series_uid: str) -> bool:
+        """Whether a series is shown already, as the active image or a fusion layer."""
+        shown = [self.state.active_volume_id] + [
+            layer.volume_id for layer in self.state.fusion_layers()]
+        return bool(series_uid) and any(
+            vid is not None and self.state.volume(vid).metadata.series_instance_uid == series_uid
+            for vid in shown)
+
+    def fuse_pet_ct(self) -> Job | None:
+        """View > Fuse PET with CT: load the PET of the shown CT's study (or the CT of the
+        shown PET's study) and show the PET over the CT; refused in words when the study
+        has none or only one in another frame of reference."""
+        active = self.state.active_volume
+        if active is None or active.metadata.modality.upper() not in ("CT", "PT"):
+            self._show_text_problem("Fusion", "Open a CT or a PET series before fusing.")
+            return None
+        partners = [uid for uid, stack in self.browser.stacks()
+                    if stack.frames and is_pet_ct_pair(active.metadata, stack.first)]
+        if not partners:
+            other = "PET" if active.metadata.modality.upper() == "CT" else "CT"
+            self._show_text_problem("Fusion", f"This study has no {other} series to fuse with.")
+            return None
+        same = [uid for uid in partners
+                if not fusion_refusal(active.metadata, self.browser.stack(uid).first)]
+        return self.fuse_stack(same[0] if same else partners[0])
+
+    def fuse_stack(self, stack_uid: str) -> Job | None:
+        """Load ``stack_uid`` in the background and fuse it with the shown image (a PT over
+        the shown CT, or the CT under the shown PT); refused in words when the two are not
+        a PET/CT pair of one study or not in the same frame of reference."""
+        stack = self.browser.stack(stack_uid)
+        base = self.state.active_volume
+        if stack is None or not stack.frames:
+            self._set_message("That series is no longer available; open the folder again.")
+            return None
+        if base is None:
+            self._show_text_problem("Fusion", "Open a CT or a PET series before fusing.")
+            return None
+        if not is_pet_ct_pair(base.metadata, stack.first):
+            self._show_text_problem(
+                "Fusion", "Fusion shows a PET series over a CT series of the same study.")
+            return None
+        refusal = fusion_refusal(base.metadata, stack.first)
+        if refusal:
+            self._show_text_problem("Fusion", refusal)
+            return None
+        title = self._stack_title(stack_uid)
+        job = self.runner.submit(
+            "loading for fusion",
+            load_stack_job(stack, self._policy, progressive=False),
+            on_done=lambda volume: self._on_fusion_loaded(volume, base, stack_uid, title),
+            on_error=lambda exc: self._show_error("Fusion", exc),
+            progress_widget=self.progress,
+            text=f"Loading {title} for fusion…",
+        )
+        self.fusion_job = job
+        self._set_message(f"Loading {title} for fusion…")
+        return job
+
+    def _on_fusion_loaded(self, volume: Volume, base: Volume, key: str, title: str) -> None:
+        """Show the loaded series fused with ``base`` (if ``base`` is still shown): the CT
+        active and grey, the PET a fusion layer over it."""
+        state = self.state
+        if state.active_volume is not base:
+            self._set_message(f"{title} was not fused: another series is shown now.")
+            return
+        base_id = state.active_volume_id
+        assert base_id is not None
+        with state.events.batch():
+            if ct_first(base.metadata, volume.metadata):
+                state.add_fusion(volume, window=_fusion_window(volume), name=title)
+                pet_title = title
+            else:  # the PET is shown: its CT comes under it and becomes the grey image
+                ct_id = state.add_volume(volume, name=title)
+                state.set_active_volume(ct_id)
+                state.fuse_layer(base_id, colormap="pet", window=_fusion_window(base), opacity=0.5)
+                pet_title = state.layer(base_id).name or "The PET"
+        if not ct_first(base.metadata, volume.metadata):
+            self.loaded_stack_uid, self._loaded_volume = key, volume
+            self._sync_invert_action()
+        for warning in volume.metadata.warnings:
+            self.problems.add_message(title, warning, series=key)
+        self._set_message(f"{pet_title} is shown in colour over the CT (PET/CT fusion).")
 
     def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
         if shown is not None and shown is getattr(self, "_progressive", None):
@@ -446,6 +587,13 @@ class OpeningMixin:
                         part = f" [{stack.label}]" if stack.label and len(series.stacks) > 1 else ""
                         return f"{number}{desc}{part}{date}"
         return Path(stack_uid).name or stack_uid
+
+
+def _fusion_window(pet: Volume) -> WindowLevel | None:
+    """0-5 SUV for a PET in SUV; None (the layer's default) otherwise."""
+    from interval.io.dicom.suv_load import SUV_UNITS, SUV_WINDOW
+
+    return SUV_WINDOW if pet.metadata.units == SUV_UNITS else None
 
 
 def _object_title(obj) -> str:  # noqa: ANN001 - a records.NonImageObject

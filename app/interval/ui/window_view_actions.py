@@ -37,7 +37,13 @@ class ViewActionsMixin:
         action = self.actions_by_id.get(f"layout_{event.layout}")
         if action is not None:
             action.setChecked(True)
-        self.settings.layout = event.layout
+        two_d = self.state.two_d_mode  # a clip / 2-D image: one view, no MPR or 3-D
+        for name in ("layout_1x3", "layout_2x2"):
+            other = self.actions_by_id.get(name)
+            if other is not None:
+                other.setEnabled(not two_d)
+        if not two_d:  # 2-D mode's 1x1 is not the user's choice of layout
+            self.settings.layout = event.layout
 
     def _active_image_layer(self) -> ImageLayer | None:
         vid = self.state.active_volume_id
@@ -80,6 +86,11 @@ class ViewActionsMixin:
 
     def apply_window(self, center: float, width: float, name: str = "") -> None:
         layer = self._active_image_layer()
+        if layer is not None and self.state.volume(layer.volume_id).is_rgb:
+            from interval.ui.status_info import COLOUR_NO_WINDOW
+
+            self._set_message(COLOUR_NO_WINDOW[:1].upper() + COLOUR_NO_WINDOW[1:] + ".")
+            return
         if layer is not None:
             self.state.set_window(layer.id, center, width, name)
             from interval.ui.status_info import window_text

@@ -276,6 +276,7 @@ def survey_geometry(result: IndexResult, policy: DicomReadPolicy, cancel=None) -
     from interval.io.dicom.geometry import analyse_stack
     from interval.io.dicom.load import frame_infos
     from interval.io.dicom.mosaic import is_mosaic
+    from interval.io.dicom.time_frames import is_time_stack
 
     for stack in result.index.iter_stacks():
         if cancel is not None and cancel():
@@ -283,8 +284,11 @@ def survey_geometry(result: IndexResult, policy: DicomReadPolicy, cancel=None) -
         if stack.n_frames < 2 or any(is_mosaic(f.header) for f in stack.frames[:1]):
             continue
         try:
+            infos = frame_infos(list(stack.frames))
+            if is_time_stack(stack.frames, infos):
+                continue  # frames in time (a clip, one position): loaded as a 2-D sequence
             geom = analyse_stack(
-                frame_infos(list(stack.frames)),
+                infos,
                 spacing_tolerance=policy.spacing_tolerance,
                 spacing_tolerance_mm=policy.spacing_tolerance_mm,
             )

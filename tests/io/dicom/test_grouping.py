@@ -321,14 +321,15 @@ def test_images_without_position_stay_one_stack(tmp_path: Path) -> None:
     assert [f.header.instance_number for f in se.stacks[0].frames] == [1, 2, 3]
 
 
-def test_same_position_single_images_become_volumes(tmp_path: Path) -> None:
-    """A scout-like repeat of one slice over time: each repeat is its own stack."""
+def test_same_position_single_images_are_one_time_series(tmp_path: Path) -> None:
+    """A repeat of one slice over time (bolus tracking, dynamic): one stack of frames in
+    acquisition order (the loader shows it as frames in time, see test_time_frames)."""
     uid = generate_uid()
     for i in range(3):
         write_image(tmp_path / f"{i}.dcm", series_uid=uid, instance=i + 1, position=(0, 0, 5.0), AcquisitionNumber=10 - i)
     se = only_series(index_folder(tmp_path, SERIAL))
-    assert [s.n_frames for s in se.stacks] == [1, 1, 1]
-    assert [s.frames[0].header.acquisition_number for s in se.stacks] == [8, 9, 10]
+    assert [s.n_frames for s in se.stacks] == [3] and se.stacks[0].uid == uid
+    assert [f.header.acquisition_number for f in se.stacks[0].frames] == [8, 9, 10]
 
 
 def test_classic_multiframe_files_are_not_split(tmp_path: Path) -> None:

@@ -245,10 +245,17 @@ def test_duplicate_positions_explain_that_the_stack_should_be_split(tmp_path):
         load_stack(stack_of(paths))
 
 
-def test_colour_images_are_refused_clearly(tmp_path):
-    paths, _, _ = write_series(tmp_path, zs(0.0, 1.0), photometric="RGB")
-    with pytest.raises(UnsupportedData, match="colour"):
-        load_stack(stack_of(paths))
+def test_colour_series_loads_as_rgb_in_slice_order(tmp_path):
+    z = [1.0, 0.0, 2.0]  # files not in slice order
+    paths, stored, _ = write_series(tmp_path, zs(*z), photometric="RGB")
+    vol = load_stack(stack_of(paths))
+    assert vol.is_rgb and vol.array.shape == (3, 6, 5, 3) and vol.shape == (3, 6, 5)
+    np.testing.assert_array_equal(vol.array, stored[np.argsort(z)])
+    assert vol.spacing == pytest.approx((0.5, 0.6, 1.0))
+    seen = []
+    progressive = load_stack(stack_of(paths), on_partial=lambda v, filled: seen.append(v.is_rgb))
+    assert seen and all(seen) and progressive.is_rgb
+    np.testing.assert_array_equal(progressive.array, vol.array)
 
 
 # --- memory, progress, cancel -----------------------------------------------------------

@@ -40,8 +40,6 @@ import SimpleITK as sitk
 
 from interval.core.errors import IrregularGeometry, UnsupportedData
 from interval.core.volume import Volume
-from interval.io.dicom import pixels
-from interval.io.dicom.geometry import analyse_stack
 from interval.io.dicom.index import index_files, index_folder
 from interval.io.dicom.load import load_stack
 from interval.io.dicom.policy import DicomReadPolicy
@@ -75,6 +73,7 @@ class Oracle:
     grid: str | None = None
     nominal: bool = False  # no patient geometry: values only, up to in-plane flips
     inverted: bool = False  # MONOCHROME1: we invert, dcm2niix keeps stored values
+    time_frames: bool = False  # frames in time at one position: each frame is one volume
     outcome: str = "matched dcm2niix"
 
 
@@ -88,6 +87,14 @@ class Refused:
     outcome: str = "refused"
 
 
+@dataclass(frozen=True)
+class Colour:
+    """Loads as an RGB Volume; its channels match the ground truth (a test of its own)."""
+
+    stacks: int = 1
+    outcome: str = "RGB volume: geometry + R, G, B match the ground truth"
+
+
 def _ref(*files: str, **kw) -> Ref:
     return Ref(tuple(files), **kw)
 
@@ -98,7 +105,7 @@ def _d2n(folder: str, name: str, **kw) -> Ref:
     return Ref((f"{base}_ground_truth.nii.gz", f"{base}_ground_truth_reoriented.nii.gz"), **kw)
 
 
-EXPECTED: dict[str, Ref | Oracle | Refused] = {
+EXPECTED: dict[str, Ref | Oracle | Refused | Colour] = {
     # dcm_qa_12bit: 12 bits stored with garbage in the high bits, Siemens mosaics
     "dcm_qa_12bit/In/12bitUnsigned.dcm": _ref("dcm_qa_12bit/Ref/2.nii"),
     "dcm_qa_12bit/In/12bitUnsigned_0x0F0F.dcm": _ref("dcm_qa_12bit/Ref/3.nii"),
@@ -168,10 +175,7 @@ EXPECTED: dict[str, Ref | Oracle | Refused] = {
     f"{D2N}/generic/compressed_jpeg/001/*": _d2n("generic/compressed_jpeg", "001"),
     f"{D2N}/generic/compressed_jpegls/001/*": _d2n("generic/compressed_jpegls", "001"),
     f"{D2N}/generic/compressed_rle/001/*": _d2n("generic/compressed_rle", "001"),
-    f"{D2N}/generic/rgb/001/*": Refused(
-        UnsupportedData, ("colour",),
-        outcome="refused: colour (Volume is scalar); geometry + RGB pixels still match the ground truth",
-    ),
+    f"{D2N}/generic/rgb/001/*": Colour(),
     f"{D2N}/hitachi/anatomical/001/*": _d2n("hitachi/anatomical", "001"),
     f"{D2N}/hitachi/anatomical/001_implicit/*": _d2n("hitachi/anatomical", "001_implicit"),
     f"{D2N}/hyperfine/anatomical/001/001.dcm": _d2n("hyperfine/anatomical", "001"),
@@ -199,13 +203,11 @@ EXPECTED: dict[str, Ref | Oracle | Refused] = {
         "failing/slicecount", "001",
         outcome="matched (a regular 2-slice volume; dicom2nifti refuses < 3 slices only by policy)",
     ),
-    **{
-        f"{D2N}/failing/notavolume/001/00{n}.dcm": Oracle(
-            outcome="split into 4 one-slice stacks (bolus tracking at one position); each matched dcm2niix; "
-            "as one stack: refused (all at the same position)"
-        )
-        for n in range(1, 5)
-    },
+    f"{D2N}/failing/notavolume/001/*": Oracle(
+        time_frames=True,
+        outcome="one stack of 4 frames in time (bolus tracking at one position); "
+        "each frame matched dcm2niix's volume",
+    ),
     f"{D2N}/failing/sliceorientation/001/*": Oracle(
         stacks=2,
         outcome="split into 2 stacks by orientation, each matched dcm2niix; as one stack: refused (2 orientations)",
@@ -506,6 +508,12 @@ def test_matches_dcm2niix(key, tmp_path):
     expect = EXPECTED[key]
     assert isinstance(expect, Oracle)
     vols = [_volume(key, i) for i in range(len(_stacks(key)))]
+    if expect.time_frames:  # frames in time: each frame against a one-slice volume
+        assert all(v.metadata.frame_axis == "time" for v in vols)
+        vols = [
+            Volume(v.array[k : k + 1], v.spacing, v.origin, v.direction, v.metadata)
+            for v in vols for k in range(v.shape[0])
+        ]
     refs = dcm2niix_volumes(_files(key), tmp_path)
     match_one_to_one(vols, refs, all_refs=False, nominal=expect.nominal, inverted=expect.inverted)
     if expect.nominal:
@@ -589,24 +597,22 @@ def test_tilt_with_missing_slice_resampled_like_dcm2niix(tmp_path):
 
 
 def test_stacks_that_are_not_a_volume_are_refused_when_merged():
-    notavolume = [f for k in EXPECTED if "/failing/notavolume/" in k for s in _stacks(k) for f in s.frames]
-    with pytest.raises(UnsupportedData, match="All 4 images lie at the same position"):
-        load_stack(ImageStack("merged", notavolume))
+    notavolume = _stacks(f"{D2N}/failing/notavolume/001/*")
+    assert len(notavolume) == 1  # one position: a time series, loaded as frames in time
+    assert _volume(f"{D2N}/failing/notavolume/001/*", 0).shape[0] == 4
     orient = [f for s in _stacks(f"{D2N}/failing/sliceorientation/001/*") for f in s.frames]
     with pytest.raises(UnsupportedData, match="2 different orientations"):
         load_stack(ImageStack("merged", orient))
 
 
 def test_rgb_geometry_and_pixels_match_the_ground_truth():
-    stack = _stacks(f"{D2N}/generic/rgb/001/*")[0]
-    geom = analyse_stack([f.info for f in stack.frames])
-    ordered = [stack.frames[i] for i in geom.order]
-    rgb = pixels.read_pixels(ordered)
-    assert rgb.shape == (4, 77, 52, 3)
+    rgb = _volume(f"{D2N}/generic/rgb/001/*", 0)
+    assert rgb.is_rgb and rgb.array.shape == (4, 77, 52, 3)
     gt = nib.load(str(DICOM_DATA / D2N / "generic/rgb/001_ground_truth.nii.gz"))
     data = np.asanyarray(gt.dataobj)
     for c, name in enumerate("RGB"):
-        vol = Volume(np.ascontiguousarray(rgb[..., c]), geom.spacing, geom.origin, geom.direction)
+        channel = np.ascontiguousarray(rgb.array[..., c])
+        vol = Volume(channel, rgb.spacing, rgb.origin, rgb.direction)
         arr = to_reference_grid(vol, gt.affine, data.shape)
         np.testing.assert_array_equal(arr, data[name])
 

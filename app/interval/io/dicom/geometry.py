@@ -13,7 +13,7 @@ a volume at all (mixed orientation, repeated positions, no positions) raise
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -107,9 +107,9 @@ def analyse_stack(
                 "X-rays, ultrasound clips or slide-microscopy tiles), so they cannot be "
                 "stacked into a 3-D volume."
             )
-        return _nominal(infos[0], _pixel_spacing(infos), default_slice_spacing)
+        return _nominal(infos[0], default_slice_spacing)
     orientation = _common_orientation(infos)
-    pixel = _pixel_spacing(infos)
+    pixel, spacing_notes = _pixel_spacing(infos)
     row, col = _cosines(orientation)
     normal = slice_normal(orientation)
     pos = np.array([i.position for i in infos], dtype=np.float64)
@@ -129,10 +129,12 @@ def analyse_stack(
             spacing=(pixel[1], pixel[0], float(thickness) if thickness > 0 else 1.0),
             positions=pos,
             normal=normal,
+            warnings=spacing_notes,
         )
-    return _analyse_sorted(
+    geom = _analyse_sorted(
         order, pos, along, row, col, normal, pixel, spacing_tolerance, spacing_tolerance_mm
     )
+    return replace(geom, warnings=geom.warnings + spacing_notes) if spacing_notes else geom
 
 
 # --- the work ------------------------------------------------------------------------
@@ -273,27 +275,76 @@ def _plane_name(orientation: np.ndarray) -> str:
     return name if abs(n[axis]) > 0.9 else f"oblique {name}"
 
 
-def _pixel_spacing(infos: Sequence[FrameInfo]) -> tuple[float, float]:
-    """(row spacing, column spacing) shared by all frames."""
-    values = {i.pixel_spacing for i in infos}
-    values.discard(None)
+def _pixel_spacing(infos: Sequence[FrameInfo]) -> tuple[tuple[float, float], tuple[str, ...]]:
+    """(row spacing, column spacing) shared by all frames, and what it means in words.
+
+    PixelSpacing when present; otherwise ImagerPixelSpacing (see :func:`frame_spacing`).
+    """
+    found = {frame_spacing(i) for i in infos}
+    values = {spacing for spacing, _note in found if spacing is not None}
     if not values:
-        return (1.0, 1.0)
+        bad = next((i.pixel_spacing for i in infos if i.pixel_spacing is not None), None)
+        if bad is not None:
+            raise UnsupportedData(f"The pixel spacing {bad} is invalid.")
+        return (1.0, 1.0), ()
     first = next(iter(values))
     for v in values:
         if any(abs(a - b) > 1e-3 * max(abs(a), abs(b)) for a, b in zip(v, first, strict=True)):
             raise UnsupportedData(
                 "The images of this stack have different pixel spacings, so they are not one volume."
             )
-    if any(s <= 0 for s in first):
-        raise UnsupportedData(f"The pixel spacing {first} is invalid.")
-    return (float(first[0]), float(first[1]))
+    notes = tuple(sorted({note for _spacing, note in found if note}))
+    return (float(first[0]), float(first[1])), notes
 
 
-def _nominal(
-    info: FrameInfo, pixel: tuple[float, float], default_slice_spacing: float | None
-) -> StackGeometry:
-    """A single image without patient geometry: identity placement, with a warning."""
+def frame_spacing(info: FrameInfo) -> tuple[tuple[float, float] | None, str]:
+    """(row spacing, column spacing) in mm of one frame, or None, and a note on its meaning.
+
+    PixelSpacing (in the patient) when present and positive.  Otherwise, for
+    projection radiographs, ImagerPixelSpacing: the spacing at the detector
+    (PS3.3 10.7.1.3), where the anatomy is magnified by the beam's divergence;
+    divided by EstimatedRadiographicMagnificationFactor when present, it
+    estimates the spacing at the patient.  The note says which was used
+    (empty for PixelSpacing).
+    """
+    if _positive(info.pixel_spacing):
+        return info.pixel_spacing, ""
+    imager = info.imager_pixel_spacing
+    if not _positive(imager):
+        return None, ""
+    assert imager is not None
+    m = info.magnification
+    if m is not None and m > 0:
+        corrected = (imager[0] / m, imager[1] / m)
+        return corrected, (
+            f"Distances are estimated at the patient: the detector's pixel spacing "
+            f"(Imager Pixel Spacing) divided by the estimated radiographic magnification {m:g}."
+        )
+    return imager, (
+        "Distances are measured at the detector plane (Imager Pixel Spacing): the X-ray beam "
+        "magnifies the anatomy, so true sizes are somewhat smaller."
+    )
+
+
+def _positive(spacing: tuple[float, ...] | None) -> bool:
+    return spacing is not None and len(spacing) == 2 and all(s > 0 for s in spacing)
+
+
+def _nominal(info: FrameInfo, default_slice_spacing: float | None) -> StackGeometry:
+    """A single image without patient geometry: identity placement, with a warning.
+
+    Its pixel spacing comes from :func:`frame_spacing`; without one (or a zero
+    PixelSpacing, as some CR writers store) the pixels are taken as 1 mm, with a warning.
+    """
+    spacing, note = frame_spacing(info)
+    notes = (note,) if note else ()
+    if spacing is None:
+        spacing = (1.0, 1.0)
+        notes = (
+            "This image has no usable pixel spacing (missing or zero), so distances and areas "
+            "are in pixels, not millimetres.",
+        )
+    pixel = (float(spacing[0]), float(spacing[1]))
     if info.orientation is not None:
         row, col = _cosines(info.orientation)
         normal = slice_normal(info.orientation)
@@ -311,6 +362,7 @@ def _nominal(
         warnings=(
             "This image has no position in the patient (e.g. a projection X-ray); "
             "it is shown with a nominal placement, so positions and directions are not anatomical.",
+            *notes,
         ),
         nominal=True,
     )

@@ -16,7 +16,10 @@ they differ in (in this order):
    multi-frame): one stack per file, never split further,
 10. repeated slice positions (fMRI, multi-phase, DWI directions...): one stack
     per volume, told apart by temporal position, enhanced dimension indices,
-    trigger time, acquisition number or time, and else by instance order.
+    trigger time, acquisition number or time, and else by instance order --
+    except when every frame lies at one single position: that is a time series
+    of one slice, kept as one stack (loaded as frames in time, see
+    :mod:`interval.io.dicom.time_frames`).
 
 A stack's ``uid`` is the series UID when the series is not split, else the
 series UID plus ``#`` and a suffix per split (``1.2.3#echo2-vol3``); its
@@ -429,6 +432,8 @@ def _by_volume(frames: list[FrameRef]) -> tuple[list[_Split], list[str]]:
     if not placed:
         return [("", "", frames)], []
     slot = _position_slots(placed)
+    if not unplaced and len(set(slot.values())) == 1:
+        return [("", "", frames)], []  # all at one position: a time series of one slice
     counts: dict[int, int] = defaultdict(int)
     for f in placed:
         counts[slot[id(f)]] += 1

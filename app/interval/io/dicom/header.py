@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from interval.core.errors import UnreadableFile
+from interval.io.dicom.header_voi import voi_lut_table
 from interval.io.dicom.records import DicomHeader, FrameInfo, ObjectKind
 from interval.io.dicom.transfer_syntax import DEFLATED_LE, EXPLICIT_BE, IMPLICIT_LE
 
@@ -147,6 +148,8 @@ def header_from_dataset(
         pixel_representation=_int(ds, "PixelRepresentation", 0),
         photometric_interpretation=_str(ds, "PhotometricInterpretation").upper(),
         planar_configuration=_int(ds, "PlanarConfiguration", 0),
+        presentation_lut_shape=_str(ds, "PresentationLUTShape").upper(),
+        voi_lut=voi_lut_table(ds) if kind == "image" else None,
         number_of_frames=n_frames,
         has_pixel_data=has_pixels,
         float_pixel_data=is_float,
@@ -323,6 +326,9 @@ def _single_frame(ds: Dataset) -> FrameInfo:
         diffusion_direction=_floats(ds, "DiffusionGradientOrientation", 3) or _gradient(diff),  # type: ignore[arg-type]
         diffusion_directionality=(_str(ds, "DiffusionDirectionality") or _str(diff, "DiffusionDirectionality")).upper(),
         image_type=_multi_str(ds, "ImageType"),
+        imager_pixel_spacing=_floats(ds, "ImagerPixelSpacing", 2),  # type: ignore[arg-type]
+        magnification=_float(ds, "EstimatedRadiographicMagnificationFactor"),
+        voi_function=_str(ds, "VOILUTFunction").upper(),
     )
 
 
@@ -372,6 +378,9 @@ def _enhanced_frame(item: Dataset, shared: Dataset, base: FrameInfo) -> FrameInf
         in_stack_position=_int_or_none(content, "InStackPositionNumber") if content is not None else None,
         dimension_index=dim_t,
         image_type=(_multi_str(ftype, "FrameType") if ftype is not None else "") or base.image_type,
+        imager_pixel_spacing=base.imager_pixel_spacing,
+        magnification=base.magnification,
+        voi_function=(_str(voi, "VOILUTFunction").upper() if voi is not None else "") or base.voi_function,
     )
 
 

@@ -75,6 +75,8 @@ _VALUE_KEYWORDS = (
     "EchoTime", "EchoNumbers", "TemporalPositionIdentifier", "TriggerTime", "AcquisitionTime",
     "DiffusionBValue", "DiffusionGradientOrientation", "DiffusionDirectionality",
     "ImageType", "StructureSetLabel",
+    "ImagerPixelSpacing", "EstimatedRadiographicMagnificationFactor", "VOILUTFunction",
+    "PresentationLUTShape",
 )
 # Sequences whose content header_from_dataset reads: their presence means "use pydicom".
 _SEQUENCE_KEYWORDS = (
@@ -82,6 +84,7 @@ _SEQUENCE_KEYWORDS = (
     "ReferencedSeriesSequence", "ReferencedFrameOfReferenceSequence",
     "CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence",
     "SegmentSequence", "ConceptNameCodeSequence", "MRDiffusionSequence",
+    "VOILUTSequence",
 )
 # string keywords that may hold several values (header.py reads them as lists)
 _MULTI_OK = frozenset({"ImageType", "SpecificCharacterSet"})

@@ -35,9 +35,8 @@ from interval.io.dicom.policy import DEFAULT_POLICY, DicomReadPolicy
 from interval.io.dicom.records import DicomIndex, FrameInfo, FrameRef, ImageStack
 from interval.io.dicom.regularize import plan_grid, regularize
 from interval.io.dicom.suv_load import pet_values, with_pet_units
+from interval.io.dicom.time_frames import is_time_stack, load_time_stack
 from interval.io.dicom.volume_metadata import volume_metadata
-
-_COLOUR = ("RGB", "YBR", "PALETTE")
 
 PartialFn = Callable[[Volume, np.ndarray], None]
 """``on_partial(volume, filled)``: ``volume`` is being filled; ``filled[k]`` says slice ``k``
@@ -54,8 +53,6 @@ class _PartialReport:
         self.filled = np.zeros(0, dtype=bool)
 
     def __call__(self, array: np.ndarray, indices: Sequence[int]) -> None:
-        if array.ndim != 3:
-            return  # colour: refused after the read
         if self.volume is None or self.volume.array is not array:
             # first report, or the read restarted into a wider type: a new volume
             self.volume = self.make_volume(array)
@@ -90,10 +87,15 @@ def load_stack(
     calling thread) may name an LPS point whose slice is read first instead of the
     middle one (a view that will show that point; None: the middle).
 
+    Frames that are not slices -- none carries a position, or all lie at one position
+    (a 2-D clip, a time series of one slice) -- load as frames in time along k
+    (``metadata.frame_axis == "time"``, :mod:`interval.io.dicom.time_frames`); they are
+    not progressive.
+
     Raises :class:`IrregularGeometry` for irregular slices when
     ``policy.irregular == "refuse"``, :class:`UnsupportedData` for frames
-    that are not one volume (mixed orientations, repeated positions, no
-    positions, colour), :class:`TooLarge` when the voxels would not fit the
+    that are not one volume (mixed orientations, some positions repeated or missing),
+    :class:`TooLarge` when the voxels would not fit the
     memory limit, and :class:`~interval.core.errors.Cancelled` when asked to stop.
     """
     check_cancel(cancel)
@@ -104,6 +106,8 @@ def load_stack(
     if any(is_mosaic(f.header) for f in frames):
         return _load_mosaic(stack, frames, policy, progress, cancel)
     infos = frame_infos(frames)
+    if is_time_stack(frames, infos):  # a 2-D clip or a time series at one position
+        return _load_time_frames(stack, policy, progress, cancel)
     geom = analyse_stack(
         infos,
         spacing_tolerance=policy.spacing_tolerance,
@@ -119,12 +123,13 @@ def load_stack(
     # the type read_pixels nearly always returns; it re-checks the wider worst case
     # (pixels.output_dtype) itself on the rare fallback
     dtype = np.dtype(pixels.expected_dtype(ordered))
-    need = len(ordered) * rows * cols * dtype.itemsize
+    shape = pixels.output_shape(ordered)  # (n, rows, cols), colour: (n, rows, cols, 3)
+    need = int(np.prod(shape)) * dtype.itemsize
     grid = None
     if geom.problems:
         if policy.irregular == "refuse":
             raise _irregular(geom, frames)
-        if policy.irregular == "resample":
+        if policy.irregular == "resample" and len(shape) == 3:  # colour is shown as it is
             grid = plan_grid(geom, rows, cols)
             need += grid.nbytes(dtype) + 4 * grid.shape[1] * grid.shape[2] * 4
         else:
@@ -185,6 +190,8 @@ def load_stack_slices(
     if any(is_mosaic(f.header) for f in frames):
         return load_stack(stack, policy, cancel=cancel)
     infos = frame_infos(frames)
+    if is_time_stack(frames, infos):
+        return _load_time_frames(stack, policy, None, cancel)
     geom = analyse_stack(
         infos,
         spacing_tolerance=policy.spacing_tolerance,
@@ -200,11 +207,10 @@ def load_stack_slices(
     if pet is not None:
         ordered = pet.frames
         warnings.extend([pet.warning] if pet.warning else [])
-    rows, cols = frames[0].header.rows, frames[0].header.columns
     wanted = sorted({int(k) for k in slices if 0 <= int(k) < len(ordered)})
     part = _read_pixels([ordered[k] for k in wanted], policy, None, cancel) if wanted else None
     dtype = part.dtype if part is not None else np.dtype(pixels.expected_dtype(ordered))
-    array = np.zeros((len(ordered), rows, cols), dtype=dtype)
+    array = np.zeros(pixels.output_shape(ordered), dtype=dtype)  # colour: (..., 3)
     if part is not None:
         array[wanted] = part
     extra: dict[str, object] = {
@@ -315,6 +321,25 @@ def _load_mosaic(
     return Volume(array, spacing, origin, direction, meta)
 
 
+def _load_time_frames(
+    stack: ImageStack,
+    policy: DicomReadPolicy,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> Volume:
+    """A 2-D clip or a time series at one position: frames along k (see time_frames)."""
+    return load_time_stack(
+        stack,
+        lambda ordered: _read_pixels(ordered, policy, progress, cancel),
+        lambda nbytes: _check_memory(nbytes, policy, stack),
+        dtype=np.dtype(pixels.expected_dtype(stack.frames)),
+        cancel=cancel,
+        make_metadata=lambda ordered, warnings, extra: volume_metadata(
+            ordered, warnings=warnings, extra=extra
+        ),
+    )
+
+
 def _read_pixels(
     frames: Sequence[FrameRef],
     policy: DicomReadPolicy,
@@ -331,8 +356,6 @@ def _read_pixels(
         on_filled=on_filled,
         first=first,
     )
-    if array.ndim != 3:
-        raise UnsupportedData("Colour images cannot be shown as a volume yet.")
     return array
 
 
@@ -365,12 +388,6 @@ def _check_frames(frames: list[FrameRef]) -> None:
             )
         if not 0 <= ref.frame < max(len(h.frames), 1):
             raise UnsupportedData(f"Frame {ref.frame + 1} does not exist in this file.", path=h.path)
-        if h.samples_per_pixel != 1 or h.photometric_interpretation.startswith(_COLOUR):
-            raise UnsupportedData(
-                f"This is a colour image ({h.photometric_interpretation or 'RGB'}); "
-                "colour images cannot be shown as a volume yet.",
-                path=h.path,
-            )
     if first.rows <= 0 or first.columns <= 0:
         raise UnsupportedData("The image has no rows or columns.", path=first.path)
 

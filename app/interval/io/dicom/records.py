@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from interval.core.metadata import VoiLut
+
 ObjectKind = Literal["image", "seg", "rtstruct", "sr", "pr", "raw", "waveform", "other"]
 
 
@@ -44,6 +46,9 @@ class FrameInfo:
     in_stack_position: int | None = None
     dimension_index: tuple[int, ...] = ()
     image_type: str = ""  # e.g. ORIGINAL\PRIMARY\M  (magnitude/phase split)
+    imager_pixel_spacing: tuple[float, float] | None = None  # ImagerPixelSpacing (detector plane)
+    magnification: float | None = None  # EstimatedRadiographicMagnificationFactor
+    voi_function: str = ""  # VOILUTFunction: LINEAR (also when empty), LINEAR_EXACT, SIGMOID
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class DicomHeader:
     pixel_representation: int = 0
     photometric_interpretation: str = ""
     planar_configuration: int = 0
+    presentation_lut_shape: str = ""  # PresentationLUTShape: IDENTITY, INVERSE or empty
+    voi_lut: VoiLut | None = None  # the first VOI LUT Sequence table, when present
     number_of_frames: int = 1
     has_pixel_data: bool = False
     float_pixel_data: bool = False
