@@ -114,6 +114,8 @@ def test_main_window_offers_no_mpr_layouts_for_a_clip(window) -> None:
     assert not window.actions_by_id["layout_2x2"].isEnabled()
     assert not window.actions_by_id["layout_1x3"].isEnabled()
     assert window.settings.layout == "2x2"  # the 2-D view is not saved as the user's layout
+    window._save_settings()  # closing the window while the clip is shown keeps it too
+    assert window.settings.layout == "2x2"
     state.set_active_volume(vid_ct)
     assert state.layout == "2x2" and window.actions_by_id["layout_2x2"].isEnabled()
 
@@ -178,10 +180,10 @@ def test_main_window_offers_a_time_bar_for_a_dynamic_series(qtbot, window, tmp_p
     from tests.io.dicom.test_time_frames import write_dynamic
 
     uid = write_dynamic(tmp_path / "dce", n_volumes=3, n_slices=2)
-    window.open_path(tmp_path / "dce")
+    window.open_path(tmp_path / "dce")  # one series in time: one row, opened by itself
     qtbot.waitUntil(lambda: window.index_result is not None, timeout=30_000)
-    window.load_stack(f"{uid}#vol1")
     qtbot.waitUntil(lambda: getattr(window, "time_bar", None) is not None, timeout=30_000)
+    assert window.loaded_stack_uid == f"{uid}#vol1"
     state = window.state
     assert state.time_axis is not None and state.time_axis.count == 3
     assert state.time_axis.text() == "Volume 1/3  t = 0.0 s"

@@ -180,6 +180,25 @@ def test_scale_bar_changes_with_zoom(qtbot) -> None:
     view.close_view()
 
 
+
+def test_scale_bar_and_rulers_say_pixels_without_a_pixel_spacing(qtbot) -> None:
+    """An image whose pixel spacing is unknown (taken as 1) must not claim millimetres."""
+    from interval.core.measurements import Measurement, Ruler, describe
+    from interval.core.metadata import PIXELS_NOT_MM_WARNING
+
+    state = ViewerState()
+    vid = state.add_volume(_volume((PIXELS_NOT_MM_WARNING,)))
+    assert state.volume(vid).metadata.length_unit == "px"
+    view = make_view(qtbot, state, "axial")
+    view.capture()
+    shown = view.scale_bar()
+    assert shown is not None
+    texts = view.shown_texts()
+    assert f"{shown[0]:g} px" in texts and f"{shown[0]:g} mm" not in texts
+    ruler = Measurement(1, Ruler((0.0, 0.0, 0.0), (3.0, 4.0, 0.0)))
+    assert describe(ruler, "", "px") == "5.0 px" and describe(ruler) == "5.0 mm"
+    view.close_view()
+
 # --- toggles ------------------------------------------------------------------------------
 def test_on_image_text_toggle_keeps_letters_and_warning(qtbot) -> None:
     state = ViewerState()

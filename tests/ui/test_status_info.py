@@ -70,3 +70,28 @@ def test_window_numbers_are_whole_for_ct_and_three_digits_otherwise() -> None:
     vid = state.add_volume(mr)
     state.set_window(vid, 0.123456, 2.34567)
     assert "W/L 2.35/0.123" in status_text(state, "axial", None)
+
+
+def _clip(times_ms: tuple[float, ...] = (0.0, 200.0, 400.0)) -> Volume:
+    """A 3-frame clip in time (frame_axis "time"), 1 mm pixels, nominal 1.0 along k."""
+    a = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)
+    md = VolumeMetadata(modality="US", frame_axis="time", frame_times_ms=times_ms,
+                        default_window=WindowLevel(30, 60))
+    return Volume(a, spacing=(1.0, 1.0, 1.0), origin=(5.0, 6.0, 7.0), metadata=md)
+
+
+def test_status_text_names_the_frame_and_its_time_for_frames_in_time() -> None:
+    state = ViewerState()
+    vol = _clip()
+    state.add_volume(vol)
+    lps = vol.index_to_lps((3.0, 2.0, 2.0))
+    text = status_text(state, "axial", lps)
+    value = int(vol.array[2, 2, 3])
+    # the point on the image plane (k counts frames, its spacing is no distance)
+    assert text == (f"LPS (8.0, 8.0, 7.0) mm | pixel (3, 2) | Frame 3/3  t = 0.40 s | {value}"
+                    " | W/L 60/30 | zoom 100%")
+    assert "voxel" not in text
+    # without frame times: only the frame number
+    plain = ViewerState()
+    plain.add_volume(_clip(times_ms=()))
+    assert "| Frame 1/3 |" in status_text(plain, "axial", vol.index_to_lps((0.0, 0.0, 0.0)))

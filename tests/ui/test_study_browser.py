@@ -310,6 +310,9 @@ def test_dti_direction_rows_read_differently(qtbot, window, tmp_path: Path) -> N
     assert len({t[:10] for t in texts}) == 17
     assert texts[0] == "b=0" and texts[1].endswith("b=2000")
     assert all("b=2000" in r.toolTip(0) for r in rows[1:])
+    # diffusion volumes differ in gradient, not in time: never one "volumes in time" row
+    assert not any("in time" in t for t in texts)
+    assert all(window.browser.time_series_count(r.data(0, UID_ROLE)) == 1 for r in rows)
 
 
 def test_dti_rows_name_the_gradient_direction(qtbot, window, tmp_path: Path) -> None:
@@ -331,3 +334,113 @@ def test_dti_rows_name_the_gradient_direction(qtbot, window, tmp_path: Path) -> 
     # the direction number is within the first 13 characters, so a narrow column still tells rows apart
     assert len({t[:13] for t in texts[1:]}) == 16
     assert all(t in r.toolTip(0) for r, t in zip(rows[1:], texts[1:], strict=True))  # the full label
+    assert not any("in time" in t for t in texts) and window.browser.items_of_kind("volume") == []
+
+
+# --- 3-D + time: the volumes of one series share a row -----------------------------------------
+
+
+def _write_fmri(folder: Path, n_volumes: int = 4, n_slices: int = 5,
+                echo_times: tuple[float, ...] = ()) -> str:
+    """An fMRI-like series "fMRI BOLD": ``n_volumes`` volumes of ``n_slices`` axial slices at
+    the same positions, 2 s apart (TemporalPositionIdentifier, AcquisitionTime); with
+    ``echo_times`` each volume is acquired at every echo."""
+    from tests.io.dicom.test_grouping import write_image
+
+    uid = generate_uid()
+    instance = 1
+    for v in range(n_volumes):
+        for e, te in enumerate(echo_times or (None,)):
+            echo = {"EchoNumbers": e + 1, "EchoTime": te} if te is not None else {}
+            for z in range(n_slices):
+                seconds = 10 * 3600 + 2 * v
+                write_image(
+                    folder / f"v{v}_e{e}_z{z}.dcm", series_uid=uid, instance=instance,
+                    position=(0.0, 0.0, 3.0 * z), rows=8, cols=8, SeriesDescription="fMRI BOLD",
+                    TemporalPositionIdentifier=v + 1, NumberOfTemporalPositions=n_volumes,
+                    AcquisitionTime=f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}",
+                    **echo,
+                )
+                instance += 1
+    return uid
+
+
+def _children(item, kind: str) -> list:
+    return [item.child(i) for i in range(item.childCount()) if item.child(i).data(0, KIND_ROLE) == kind]
+
+
+def test_volumes_in_time_share_one_row_that_opens_with_the_time_bar(qtbot, window, tmp_path) -> None:
+    uid = _write_fmri(tmp_path / "fmri")
+    _open(qtbot, window, tmp_path / "fmri")
+    browser = window.browser
+    (row,) = browser.items_of_kind("series")
+    assert row.text(0) == "#1 fMRI BOLD — 4 volumes in time"
+    assert row.text(3) == "20"  # every image of the series
+    assert row.data(0, UID_ROLE) == f"{uid}#vol1"  # it opens the first volume
+    assert browser.items_of_kind("stack") == []  # not four rows "volume 1", "volume 2"...
+    assert browser.time_series_count(f"{uid}#vol3") == 4
+    # expandable to the volumes, with their times; collapsed at first
+    volumes = _children(row, "volume")
+    assert [v.text(0) for v in volumes] == ["volume 1", "volume 2", "volume 3", "volume 4"]
+    assert [v.text(2) for v in volumes] == ["t = 0.0 s", "t = 2.0 s", "t = 4.0 s", "t = 6.0 s"]
+    assert [v.text(3) for v in volumes] == ["5"] * 4
+    assert not row.isExpanded()
+    # one thumbnail for the row, not one per volume
+    assert [u for u, _s in browser.thumbnail_stacks()] == [f"{uid}#vol1"]
+    qtbot.waitUntil(lambda: browser.has_thumbnail(f"{uid}#vol1"), timeout=TIMEOUT_MS)
+    assert not row.icon(0).isNull() and browser.has_thumbnail(f"{uid}#vol4")
+    # every volume stays loadable by uid (the Time bar reads them)
+    assert len(browser.stacks()) == 4
+    # a double-click opens the first volume, the Time bar steps through the four
+    _double_click(qtbot, browser.tree, row)
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == f"{uid}#vol1", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: getattr(window, "time_bar", None) is not None, timeout=TIMEOUT_MS)
+    axis = window.state.time_axis
+    assert axis is not None and axis.count == 4 and axis.index == 0
+    assert window.time_bar.slider.maximum() == 3
+    assert axis.text() == "Volume 1/4  t = 0.0 s"
+    qtbot.waitUntil(lambda: _views_have_focus(window), timeout=TIMEOUT_MS)
+    # a volume's own row opens that volume, the Time bar then starts there
+    row.setExpanded(True)
+    _double_click(qtbot, browser.tree, volumes[2])
+    qtbot.waitUntil(lambda: window.loaded_stack_uid == f"{uid}#vol3", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.state.time_axis is not None
+                    and window.state.time_axis.index == 2, timeout=TIMEOUT_MS)
+    assert int(window.state.active_volume.array[0, 0, 0]) == 11  # volume 3, slice 1
+
+
+def test_problem_flags_of_volumes_in_time(qtbot, window, tmp_path) -> None:
+    uid = _write_fmri(tmp_path / "fmri", n_volumes=3, n_slices=2)
+    _open(qtbot, window, tmp_path / "fmri")
+    browser = window.browser
+    (row,) = browser.items_of_kind("series")
+    name = row.text(0)
+    browser.mark_problem(f"{uid}#vol1", ["This stack holds no images."], irregular=False)
+    assert row.text(0) == f"{REFUSED_FLAG} {name}" and browser.problem_of(f"{uid}#vol1") == "refused"
+    # a later volume's flag sits on its own row, which comes into view
+    assert not row.isExpanded()
+    browser.mark_problem(f"{uid}#vol3", ["1 slice missing"], irregular=True)
+    assert browser.problem_of(f"{uid}#vol3") == "irregular"
+    assert browser.item_for(f"{uid}#vol3").text(0) == "⚠ volume 3"
+    assert row.isExpanded()
+    # flags the indexer found are set on the same rows
+    browser.set_index(window.index_result.index, {f"{uid}#vol2": ["1 slice missing"]},
+                      {f"{uid}#vol1": "This stack holds no images."})
+    (row,) = browser.items_of_kind("series")
+    assert row.text(0) == f"{REFUSED_FLAG} {name}"
+    assert browser.item_for(f"{uid}#vol2").text(0) == "⚠ volume 2" and row.isExpanded()
+    assert browser.problem_of(f"{uid}#vol3") is None
+
+
+def test_echoes_of_a_time_series_keep_a_row_each(qtbot, window, tmp_path) -> None:
+    uid = _write_fmri(tmp_path / "me", n_volumes=3, n_slices=2, echo_times=(15.0, 40.0))
+    _open(qtbot, window, tmp_path / "me")
+    browser = window.browser
+    (series,) = browser.items_of_kind("series")
+    rows = _children(series, "stack")
+    assert [r.text(0) for r in rows] == ["echo 1 (TE 15 ms) — 3 volumes in time",
+                                         "echo 2 (TE 40 ms) — 3 volumes in time"]
+    assert [r.text(3) for r in rows] == ["6", "6"]
+    assert [len(_children(r, "volume")) for r in rows] == [3, 3]
+    assert rows[1].data(0, UID_ROLE) == f"{uid}#echo2-vol1"
+    assert series.isExpanded() and not rows[0].isExpanded()

@@ -357,18 +357,23 @@ def lies_on_plane(shape: Ruler | Roi, plane: Plane, tolerance_mm: float) -> bool
     return abs(float(plane.distance(shape.plane.origin))) <= tolerance_mm
 
 
-def describe(m: Measurement, units: str = "") -> str:
-    """A short text for the view and the list: ``"42.1 mm"`` or ``"mean 40.2 SD 3.1 ..."``."""
+def describe(m: Measurement, units: str = "", length_unit: str = "mm") -> str:
+    """A short text for the view and the list: ``"42.1 mm"`` or ``"mean 40.2 SD 3.1 ..."``.
+
+    ``length_unit`` "px" for an image whose pixel spacing is unknown (taken as 1): its
+    lengths and areas are then in pixels and say so.
+    """
+    area = "px²" if length_unit == "px" else "mm²"
     if isinstance(m.shape, Ruler):
-        return f"{m.shape.length_mm:.1f} mm"
+        return f"{m.shape.length_mm:.1f} {length_unit}"
     s = m.stats
     if s is None or s.n_pixels == 0:
         return "no voxels inside"
     if s.colour:
-        return f"area {s.area_mm2:.1f} mm² (colour image: no intensity statistics)"
+        return f"area {s.area_mm2:.1f} {area} (colour image: no intensity statistics)"
     u = f" {units}" if units else ""
     return (f"mean {s.mean:.1f}{u} SD {s.sd:.1f} min {s.min:g} max {s.max:g} "
-            f"area {s.area_mm2:.1f} mm²")
+            f"area {s.area_mm2:.1f} {area}")
 
 
 def _num(x: float | None, digits: int = 4) -> str:

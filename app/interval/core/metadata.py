@@ -53,6 +53,14 @@ class WindowLevel:
         return self.center + self.width / 2.0
 
 
+# The warning of an image whose pixel spacing is unknown (taken as 1): its distances and
+# areas are in pixels.  One sentence, so that :attr:`VolumeMetadata.length_unit` can tell.
+PIXELS_NOT_MM_WARNING = (
+    "This image has no usable pixel spacing (missing or zero), so distances and areas are "
+    "in pixels, not millimetres."
+)
+
+
 @dataclass(frozen=True)
 class VolumeMetadata:
     """Who, what and when of a volume. Every field is optional (NIfTI carries none of them)."""
@@ -91,6 +99,11 @@ class VolumeMetadata:
     frame_times_ms: tuple[float, ...] = ()  # "time": each frame's offset from the first (ms)
     frame_rate_hz: float | None = None  # "time": the acquired frame rate, when known
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def length_unit(self) -> str:
+        """``"mm"``, or ``"px"`` when the pixel spacing is unknown (distances in pixels)."""
+        return "px" if PIXELS_NOT_MM_WARNING in self.warnings else "mm"
 
     def with_warnings(self, *more: str) -> VolumeMetadata:
         """A copy with ``more`` appended to ``warnings``."""

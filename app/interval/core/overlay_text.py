@@ -146,9 +146,9 @@ def scale_bar_mm(mm_per_pixel: float, max_px: float, min_px: float = 12.0) -> fl
     return fitting[-1]
 
 
-def scale_bar_label(mm: float) -> str:
-    """``"10 mm"``, ``"0.5 mm"``."""
-    return f"{_mm(mm)} mm"
+def scale_bar_label(mm: float, unit: str = "mm") -> str:
+    """``"10 mm"``, ``"0.5 mm"``; ``"100 px"`` on an image without a pixel spacing."""
+    return f"{_mm(mm)} {unit}"
 
 
 def _patient_lines(md: VolumeMetadata, anonymised: bool) -> list[str]:

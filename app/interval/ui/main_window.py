@@ -463,7 +463,8 @@ class MainWindow(OpeningMixin, ViewActionsMixin, MenusMixin, QMainWindow):
 
     # --- closing ------------------------------------------------------------------------
     def _save_settings(self) -> None:
-        self.settings.layout = self.state.layout
+        if not self.state.two_d_mode:  # 2-D mode's forced 1x1 is not the user's layout
+            self.settings.layout = self.state.layout
         self.settings.window_geometry = _b64(self.saveGeometry())
         self.settings.window_state = _b64(self.saveState(WINDOW_STATE_VERSION))
         if self.ai_panel is not None:

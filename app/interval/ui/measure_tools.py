@@ -331,10 +331,10 @@ def _set_lines(poly: vtkPolyData, lines: list[np.ndarray]) -> None:
     poly.Modified()
 
 
-def _on_image_text(m: Measurement, units: str) -> str:
+def _on_image_text(m: Measurement, units: str, length_unit: str = "mm") -> str:
     """The label drawn beside a measurement: one line for a ruler; for an ROI three short
     lines (mean/SD, min/max, area), so it does not run off the edge of the view."""
-    text = f"#{m.id} {describe(m, units)}"
+    text = f"#{m.id} {describe(m, units, length_unit)}"
     if m.kind == "ruler":
         return text
     return text.replace(" min ", "\nmin ").replace(" area ", "\narea ")
@@ -376,10 +376,12 @@ class _ViewOverlay:
         for actor in self._texts:
             self.renderer.RemoveViewProp(actor)
         self._texts = []
-        units = tool.state.active_volume.metadata.units if tool.state.active_volume else ""
+        meta = tool.state.active_volume.metadata if tool.state.active_volume else None
+        units = meta.units if meta is not None else ""
+        length_unit = meta.length_unit if meta is not None else "mm"
         for m in self.shown:
             actor = vtkTextActor()
-            actor.SetInput(_on_image_text(m, units))
+            actor.SetInput(_on_image_text(m, units, length_unit))
             coord = actor.GetPositionCoordinate()
             coord.SetCoordinateSystemToWorld()
             anchor = outline_lps(m.shape)[1 if m.kind == "ruler" else 0] + lift

@@ -87,6 +87,7 @@ class MeasurementsPanel(QDockWidget):
         # series key -> (title, units), remembered while the series is open so that its
         # measurements stay named (and in the right units) after it is closed
         self._known: dict[str, tuple[str, str]] = {}
+        self._length_units: dict[str, str] = {}  # "px" for series without a pixel spacing
         # the folder the export dialog starts in (the window keeps it in the settings)
         self.save_dir: str | Path | None = None
         book.changed.connect(self._on_changed)
@@ -108,6 +109,7 @@ class MeasurementsPanel(QDockWidget):
             date = f" ({when.isoformat()})" if when else ""
             title = f"{meta.modality} {number}{text}".strip() + date
             self._known[key] = (title, meta.units)
+            self._length_units[key] = meta.length_unit
 
     def _series_title(self, key: str) -> str:
         known = self._known.get(key)
@@ -143,7 +145,9 @@ class MeasurementsPanel(QDockWidget):
                 top.setFont(0, font)
             units = self._units(lst.series_uid)
             for m in lst:
-                child = QTreeWidgetItem([str(m.id), m.kind, describe(m, units), m.label])
+                length_unit = self._length_units.get(lst.series_uid, "mm")
+                child = QTreeWidgetItem([str(m.id), m.kind, describe(m, units, length_unit),
+                                         m.label])
                 child.setData(0, _KEY_ROLE, (lst.series_uid, m.id))
                 for col in range(3):  # long values (ROI statistics) stay readable
                     set_plain_tooltip(child, child.text(col), col)

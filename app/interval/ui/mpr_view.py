@@ -478,6 +478,8 @@ class MprView(QWidget):
         if tuple(self.renderer.GetSize()) != self._fit_size:
             self._apply_camera()
         shown = self._volume_id is not None
+        vol = self.state.active_volume
+        self.overlays.length_unit = vol.metadata.length_unit if vol is not None else "mm"
         self.overlays.layout(self.slice_view.mm_per_pixel if shown else None)
 
     def marker_position(self, edge: str) -> tuple[float, float]:

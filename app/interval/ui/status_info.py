@@ -1,13 +1,16 @@
 """Status-bar text for the cursor over a view: position, voxel, value, window, zoom.
 
 Pure function of the state (no Qt): the main window calls :func:`status_text` with the
-LPS point under the cursor (``MprView.cursor_moved`` gives it).
+LPS point under the cursor (``MprView.cursor_moved`` gives it).  For frames in time (a 2-D
+clip, a time series at one position: ``metadata.frame_axis == "time"``) the text names the
+pixel and the frame ("Frame 3/10  t = 0.40 s", as the view's corner text) instead of a voxel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from interval.core.frame_mode import frame_text, frame_time_s, is_time_series
 from interval.core.viewer_state import ImageLayer, LabelLayer, ViewerState
 from interval.core.volume import Volume
 
@@ -107,6 +110,15 @@ def _label_under(state: ViewerState, lps: np.ndarray) -> str:
     return ""
 
 
+def _position_text(vol: Volume, p: np.ndarray, frame_ijk: tuple[int, int, int] | None) -> str:
+    """``"LPS (x, y, z) mm"`` of the cursor.  For a frame in time (``frame_ijk``) the point
+    on the image plane itself: k then counts frames, its nominal spacing is no distance."""
+    if frame_ijk is not None:
+        i, j, _k = (float(x) for x in vol.lps_to_index(p))
+        p = np.asarray(vol.index_to_lps((i, j, 0.0)), dtype=np.float64).reshape(3)
+    return f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) {vol.metadata.length_unit}"
+
+
 def status_text(
     state: ViewerState,
     view_id: str,
@@ -126,12 +138,17 @@ def status_text(
     vol = state.active_volume
     if lps is not None and vol is not None:
         p = np.asarray(lps, dtype=np.float64).reshape(3)
-        parts.append(f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm")
         ijk = voxel_index(vol, p)
+        frames = is_time_series(vol.metadata)
+        parts.append(_position_text(vol, p, ijk if frames else None))
         if ijk is None:
             parts.append("outside the image")
         else:
-            parts.append(f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})")
+            if frames:
+                parts.append(f"pixel ({ijk[0]}, {ijk[1]})")
+                parts.append(frame_text(ijk[2] + 1, vol.size_ijk[2], frame_time_s(vol.metadata, ijk[2])))
+            else:
+                parts.append(f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})")
             if _unread(slices_read, ijk[2]):
                 parts.append("not loaded yet")
             else:

@@ -3,7 +3,14 @@
 middle slice) -> the series' stacks and the objects attached to it (DICOM SEG,
 RTSTRUCT, reports...).
 
-Double-clicking a series (or one of its stacks) emits ``stack_activated(uid)``;
+The volumes of a 3-D + time series (fMRI, DCE: the stacks the indexer split by
+repeated positions, which the viewer's Time bar steps through; see
+:func:`interval.io.dicom.time_series.volume_siblings`) share ONE row, "fMRI BOLD —
+16 volumes in time", showing the first volume, with a collapsed child row per volume.
+Diffusion volumes (they carry a b-value) keep a row each: they differ in gradient,
+not in time; echoes and orientations are separate rows as before.
+
+Double-clicking a series (or one of its stacks or volumes) emits ``stack_activated(uid)``;
 double-clicking a segmentation or structure set emits ``object_activated(key)``
 (:meth:`object_of` tells what it is and which stack it belongs on).  After either,
 ``view_focus_requested`` asks the window to give the keyboard to the image view (so
@@ -34,12 +41,14 @@ from interval.io.dicom.records import (
     SeriesRecord,
     StudyRecord,
 )
+from interval.io.dicom.time_series import volume_siblings, volume_times_ms
 from interval.ui.plain_text import plain_label, set_plain_tooltip
 
 KIND_ROLE = Qt.ItemDataRole.UserRole
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
 NAME_ROLE = Qt.ItemDataRole.UserRole + 3  # the row's name without a flag
 PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 4  # "irregular" / "refused"
+VOLUMES_ROLE = Qt.ItemDataRole.UserRole + 5  # a row of volumes in time: how many
 IRREGULAR_FLAG = "⚠"
 REFUSED_FLAG = "✖"  # U+2716: in DejaVu Sans, Segoe UI Symbol and Apple's fonts (U+26D4 is not)
 OPENABLE_KINDS = ("seg", "rtstruct")  # objects shown as label layers
@@ -77,6 +86,8 @@ class StudyBrowser(QDockWidget):
         self.index: DicomIndex | None = None
         self._stacks: dict[str, ImageStack] = {}
         self._items: dict[str, QTreeWidgetItem] = {}  # stack uid -> item showing it
+        # volume of a time series -> uid of the first volume, whose row shows them all
+        self._first_volume: dict[str, str] = {}
         # object key -> (object, uid of the stack it belongs on, or None)
         self._objects: dict[str, tuple[NonImageObject, str | None]] = {}
 
@@ -86,6 +97,7 @@ class StudyBrowser(QDockWidget):
         self.index = None
         self._stacks.clear()
         self._items.clear()
+        self._first_volume.clear()
         self._objects.clear()
         self.status.setText(message)
 
@@ -148,32 +160,69 @@ class StudyBrowser(QDockWidget):
             item.setText(3, f"{len(series.objects)} object(s)")
             set_plain_tooltip(item, "No images: " + ", ".join(kinds), 0)
             item.setForeground(0, Qt.GlobalColor.gray)
-        targets = [item] if len(series.stacks) == 1 else []
-        if len(series.stacks) > 1:
-            for k, stack in enumerate(series.stacks):
-                child = QTreeWidgetItem(
+        rows = _rows_of(self.index, series)
+        for n, row in enumerate(rows):
+            if len(rows) == 1:
+                target = item
+            else:
+                label = row[0].label if len(row) == 1 else _without_volume(row[0].label)
+                target = QTreeWidgetItem(
                     item,
-                    [_stack_row_text(stack, k), series.modality, stack.label, str(stack.n_frames)],
+                    [_stack_row_text(row[0], n), series.modality, label,
+                     str(sum(s.n_frames for s in row))],
                 )
-                if stack.label:
-                    set_plain_tooltip(child, stack.label, 0)
-                targets.append(child)
-            item.setExpanded(True)
-        for target, stack in zip(targets, series.stacks, strict=True):
+                if label:
+                    set_plain_tooltip(target, label, 0)
+            if len(row) > 1:
+                self._add_volumes(target, row, series.modality)
             target.setData(0, KIND_ROLE, "stack" if target is not item else "series")
-            target.setData(0, UID_ROLE, stack.uid)
-            self._stacks[stack.uid] = stack
-            self._items[stack.uid] = target
-            problems = irregular.get(stack.uid)
-            if problems:
-                self.mark_problem(stack.uid, problems, irregular=True)
-            elif stack.uid in unloadable:
-                self.mark_problem(stack.uid, [unloadable[stack.uid]], irregular=False)
+            self._register(target, row[0], irregular, unloadable)
+            for k in range(1, len(row)):  # the row itself shows (and flags) the first volume
+                self._register(target.child(k), row[k], irregular, unloadable)
+        if len(rows) > 1:
+            item.setExpanded(True)
         if series.attached:
             names = ", ".join(sorted({o.kind.upper() for o in series.attached}))
             set_plain_tooltip(item, f"Attached: {names}", 2)
         self._add_objects(item, series)
         _tooltips(item)
+
+    def _register(self, item: QTreeWidgetItem, stack: ImageStack, irregular, unloadable) -> None:
+        """``item`` shows ``stack``: double-click, thumbnail and problem flags reach it."""
+        item.setData(0, UID_ROLE, stack.uid)
+        self._stacks[stack.uid] = stack
+        self._items[stack.uid] = item
+        problems = irregular.get(stack.uid)
+        if problems:
+            self.mark_problem(stack.uid, problems, irregular=True)
+        elif stack.uid in unloadable:
+            self.mark_problem(stack.uid, [unloadable[stack.uid]], irregular=False)
+
+    def _add_volumes(
+        self, row: QTreeWidgetItem, volumes: list[ImageStack], modality: str
+    ) -> None:
+        """Make ``row`` the row of the volumes of a 3-D + time series (it opens the first
+        volume; the Time bar then steps through the others), with a collapsed child row
+        per volume (double-click one to start there)."""
+        n = len(volumes)
+        name = _without_volume(row.text(0))
+        row.setText(0, f"{name} — {n} volumes in time" if name else f"{n} volumes in time")
+        row.setData(0, VOLUMES_ROLE, n)
+        set_plain_tooltip(
+            row, f"{name or 'Series'}: {n} volumes at the same positions, in time "
+                 "— double-click to open the first; the Time bar steps through them", 0)
+        times_ms = volume_times_ms(volumes)
+        for k, stack in enumerate(volumes):
+            when = f"t = {times_ms[k] / 1000.0:.1f} s" if times_ms else ""
+            child = QTreeWidgetItem(
+                row, [_stack_row_text(stack, k), modality, when, str(stack.n_frames)]
+            )
+            child.setData(0, KIND_ROLE, "volume")
+            child.setData(0, UID_ROLE, stack.uid)
+            if stack.label:
+                set_plain_tooltip(child, stack.label, 0)
+            self._first_volume[stack.uid] = volumes[0].uid
+        row.setExpanded(False)
 
     def _add_objects(self, item: QTreeWidgetItem, series: SeriesRecord) -> None:
         """One row per object attached to ``series`` (or kept in it), under its row."""
@@ -212,6 +261,8 @@ class StudyBrowser(QDockWidget):
         item.setData(0, NAME_ROLE, name)
         item.setText(0, f"{flag} {name}")
         item.setData(0, PROBLEM_ROLE, "irregular" if irregular else "refused")
+        if item.data(0, KIND_ROLE) == "volume" and item.parent() is not None:
+            item.parent().setExpanded(True)  # a later volume of a time series: show its row
         head = "Irregular slices" if irregular else "Cannot be loaded"
         hint = (" — double-click, then choose Load as-is or Resample in Problems"
                 if irregular else "")
@@ -227,7 +278,8 @@ class StudyBrowser(QDockWidget):
         return None if item is None else item.data(0, PROBLEM_ROLE)
 
     def set_thumbnail(self, stack_uid: str, pixels: np.ndarray) -> None:
-        """Show a (h, w) uint8 picture as the icon of the stack's row."""
+        """Show a (h, w) uint8 grey or (h, w, 3) uint8 RGB picture as the icon of the
+        stack's row."""
         item = self._items.get(stack_uid)
         if item is None:
             return
@@ -239,14 +291,29 @@ class StudyBrowser(QDockWidget):
         return self._stacks.get(uid)
 
     def stacks(self) -> list[tuple[str, ImageStack]]:
-        """Every loadable stack as (uid, stack), in tree order."""
+        """Every loadable stack as (uid, stack), in tree order (every volume of a time
+        series included)."""
         return list(self._stacks.items())
+
+    def thumbnail_stacks(self) -> list[tuple[str, ImageStack]]:
+        """The stacks whose rows want a thumbnail: all but the later volumes of a time
+        series (the row of the first volume shows them all)."""
+        return [(uid, s) for uid, s in self._stacks.items()
+                if self._first_volume.get(uid, uid) == uid]
+
+    def time_series_count(self, stack_uid: str) -> int:
+        """How many volumes in time the row of ``stack_uid`` stands for (1: a plain stack)."""
+        item = self._items.get(self._first_volume.get(stack_uid, stack_uid))
+        count = item.data(0, VOLUMES_ROLE) if item is not None else None
+        return int(count) if count else 1
 
     def item_for(self, stack_uid: str) -> QTreeWidgetItem | None:
         return self._items.get(stack_uid)
 
     def has_thumbnail(self, stack_uid: str) -> bool:
-        item = self._items.get(stack_uid)
+        """Whether the row showing the stack has its thumbnail (for a later volume of a time
+        series: the row of the first volume)."""
+        item = self._items.get(self._first_volume.get(stack_uid, stack_uid))
         return bool(item is not None and item.data(0, Qt.ItemDataRole.UserRole + 2))
 
     def object_of(self, key: str) -> tuple[NonImageObject, str | None] | None:
@@ -274,7 +341,7 @@ class StudyBrowser(QDockWidget):
     def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
         uid = item.data(0, UID_ROLE)
         kind = item.data(0, KIND_ROLE)
-        if kind in ("series", "stack") and uid in self._stacks:
+        if kind in ("series", "stack", "volume") and uid in self._stacks:
             self.stack_activated.emit(uid)
         elif kind == "object" and uid in self._objects:
             self.object_activated.emit(uid)
@@ -328,6 +395,40 @@ def _stack_row_text(stack: ImageStack, k: int) -> str:
 
 
 _LABEL_PARTS = re.compile(r",\s(?![^()]*\))")  # ", " not inside parentheses
+_VOLUME_PART = re.compile(r"^volume \d+$")
+
+
+def _without_volume(text: str) -> str:
+    """A row text or stack label without its "volume 3" part ("volume 3 · echo 2" ->
+    "echo 2", "echo 2, volume 3" -> "echo 2", "volume 3" -> "")."""
+    for sep in (" · ", ", "):
+        parts = [p for p in text.split(sep) if not _VOLUME_PART.match(p.strip())]
+        if len(parts) != len(text.split(sep)):
+            return sep.join(parts)
+    return text
+
+
+def _rows_of(index: DicomIndex | None, series: SeriesRecord) -> list[list[ImageStack]]:
+    """The series' stacks as the browser's rows, in series order: one stack a row, except
+    the volumes of a 3-D + time series, which share one (the siblings the Time bar steps
+    through, :func:`volume_siblings`).  Diffusion volumes (with a b-value) keep a row each:
+    they differ in gradient direction, not in time."""
+    rows: list[list[ImageStack]] = []
+    grouped: set[str] = set()  # in a row of volumes already
+    alone: set[str] = set()  # known to keep a row of its own
+    for stack in series.stacks:
+        if stack.uid in grouped:
+            continue
+        lonely = index is None or len(series.stacks) == 1 or stack.uid in alone
+        siblings = [] if lonely else volume_siblings(index, stack.uid)
+        if siblings and not any(s.frames and s.frames[0].info.b_value is not None
+                                for s in siblings):
+            rows.append(siblings)
+            grouped.update(s.uid for s in siblings)
+        else:
+            rows.append([stack])
+            alone.update(s.uid for s in siblings)
+    return rows
 
 
 def _stack_for(series: SeriesRecord, obj: NonImageObject) -> str:
@@ -353,7 +454,11 @@ def _sex_birth(p: PatientRecord) -> str:
 
 
 def _pixmap(pixels: np.ndarray) -> QPixmap:
-    grey = np.ascontiguousarray(pixels, dtype=np.uint8)
-    h, w = grey.shape
-    image = QImage(grey.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    """A (h, w) grey or (h, w, 3) RGB uint8 picture as a pixmap."""
+    data = np.ascontiguousarray(pixels, dtype=np.uint8)
+    h, w = data.shape[:2]
+    if data.ndim == 3:
+        image = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    else:
+        image = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
     return QPixmap.fromImage(image)

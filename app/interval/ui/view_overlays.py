@@ -115,6 +115,7 @@ class ViewOverlays:
         self.renderer = renderer
         self.annotations_visible = True
         self.text_visible = True
+        self.length_unit = "mm"  # "px" on an image without a pixel spacing (scale bar label)
         self.markers = {
             "left": _text_actor(0.01, 0.5, "Left", "Centered", 16, MARKER_COLOUR),
             "right": _text_actor(0.99, 0.5, "Right", "Centered", 16, MARKER_COLOUR),
@@ -263,7 +264,7 @@ class ViewOverlays:
             return ()
         x1 = w - _MARGIN_PX
         x0 = x1 - mm / mm_per_pixel
-        self._scale_label.SetInput(scale_bar_label(mm))
+        self._scale_label.SetInput(scale_bar_label(mm, self.length_unit))
         label_x = (x0 - _MARGIN_PX) / w
         label = self.box(self._scale_label, (label_x, 0.5))
         left = label[0] if label is not None else x0

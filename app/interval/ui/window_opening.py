@@ -317,7 +317,8 @@ class OpeningMixin:
         self._set_message(self.browser.status.text())
         if stacks:
             self.thumb_job = self.runner.submit(
-                "making thumbnails", thumbnails_job(stacks), on_partial=self._on_thumbnail
+                "making thumbnails", thumbnails_job(self.browser.thumbnail_stacks()),
+                on_partial=self._on_thumbnail,
             )
         loadable = [uid for uid, _s in stacks if uid not in result.irregular]
         focus = self._focus_file
@@ -328,8 +329,9 @@ class OpeningMixin:
             if uid is not None and uid in loadable:
                 self.load_stack(uid)
                 return
-        if len(stacks) == 1 and loadable:
-            self.load_stack(loadable[0])
+        rows = self.browser.thumbnail_stacks()  # one per browser row (a series in time: one)
+        if len(rows) == 1 and rows[0][0] in loadable:
+            self.load_stack(rows[0][0])  # the only thing in the folder: shown at once
             return
         attached = [uid for uid in loadable
                     if self._stack_series_uid(uid) in self.series_segmentations]

@@ -380,7 +380,8 @@ THUMB_SIZE = 64
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """A small greyscale picture of a stack's middle slice (``pixels``: (h, w) uint8)."""
+    """A small picture of a stack's middle slice (``pixels``: (h, w) uint8 grey, or
+    (h, w, 3) uint8 RGB for a colour image)."""
 
     key: str
     pixels: np.ndarray
@@ -408,7 +409,9 @@ def thumbnails_job(stacks: list[tuple[str, ImageStack]], size: int = THUMB_SIZE)
 
 
 def middle_slice_thumbnail(stack: ImageStack, size: int = THUMB_SIZE) -> np.ndarray | None:
-    """The middle frame of ``stack`` windowed to grey and shrunk to at most ``size`` px."""
+    """The middle frame of ``stack`` shrunk to at most ``size`` px: ``(h, w)`` uint8 grey,
+    windowed, or ``(h, w, 3)`` uint8 RGB for a colour image (RGB, YBR and palette images
+    are RGB once read), shown as it is."""
     from interval.core.window_presets import apply_window
     from interval.io.dicom.pixels import read_pixels
 
@@ -418,9 +421,9 @@ def middle_slice_thumbnail(stack: ImageStack, size: int = THUMB_SIZE) -> np.ndar
     frames = sorted(stack.frames, key=lambda f: (f.header.instance_number or 0, f.frame))
     ref = frames[len(frames) // 2]
     image = read_pixels([ref])[0]
-    if image.ndim == 3:  # colour
-        image = image.mean(axis=-1)
-    step = max(1, int(np.ceil(max(image.shape) / size)))
+    step = max(1, int(np.ceil(max(image.shape[:2]) / size)))
+    if image.ndim == 3:  # colour: no window, the picture as it is
+        return np.ascontiguousarray(image[::step, ::step, :3], dtype=np.uint8)
     small = np.asarray(image[::step, ::step], dtype=np.float32)
     info = ref.info
     mono1 = ref.header.photometric_interpretation.upper() == "MONOCHROME1"

@@ -74,7 +74,7 @@ def test_emri_small_loads_as_ten_time_frames(tmp_path: Path) -> None:
     expected = pydicom.dcmread(path).pixel_array
     np.testing.assert_array_equal(vol.array, expected)
     assert vol.spacing == (1.0, 1.0, 1.0)  # no spacing in the file: pixels
-    assert any("distances are in pixels" in w for w in vol.metadata.warnings)
+    assert vol.metadata.length_unit == "px"
     assert any("nominal placement" in w for w in vol.metadata.warnings)
     assert vol.metadata.frame_times_ms == ()  # no FrameTime in this file
 

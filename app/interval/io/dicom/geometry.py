@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from interval.core.errors import UnsupportedData
+from interval.core.metadata import PIXELS_NOT_MM_WARNING
 from interval.io.dicom.records import FrameInfo
 
 # Slices whose stacking direction leans further than this from the normal count as tilted.
@@ -340,10 +341,7 @@ def _nominal(info: FrameInfo, default_slice_spacing: float | None) -> StackGeome
     notes = (note,) if note else ()
     if spacing is None:
         spacing = (1.0, 1.0)
-        notes = (
-            "This image has no usable pixel spacing (missing or zero), so distances and areas "
-            "are in pixels, not millimetres.",
-        )
+        notes = (PIXELS_NOT_MM_WARNING,)
     pixel = (float(spacing[0]), float(spacing[1]))
     if info.orientation is not None:
         row, col = _cosines(info.orientation)

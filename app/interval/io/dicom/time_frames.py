@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
+from interval.core.metadata import PIXELS_NOT_MM_WARNING
 from interval.core.volume import Volume
 from interval.io.dicom.records import FrameInfo, FrameRef, ImageStack
 
@@ -41,7 +42,6 @@ _NOMINAL_WARNING = (
     "images); they are shown as a 2-D image sequence with a nominal placement, so positions "
     "and directions are not anatomical."
 )
-_PIXEL_UNITS_WARNING = "The pixel spacing is unknown: distances are in pixels."
 _TAGS = (
     "FrameTime", "FrameTimeVector", "CineRate", "RecommendedDisplayFrameRate",
     "ImagerPixelSpacing", "SequenceOfUltrasoundRegions", "ContentTime",
@@ -271,7 +271,7 @@ def _placement(
         pixel = pixel or _imager_spacing(tags) or _ultrasound_spacing(tags)
     if pixel is None:
         pixel = (1.0, 1.0)
-        notes.append(_PIXEL_UNITS_WARNING)
+        notes.append(PIXELS_NOT_MM_WARNING)
     return origin, direction, (float(pixel[0]), float(pixel[1])), notes  # type: ignore[return-value]
 
 
