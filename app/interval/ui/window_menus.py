@@ -219,8 +219,13 @@ class MenusMixin:
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("shortcuts", "Keyboard shortcuts…", self.show_shortcuts))
+        from interval.ui.about_dialog import open_user_guide, show_about_dialog
+
+        help_menu.addAction(self._action("user_guide", "User guide",
+                                         lambda _=False: open_user_guide(self)))
         about = QAction("About Interval", self)
-        about.triggered.connect(self.show_about)
+        about.setObjectName("about")
+        about.triggered.connect(lambda _=False: show_about_dialog(self))
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(about)
 

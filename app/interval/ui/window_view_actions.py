@@ -12,12 +12,10 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
     QLabel,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
 
-import interval
 from interval.core.errors import IntervalError
 from interval.core.viewer_state import VIEW_IDS, CineChanged, ImageLayer, LayoutChanged
 from interval.core.window_presets import CT_PRESETS, image_window, initial_window
@@ -225,15 +223,3 @@ class ViewActionsMixin:
         self._help_dialog.show()
         self._help_dialog.raise_()
         return self._help_dialog
-
-    def show_about(self) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setWindowTitle("About Interval")
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        box.setText(
-            f"Interval {interval.__version__}\n\nA clinical imaging viewer with AI plugins.\n"
-            "Not for primary diagnosis unless validated for that use."
-        )
-        box.setModal(False)
-        box.show()
-        return box
