@@ -115,6 +115,18 @@ def test_a_hostile_exception_message_cannot_break_the_refusal():
         run_analyzer(Raises(Evil()), TPS)
 
 
+
+def test_an_analyzer_needing_missing_torch_says_so_in_a_sentence():
+    """The viewer-only edition has no torch: the refusal says so, not "ModuleNotFoundError"."""
+    missing = ModuleNotFoundError("No module named 'torch'", name="torch")
+    with pytest.raises(AnalyzerRefused) as info:
+        run_analyzer(Raises(missing), TPS, name="growth forecast")
+    assert str(info.value) == ("growth forecast needs PyTorch, and this edition of Interval has "
+                               "no model runtime (it can open results made elsewhere)")
+    other = ModuleNotFoundError("No module named 'lifelines'", name="lifelines")
+    with pytest.raises(AnalyzerRefused, match="failed: ModuleNotFoundError"):
+        run_analyzer(Raises(other), TPS, name="x")
+
 def test_cancel_passes_through():
     with pytest.raises(Cancelled):
         run_analyzer(Raises(Cancelled()), TPS)

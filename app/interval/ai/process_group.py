@@ -13,7 +13,11 @@ Child side (first thing in the model's process, :func:`isolate_model_process`):
   died before the call).
 * POSIX: a tiny sentinel process in the group (:func:`start_group_sentinel`) kills the
   group when the model process dies by any means, so that processes the model started
-  do not outlive it when the viewer itself is killed.
+  do not outlive it when the viewer itself is killed.  From a source install it runs in
+  a bare interpreter (``python -I -S -c``); in a frozen (PyInstaller) build, where
+  ``sys.executable`` is the app, it runs the app with the hidden first argument
+  :data:`SENTINEL_ARG`, which :func:`handle_frozen_start` (first thing in
+  ``interval.cli.main.main``) turns into :func:`run_sentinel` before anything else.
 
 Parent side (:class:`ProcessTree`): the group's members plus the model's descendants
 that left it (found by parent pid), their resident memory, and signalling them all.
@@ -33,10 +37,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = [
+    "SENTINEL_ARG",
     "ProcessTree",
+    "handle_frozen_start",
     "isolate_model_process",
+    "run_sentinel",
+    "sentinel_command",
     "start_group_sentinel",
 ]
 
@@ -44,6 +55,8 @@ log = logging.getLogger(__name__)
 
 _LINUX = sys.platform.startswith("linux")
 _PR_SET_PDEATHSIG = 1
+# the frozen app's hidden first argument: run as the group sentinel of process group N
+SENTINEL_ARG = "--interval-group-sentinel"
 # Runs in a bare interpreter (-I -S): polls its parent (the model process); once the
 # parent is gone (reparented), kills the whole group, itself included.
 _SENTINEL = (
@@ -84,20 +97,58 @@ def _set_parent_death_signal(sig: int) -> None:
 
 
 def start_group_sentinel() -> subprocess.Popen | None:
-    """Start the sentinel process (POSIX, not in a frozen build); None when not started."""
-    if not hasattr(os, "killpg") or getattr(sys, "frozen", False):
+    """Start the sentinel process (POSIX); None when not started."""
+    if not hasattr(os, "killpg"):
         return None
     if os.getpgid(0) != os.getpid():  # not a group leader: killpg would hit our parent's
         return None
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _SENTINEL, str(os.getpid())],
+            sentinel_command(os.getpid()),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True,
         )
     except OSError as exc:
         log.debug("could not start the group sentinel: %s", exc)
         return None
+
+
+def sentinel_command(group: int) -> list[str]:
+    """The command line of the sentinel for process group ``group``: a bare interpreter
+    from a source install, the app itself with :data:`SENTINEL_ARG` when frozen."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, SENTINEL_ARG, str(int(group))]
+    return [sys.executable, "-I", "-S", "-c", _SENTINEL, str(int(group))]
+
+
+def run_sentinel(group: int, poll_s: float = 0.2) -> NoReturn:
+    """The sentinel's loop (frozen builds): once the parent (the model process, leader of
+    ``group``) is gone, kill the whole group, this process included."""
+    while os.getppid() == group:
+        time.sleep(poll_s)
+    with contextlib.suppress(OSError):
+        os.killpg(group, signal.SIGKILL)
+    os._exit(0)
+
+
+def handle_frozen_start(argv: Sequence[str]) -> None:
+    """First thing in the entry point.  In a frozen build: let ``multiprocessing`` run a
+    spawned child (``freeze_support``; it exits when this is one), and run the group
+    sentinel when ``argv`` (without the program name) starts with :data:`SENTINEL_ARG`.
+    Does nothing from a source install."""
+    if not getattr(sys, "frozen", False):
+        return
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    if len(argv) == 2 and argv[0] == SENTINEL_ARG and hasattr(os, "killpg"):
+        try:
+            group = int(argv[1])
+        except ValueError:
+            os._exit(2)
+        if group > 1:
+            run_sentinel(group)
+        os._exit(2)
 
 
 # --- parent side --------------------------------------------------------------------------

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"interval {interval.__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="check this installation end to end on generated data (index, load, render, "
+        "model, tracking, reports) and exit 0 when all is well; with --verbose, each step",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parser(sub, [common])
     convert.add_parser(sub, [common])
@@ -111,6 +116,18 @@ def _run_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _run_self_test(args: argparse.Namespace) -> int:
+    from interval.diagnostics import run_self_test
+
+    def echo(line: str) -> None:
+        sys.stdout.write(f"{line}\n")
+        sys.stdout.flush()
+
+    run = run_self_test(echo=echo if getattr(args, "verbose", False) else None)
+    (sys.stdout if run.ok else sys.stderr).write(f"{run.summary()}\n")
+    return EXIT_OK if run.ok else EXIT_DATA
+
+
 def _interactive_display() -> bool:
     """Whether opening a window makes sense: a display, a person at a terminal, not CI."""
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
@@ -126,6 +143,9 @@ def _interactive_display() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``interval`` command line; returns the exit code."""
+    from interval.ai.process_group import handle_frozen_start  # frozen: spawn child, sentinel
+
+    handle_frozen_start(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
@@ -139,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         set_session_plugin_dirs(plugin_dirs)
     func = getattr(args, "func", None)
+    if getattr(args, "self_test", False):
+        if func is not None:
+            sys.stderr.write("interval: error: --self-test takes no command\n")
+            return EXIT_USAGE
+        func = _run_self_test
     if func is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -112,6 +112,7 @@ class _Timer:
 
 def run_segment(args: argparse.Namespace) -> int:
     """Load, segment (in a child process), write; 0 on success."""
+    from interval.ai.model_runtime import require_model_runtime
     from interval.cli.convert import _check_target, load_series
     from interval.io.dicom.policy import DEFAULT_POLICY
     from interval.io.image_files import SUPPORTED_TEXT, image_extension
@@ -119,6 +120,7 @@ def run_segment(args: argparse.Namespace) -> int:
     src = Path(args.path)
     out = Path(args.output)
     seg_out = Path(args.dicom_seg) if args.dicom_seg else None
+    require_model_runtime()  # the viewer-only edition: a plain message, no import error
     _check_options(args)
     if image_extension(out) is None:
         raise IntervalError(f"cannot tell the output format of {out.name}; use {SUPPORTED_TEXT}")

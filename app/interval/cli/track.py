@@ -93,6 +93,10 @@ def run_track(args: argparse.Namespace) -> int:
     from interval.longitudinal.pipeline import Reporter, TrackingOptions, run_tracking
     from interval.longitudinal.timeline import build_timeline
 
+    if not args.labels:  # segmenting needs the model runtime; --labels does not
+        from interval.ai.model_runtime import require_model_runtime
+
+        require_model_runtime()
     show = progress_wanted(bool(getattr(args, "progress", False)))
     echo = _echo(args.json)
     baseline = _date(args.baseline)

@@ -82,6 +82,14 @@ def run_analyzer(
         result = analyze(tuple(timepoints), **kwargs)
     except (Cancelled, KeyboardInterrupt):
         raise
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise AnalyzerRefused(f"{name} failed: {_exception_text(exc)}") from None
+        log.warning("longitudinal analyzer needs torch, which is not installed")
+        raise AnalyzerRefused(  # the viewer-only edition: a sentence, not an import error
+            f"{name} needs PyTorch, and this edition of Interval has no model runtime "
+            "(it can open results made elsewhere)"
+        ) from None
     except BaseException as exc:  # noqa: BLE001 - plugin code: anything may come out
         detail = _exception_text(exc)
         log.warning("longitudinal analyzer failed: %s", type(exc).__name__)

@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from interval.ai.model_runtime import NO_MODEL_RUNTIME, model_runtime_available
 from interval.core.errors import IntervalError
 from interval.core.viewer_state import ViewerState
 from interval.core.volume import Volume
@@ -249,6 +250,11 @@ class AiPanel(QDockWidget):
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(4, 4, 4, 4)
+        if not model_runtime_available():  # the viewer-only edition: no torch
+            no_runtime = plain_label(NO_MODEL_RUNTIME[0].upper() + NO_MODEL_RUNTIME[1:] + ".")
+            no_runtime.setObjectName("aiNoRuntime")
+            no_runtime.setWordWrap(True)
+            lay.addWidget(no_runtime)
         self.series_label = plain_label("No image open.")  # a DICOM description
         self.series_label.setObjectName("aiSeries")
         self.series_label.setWordWrap(True)
@@ -514,7 +520,7 @@ class AiPanel(QDockWidget):
         running = self.job is not None
         entry = self.selected_entry()
         ok = entry is not None and fit_reason(entry, self.state.active_volume) is None
-        self.run_button.setEnabled(ok and not running)
+        self.run_button.setEnabled(ok and not running and model_runtime_available())
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(not running and self._result_still_open())
 
@@ -546,6 +552,9 @@ class AiPanel(QDockWidget):
     def run(self) -> Job | None:
         """Run the selected model on the active image in the background."""
         if self.job is not None:
+            return None
+        if not model_runtime_available():
+            self.message.emit(NO_MODEL_RUNTIME[0].upper() + NO_MODEL_RUNTIME[1:] + ".")
             return None
         entry = self.selected_entry()
         image = self.state.active_volume
