@@ -66,10 +66,10 @@ def main() -> None:
 
     win.state.set_layout("2x2")
     win.views.view_3d.rotate(25, 12)
-    wait(lambda: True)
+    wait(win.views.view_3d.is_ready)  # volume and surfaces prepared in the background
     shrink(win.save_layout_screenshot(args.out / "viewer-2x2.png"))
     win.state.set_layout("1x1", "3d")
-    wait(lambda: True)
+    wait(win.views.view_3d.is_ready)
     shrink(win.save_layout_screenshot(args.out / "viewer-3d.png"))
     os._exit(0)  # skip teardown of the background workers
 
