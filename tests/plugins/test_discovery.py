@@ -315,3 +315,12 @@ def test_plugin_needing_a_missing_package_is_refused_naming_all_of_them(
         "pip install interval_no_such_pkg_a interval_no_such_pkg_b")
     assert reasons["org.test.needs-one"] == (
         "needs the Python package interval_no_such_pkg_a: pip install interval_no_such_pkg_a")
+
+
+def test_a_frozen_app_does_not_suggest_pip(monkeypatch):
+    """The bundled app has no pip: the refusal says the build lacks the package."""
+    from interval.plugins.manifest import requirements_reason
+
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    assert requirements_reason(["deepbet"]) == (
+        "needs the Python package deepbet, which this build of Interval does not include")

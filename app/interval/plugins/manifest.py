@@ -9,6 +9,7 @@ Nothing here imports or executes plugin code.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -391,10 +392,14 @@ def missing_requirements(names: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def requirements_reason(missing: list[str]) -> str:
-    """The refusal text for missing packages, naming all of them."""
+    """The refusal text for missing packages, naming all of them.  In the bundled app
+    (frozen: no pip) it says that this build does not include them instead."""
     plural = "s" if len(missing) > 1 else ""
-    return (f"needs the Python package{plural} {', '.join(missing)}: "
-            f"pip install {' '.join(missing)}")
+    names = ", ".join(missing)
+    if getattr(sys, "frozen", False):
+        return (f"needs the Python package{plural} {names}, which this build of Interval "
+                "does not include")
+    return f"needs the Python package{plural} {names}: pip install {' '.join(missing)}"
 
 
 def _check_python(value: Any, folder: Path, problems: list[str]) -> tuple[str | None, Path]:

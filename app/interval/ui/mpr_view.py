@@ -277,7 +277,7 @@ class MprView(QWidget):
         layer = active_image_layer(self.state)
         if layer is not None:
             window = window_text(vol, layer.window.width, layer.window.center)
-            if layer.invert:
+            if layer.invert and not vol.is_rgb:  # colour images ignore invert
                 window += "  inv"
         return corner_texts(
             vol.metadata, name,
