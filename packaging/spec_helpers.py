@@ -194,16 +194,14 @@ def trim(binaries: list, datas: list, with_torch: bool) -> tuple[list, list]:
     return kept_out[0], kept_out[1]
 
 
-_LICENSE_WORDS = ("LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS", "COPYRIGHT")
-
-
 def _metadata_notice(dist: md.Distribution, out_dir: Path) -> Path:
     """A text file with the licence a distribution declares in its metadata (for those
     that ship no licence file, e.g. PySide6: LGPL-3.0 / GPL)."""
+    from interval.about_info import licence_identifier
+
     meta = dist.metadata
     lines = [f"{meta.get('Name')} {meta.get('Version')}",
-             f"License: {meta.get('License-Expression') or meta.get('License') or 'unknown'}"]
-    lines += [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+             f"License: {licence_identifier(meta)}"]
     for key in ("Home-page", "Project-URL"):
         lines += [f"{key}: {v}" for v in meta.get_all(key) or []]
     lines.append("(no licence file in the distribution: see its home page for the full text)")
@@ -218,6 +216,8 @@ def license_datas(pure: list, binaries: list, datas: list,
     """Licence texts of the distributions whose code is in the bundle, as DATA entries
     ``licenses/<distribution>/<file>``, plus Python's own licence; a distribution with
     no licence file gets the licence its metadata declares (written under ``work_dir``)."""
+    from interval.about_info import is_licence_file
+
     tops = {entry[0].split(".")[0] for entry in pure}
     for entry in list(binaries) + list(datas):
         parts = _dest_parts(entry[0])
@@ -232,9 +232,10 @@ def license_datas(pure: list, binaries: list, datas: list,
         except md.PackageNotFoundError:
             continue
         for f in dist.files or ():
-            base = PurePosixPath(str(f)).name
-            if not base.upper().startswith(_LICENSE_WORDS):
+            rel = PurePosixPath(str(f).replace("\\", "/"))
+            if not is_licence_file(rel):  # the About dialog's rule, so both list the same
                 continue
+            base = rel.name
             src = Path(str(dist.locate_file(f)))
             if src.is_file():
                 out.append((f"licenses/{name}/{base}", str(src), "DATA"))

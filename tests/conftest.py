@@ -30,3 +30,18 @@ def dicom_data() -> Path:
     if not DICOM_DATA.is_dir():
         pytest.fail(f"shared test data missing: {DICOM_DATA}")
     return DICOM_DATA
+
+
+@pytest.fixture
+def no_torch(monkeypatch):
+    """This installation as the viewer-only edition sees it: torch cannot be found."""
+    from importlib.machinery import PathFinder
+
+    from interval.ai import model_runtime
+
+    real = PathFinder.find_spec
+    monkeypatch.setattr(PathFinder, "find_spec", classmethod(
+        lambda cls, name, *a: None if name == "torch" else real(name, *a)))
+    model_runtime.model_runtime_available.cache_clear()
+    yield
+    model_runtime.model_runtime_available.cache_clear()

@@ -114,7 +114,7 @@ def dependency_distributions(
     return sorted(found.values(), key=lambda d: canonicalize_name(d.metadata["Name"] or ""))
 
 
-def _licence_identifier(meta: Any) -> str:
+def licence_identifier(meta: Any) -> str:
     """License-Expression, else a short License field, else the License classifiers."""
     expression = (meta.get("License-Expression") or "").strip()
     if expression:
@@ -148,7 +148,8 @@ def _homepage(meta: Any) -> str:
     return urls[0][1] if urls else ""
 
 
-def _is_licence_file(path: PurePosixPath) -> bool:
+def is_licence_file(path: PurePosixPath) -> bool:
+    """Whether a file a distribution installs (path as in its RECORD) is a licence text."""
     if path.suffix.lower() in _BINARY_SUFFIXES:
         return False
     in_licences = any(p.endswith(".dist-info") for p in path.parts[:1]) and "licenses" in path.parts
@@ -173,7 +174,7 @@ def licence_files(dist: md.Distribution) -> list[dict[str, str]]:
     candidates = [
         (PurePosixPath(str(entry).replace("\\", "/")), entry) for entry in dist.files or ()
     ]
-    candidates = [(pure, entry) for pure, entry in candidates if _is_licence_file(pure)]
+    candidates = [(pure, entry) for pure, entry in candidates if is_licence_file(pure)]
     for n, (pure, entry) in enumerate(candidates):
         if len(out) >= MAX_DIST_FILES or budget <= 0:
             rest = "\n".join(str(p) for p, _ in candidates[n:])
@@ -199,7 +200,7 @@ def licence_entry(dist: md.Distribution) -> dict[str, Any]:
     return {
         "name": meta["Name"] or "",
         "version": dist.version,
-        "licence": _licence_identifier(meta),
+        "licence": licence_identifier(meta),
         "homepage": _homepage(meta),
         "licence_files": files,
     }
@@ -276,7 +277,7 @@ def capabilities(with_ai: bool = True) -> list[str]:
 
 def _app_licence() -> str:
     dist = _distribution(DIST_NAME)
-    return _licence_identifier(dist.metadata) if dist is not None else "Apache-2.0"
+    return licence_identifier(dist.metadata) if dist is not None else "Apache-2.0"
 
 
 def compute_build_info(

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.machinery import PathFinder
-
 import pytest
 
 from interval.ai import model_runtime
 from interval.ai.model_runtime import NO_MODEL_RUNTIME, require_model_runtime
 from interval.cli.main import main
 from interval.core.errors import IntervalError
-
-
-@pytest.fixture
-def no_torch(monkeypatch):
-    """This installation as the viewer-only edition sees it: torch cannot be found."""
-    real = PathFinder.find_spec
-    monkeypatch.setattr(PathFinder, "find_spec", classmethod(
-        lambda cls, name, *a: None if name == "torch" else real(name, *a)))
-    model_runtime.model_runtime_available.cache_clear()
-    yield
-    model_runtime.model_runtime_available.cache_clear()
 
 
 def test_torch_present_here():

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from importlib.machinery import PathFinder
-
-import pytest
 from PySide6.QtWidgets import QLabel
 
 from interval.ai import model_runtime
 from interval.ai.model_runtime import NO_MODEL_RUNTIME
 from interval.core.viewer_state import ViewerState
-
-
-@pytest.fixture
-def no_torch(monkeypatch):
-    real = PathFinder.find_spec
-    monkeypatch.setattr(PathFinder, "find_spec", classmethod(
-        lambda cls, name, *a: None if name == "torch" else real(name, *a)))
-    model_runtime.model_runtime_available.cache_clear()
-    yield
-    model_runtime.model_runtime_available.cache_clear()
 
 
 def test_dock_says_this_edition_has_no_model_runtime(qtbot, no_torch):

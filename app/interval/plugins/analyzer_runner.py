@@ -85,7 +85,7 @@ def run_analyzer(
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "torch":
             raise AnalyzerRefused(f"{name} failed: {_exception_text(exc)}") from None
-        log.warning("longitudinal analyzer needs torch, which is not installed")
+        log.info("longitudinal analyzer needs torch, which is not installed")  # viewer-only
         raise AnalyzerRefused(  # the viewer-only edition: a sentence, not an import error
             f"{name} needs PyTorch, and this edition of Interval has no model runtime "
             "(it can open results made elsewhere)"

@@ -108,6 +108,15 @@ def test_xa_clip_has_frame_times_and_rate_from_frame_time(tmp_path: Path) -> Non
     assert vol.spacing == pytest.approx((0.25, 0.2, 1.0))  # (columns, rows, nominal k)
     np.testing.assert_allclose(vol.direction, np.eye(3))
     assert not any("in pixels" in w for w in vol.metadata.warnings)
+    assert any("detector plane" in w for w in vol.metadata.warnings)  # as for a single X-ray
+
+
+def test_xa_clip_spacing_is_corrected_by_the_estimated_magnification(tmp_path: Path) -> None:
+    write_clip(tmp_path / "clip.dcm", 3, ImagerPixelSpacing=[0.2, 0.25],
+               EstimatedRadiographicMagnificationFactor=1.25)
+    vol = load_dicom(tmp_path / "clip.dcm")
+    assert vol.spacing == pytest.approx((0.2, 0.16, 1.0))
+    assert any("estimated at the patient" in w for w in vol.metadata.warnings)
 
 
 def test_frame_time_vector_gives_uneven_frame_times(tmp_path: Path) -> None:

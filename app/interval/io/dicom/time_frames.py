@@ -31,6 +31,7 @@ import numpy as np
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel
 from interval.core.metadata import PIXELS_NOT_MM_WARNING
 from interval.core.volume import Volume
+from interval.io.dicom.geometry import frame_spacing
 from interval.io.dicom.records import FrameInfo, FrameRef, ImageStack
 
 POSITION_TOLERANCE_MM = 0.01  # frames closer than this lie at one position
@@ -44,7 +45,7 @@ _NOMINAL_WARNING = (
 )
 _TAGS = (
     "FrameTime", "FrameTimeVector", "CineRate", "RecommendedDisplayFrameRate",
-    "ImagerPixelSpacing", "SequenceOfUltrasoundRegions", "ContentTime",
+    "SequenceOfUltrasoundRegions", "ContentTime",
 )
 
 
@@ -268,18 +269,14 @@ def _placement(
         origin = (0.0, 0.0, 0.0)
         direction = np.eye(3)
         notes.append(_NOMINAL_WARNING.format(n=len(frames)))
-        pixel = pixel or _imager_spacing(tags) or _ultrasound_spacing(tags)
+        if pixel is None:  # ImagerPixelSpacing (with its note), else the ultrasound regions
+            pixel, note = frame_spacing(info)
+            notes.extend([note] if note else [])
+            pixel = pixel or _ultrasound_spacing(tags)
     if pixel is None:
         pixel = (1.0, 1.0)
         notes.append(PIXELS_NOT_MM_WARNING)
     return origin, direction, (float(pixel[0]), float(pixel[1])), notes  # type: ignore[return-value]
-
-
-def _imager_spacing(tags: dict[str, object]) -> tuple[float, float] | None:
-    values = _floats(tags.get("ImagerPixelSpacing"))
-    if len(values) == 2 and _valid_spacing((values[0], values[1])):
-        return (values[0], values[1])
-    return None
 
 
 def _ultrasound_spacing(tags: dict[str, object]) -> tuple[float, float] | None:
