@@ -45,3 +45,27 @@ def no_torch(monkeypatch):
     model_runtime.model_runtime_available.cache_clear()
     yield
     model_runtime.model_runtime_available.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def orthanc():
+    """A real Orthanc (tests/net/orthanc_server.py) with DICOMweb, HTTP auth and a C-MOVE
+    destination, one per test session (per xdist worker).
+
+    Missing packages fail the test (CI installs them): never a silent skip."""
+    from tests.net.orthanc_server import OrthancServer, orthanc_available
+
+    missing = orthanc_available()
+    if missing:
+        pytest.fail(missing)
+    server = OrthancServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def empty_orthanc(orthanc):
+    """The session's Orthanc with nothing stored in it."""
+    orthanc.delete_all()
+    yield orthanc
+    orthanc.delete_all()

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     # (a new one, e.g. `segment`, adds its module to this tuple, in the order of --help)
     for module_name in ("interval.cli.plugins", "interval.cli.segment"):
         importlib.import_module(module_name).add_parser(sub, [common])
-    for module_name in ("interval.cli.track", "interval.cli.forecast"):
+    for module_name in ("interval.cli.track", "interval.cli.forecast", "interval.cli.pacs",
+                        "interval.cli.batch"):
         importlib.import_module(module_name).add_parser(sub, [common])
     from interval.cli import demo as demo_cli
 

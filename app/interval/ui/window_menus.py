@@ -127,6 +127,10 @@ class MenusMixin:
         file_menu.addMenu(self.recent_menu)
         self._rebuild_recent_menu()
         file_menu.addSeparator()
+        file_menu.addAction(self._action("query_pacs", "Query PACS…", self.show_pacs_dialog))
+        file_menu.addAction(
+            self._action("send_to_pacs", "Send results to PACS…", self.show_send_dialog))
+        file_menu.addSeparator()
         file_menu.addAction(
             self._action("screenshot_view", "Save screenshot of view…", self._ask_screenshot_view)
         )
@@ -274,6 +278,18 @@ class MenusMixin:
         dock.show()
         dock.raise_()
         return dock
+
+    def show_pacs_dialog(self) -> QWidget:
+        """File > Query PACS…: search, retrieve into the cache, open (``ui.pacs_dialog``)."""
+        from interval.ui.pacs_dialog import show_pacs_dialog
+
+        return show_pacs_dialog(self)
+
+    def show_send_dialog(self) -> QWidget:
+        """File > Send results to PACS…: an output's SEG and SR (``ui.pacs_send``)."""
+        from interval.ui.pacs_send import show_send_dialog
+
+        return show_send_dialog(self)
 
     def open_tracking_results(self, folder: str | Path) -> QWidget | None:
         """Open an ``interval track`` / ``interval demo`` output folder in the longitudinal

@@ -18,7 +18,9 @@ The choice a run used is kept with its results (``workspace.json``'s session, se
 again with that results folder (the one proposed, or one the reader picks): what is no
 longer there is skipped with a note under the table.  :meth:`TimelineDock.follow` makes the
 dock follow the study browser: when its index changes the list is made again, keeping the
-reader's choice while the same patient is listed.
+reader's choice while the same patient is listed.  *Priors on PACS…* (:mod:`.pacs_priors`)
+adds the patient's other studies from a PACS (retrieved into the local cache, indexed with
+the folder; the cache folders are kept in ``extra_folders``).
 
 The label maps come from the default model (``phantom-unet``) unless ``labels_for`` gives
 another provider (a function of the :class:`~interval.longitudinal.timeline.TimelineSelection`,
@@ -78,10 +80,14 @@ from interval.longitudinal.timeline_plan import (
     StudyOption,
     build_selection,
     chosen_stack,
-    default_output_folder,
     effective_baseline,
     plan_patients,
     used_studies,
+)
+from interval.ui.longitudinal.pacs_priors import (
+    can_look_for_priors,
+    proposed_output,
+    show_priors_dialog,
 )
 from interval.ui.plain_text import plain_label, plain_tooltip, set_plain_tooltip
 from interval.ui.workers import IndexResult, Job, JobContext, JobRunner, index_job
@@ -133,6 +139,7 @@ class TimelineDock(QDockWidget):
         self.options_template = TrackingOptions()
         self.index: DicomIndex | None = None
         self.folder: Path | None = None
+        self.extra_folders: list[Path] = []  # studies added from a PACS (pacs_priors)
         self.plans: list[PatientPlan] = []
         self.choice = ReaderChoice()
         self.job: Job | None = None
@@ -229,12 +236,18 @@ class TimelineDock(QDockWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("timelineCancel")
         self.cancel_button.clicked.connect(self.cancel)
+        self.priors_button = QPushButton("Priors on PACS…")
+        self.priors_button.setObjectName("timelinePriors")
+        self.priors_button.setToolTip("The patient's other studies on a PACS, to add to the "
+                                      "timeline (servers: File > Query PACS…)")
+        self.priors_button.clicked.connect(lambda: show_priors_dialog(self))
         self.step_label = plain_label("")
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setVisible(False)
         buttons.addWidget(self.track_button)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.priors_button)
         buttons.addWidget(self.step_label, 1)
         buttons.addWidget(self.progress_bar)
         lay.addLayout(buttons)
@@ -284,6 +297,8 @@ class TimelineDock(QDockWidget):
             self._keep = self.current_choice()
             text = self.output_edit.text().strip()
             self._keep_output = text if text != self._proposed_output else ""
+        if self.folder != Path(folder):
+            self.extra_folders = []
         self.index = index
         self.folder = Path(folder)
         self.folder_label.setText(str(self.folder))
@@ -371,7 +386,7 @@ class TimelineDock(QDockWidget):
         self.warnings_label.setText("\n".join(f"• {w}" for w in notes))
         self.warnings_label.setVisible(bool(notes))
         if plan is not None and self.folder is not None:
-            self._proposed_output = str(default_output_folder(self.folder, plan.patient_id))
+            self._proposed_output = str(proposed_output(self.folder, plan.patient_id))
             self.output_edit.setText(self._proposed_output)
             if restore:
                 self.restore_saved_choice()
@@ -601,7 +616,7 @@ class TimelineDock(QDockWidget):
         return build_selection(plan, self.choice, self.index, self._paths())
 
     def _paths(self) -> list[Path]:
-        return [self.folder] if self.folder is not None else []
+        return [self.folder, *self.extra_folders] if self.folder is not None else []
 
     def tracking_options(self) -> TrackingOptions:
         """The pipeline options: the template with the dock's registration and forecast."""
@@ -751,6 +766,8 @@ class TimelineDock(QDockWidget):
                    and effective_baseline(plan, self.choice) is not None
                    and bool(self.output_edit.text().strip()))
         self.track_button.setEnabled(can_run)
+        self.priors_button.setEnabled(not busy and self._prep_job is None
+                                      and can_look_for_priors(plan))
         self.cancel_button.setEnabled(
             (busy and not self.job.is_cancelled()) or self._prep_job is not None)
 
