@@ -10,7 +10,10 @@
 # 3. run each bundle's `interval --version` and `interval --self-test` (offscreen Qt);
 # 4. viewer-only: `interval segment` must say that this edition has no model runtime;
 # 5. full: `interval demo --no-view --out DIR` from the bundle and from the installed
-#    package; their report.json files must agree (packaging/compare_reports.py).
+#    package; their report.json files must agree (packaging/compare_reports.py);
+# 6. both: `interval pacs find/get/send` against a real Orthanc (when installed), and
+#    full: `interval batch` on a local Dask cluster of 2 workers
+#    (packaging/frozen_net_check.py).
 # Exit status: the number of failed checks (0: all passed).
 set -u -o pipefail
 
@@ -70,6 +73,22 @@ check "installed demo" "$PYTHON" -c \
     demo --no-view --out "$WORK/demo-installed"
 check "same report" "$PYTHON" "$HERE/packaging/compare_reports.py" \
     "$WORK/demo-installed/report.json" "$WORK/demo-frozen/report.json"
+
+step "PACS (real Orthanc) and cohort runs from the bundles"
+for edition in viewer-only full; do
+    "$PYTHON" "$SRC/packaging/frozen_net_check.py" pacs "$SRC/dist/interval-$edition/interval" \
+        "$WORK/net-$edition"
+    rc=$?
+    if [ "$rc" = 2 ]; then
+        echo "not checked: $edition pacs (Orthanc is not installed)"
+    elif [ "$rc" = 0 ]; then
+        echo "ok: $edition pacs find/get/send"
+    else
+        echo "FAILED: $edition pacs find/get/send"; failed=$((failed + 1))
+    fi
+done
+check "full: batch on 2 Dask workers" "$PYTHON" "$SRC/packaging/frozen_net_check.py" batch \
+    "$SRC/dist/interval-full/interval" "$WORK/batch-full"
 
 step "done: $failed failed check(s); work folder $WORK"
 exit "$failed"

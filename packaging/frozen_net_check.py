@@ -85,7 +85,7 @@ def check_pacs(app: str, work: Path) -> int:
                                          ("DIMSE C-GET", dimse, None)):
             out = work / f"get-{name.split()[0].lower()}"
             got = _run(app, "pacs", "get", *server_args, study_uid, "-o", str(out),
-                       "--cache-dir", str(work / "cache"), stdin=stdin)
+                       "--cache-dir", str(out) + "-cache", stdin=stdin)
             fetched = sorted(out.rglob("*.dcm")) if got.returncode == 0 else []
             same = bool(fetched) and len(fetched) == patient.timepoints[0].n_files
             for path in fetched:
