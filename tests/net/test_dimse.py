@@ -3,6 +3,7 @@ that misbehave (tests/net/dimse_peers.py)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import logging
@@ -373,7 +374,8 @@ def test_transfer_cut_half_way(tmp_path):
     with cutting_get_scp(datasets) as peer:
         client = DimseClient(peer_profile(peer.port))
         with pytest.raises(TransferInterrupted, match="was cut"):
-            client.retrieve_series("1.2.3", "1.2.3.4", tmp_path)
+            client.retrieve_series(datasets[0].StudyInstanceUID,
+                                   datasets[0].SeriesInstanceUID, tmp_path)
     # the instance that arrived is complete, nothing else is there
     assert [p.name for p in tmp_path.iterdir()] == [f"{datasets[0].SOPInstanceUID}.dcm"]
     no_partial_files(tmp_path)
@@ -400,3 +402,32 @@ def test_user_name_and_password_by_identity_negotiation():
         with pytest.raises(AuthenticationFailed, match="user name or password") as info:
             open_client(profile, "Xq7-guess").echo()
         assert "Xq7" not in str(info.value) and "pw-1" not in str(info.value)
+
+
+class _StoreEvent:
+    """What pynetdicom's EVT_C_STORE gives the handler (only what InstanceWriter reads)."""
+
+    def __init__(self, ds: pydicom.Dataset) -> None:
+        self.dataset = ds
+        self.request = type("Req", (), {"AffectedSOPInstanceUID": ds.SOPInstanceUID})()
+
+    def encoded_dataset(self, include_meta: bool = True) -> bytes:
+        buffer = io.BytesIO()
+        self.dataset.save_as(buffer, enforce_file_format=True)
+        return buffer.getvalue()
+
+
+def test_the_storage_port_refuses_instances_of_another_series(tmp_path):
+    """While a C-MOVE runs the storage port is open: an instance someone else sends that
+    is not of the series asked for is refused and never written."""
+    from interval.net.dimse_storage import NOT_ASKED_FOR, SUCCESS, InstanceWriter
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    writer = InstanceWriter(tmp_path, series=(ds.StudyInstanceUID, ds.SeriesInstanceUID))
+    assert writer.handle(_StoreEvent(ds)) == SUCCESS
+    other = copy.deepcopy(ds)
+    other.SeriesInstanceUID = generate_uid()
+    other.SOPInstanceUID = generate_uid()
+    assert writer.handle(_StoreEvent(other)) == NOT_ASKED_FOR
+    assert [p.name for p in tmp_path.iterdir()] == [f"{ds.SOPInstanceUID}.dcm"]
+    assert writer.refused_other == 1

@@ -87,6 +87,7 @@ class _Retrieval:
         progress: ProgressFn | None,
         cancel: CancelFn | None,
         in_caller_thread: bool,
+        series: tuple[str, str] | None = None,
     ) -> None:
         self.profile = profile
         self.expected = list(expected) if expected is not None else None
@@ -102,6 +103,7 @@ class _Retrieval:
             dest,
             accept=self._keep_going if in_caller_thread else None,
             on_written=self._written if in_caller_thread else None,
+            series=series,
         )
 
     # -- called while instances arrive ----------------------------------------------
@@ -196,6 +198,10 @@ class _Retrieval:
                 result.warnings.append(
                     f"{len(missing)} of the {len(self.expected)} image(s) the PACS listed "
                     "for this series did not arrive.")
+        if writer.refused_other:
+            result.warnings.append(
+                f"{writer.refused_other} image(s) of another series arrived during the "
+                "retrieval and were refused.")
         if not writer.files and not result.warnings:
             result.warnings.append(f"{err.where(profile)} sent no image for this series.")
         self.report()
@@ -234,7 +240,8 @@ def _get(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
 ) -> RetrieveResult:
-    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=True)
+    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=True,
+                     series=(study_uid, series_uid))
     classes = [str(ds.get("SOPClassUID", "")) for ds in expected or []]
     contexts, roles = get_contexts(classes if all(classes) else [], MAX_CONTEXTS - 1)
     ae = new_ae(profile)
@@ -261,7 +268,8 @@ def _move(
     progress: ProgressFn | None,
     cancel: CancelFn | None,
 ) -> RetrieveResult:
-    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=False)
+    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=False,
+                     series=(study_uid, series_uid))
     during = "the retrieval (C-MOVE)"
     with StorageService(profile, job.writer) as service:
         job.move_port = service.port

@@ -30,6 +30,7 @@ from pynetdicom.presentation import PresentationContext
 
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700  # our answer to instances that arrive after a cancel
+NOT_ASKED_FOR = 0xC000  # "cannot understand": an instance of another series (C-MOVE port)
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 # One context per (SOP class, transfer syntax), most common first, so that the PACS can
@@ -87,8 +88,11 @@ class InstanceWriter:
         dest: Path,
         accept: Callable[[], bool] | None = None,
         on_written: Callable[[], None] | None = None,
+        series: tuple[str, str] | None = None,
     ) -> None:
         self.dest = Path(dest)
+        self.series = series  # (study UID, series UID) asked for; others are refused
+        self.refused_other = 0  # instances of another series (someone else's C-STORE)
         self.files: list[Path] = []
         self.error: OSError | None = None
         self._accept = accept
@@ -118,6 +122,10 @@ class InstanceWriter:
         if self._accept is not None and not self._accept():
             self.refuse()
             return OUT_OF_RESOURCES
+        if self.series is not None and not self._of_series(event):
+            with self._lock:
+                self.refused_other += 1
+            return NOT_ASKED_FOR
         path = self.dest / file_name(str(event.request.AffectedSOPInstanceUID or ""))
         try:
             write_atomically(path, event.encoded_dataset(include_meta=True))
@@ -132,6 +140,17 @@ class InstanceWriter:
         if self._on_written is not None:
             self._on_written()
         return SUCCESS
+
+
+    def _of_series(self, event) -> bool:
+        """Whether the instance belongs to the series asked for: the C-MOVE storage port
+        is open to anyone while a retrieval runs, and nothing else may join the series."""
+        try:
+            ds = event.dataset
+            study, series = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+        except Exception:  # noqa: BLE001 - an undecodable data set is not the series
+            return False
+        return (study, series) == self.series
 
 
 def get_contexts(
