@@ -8,7 +8,10 @@ memory, a ``MemoryError`` here, any other exception) becomes a *failed* record w
 reason in words, saved as the case's ``case.json`` (its ``log.txt`` holds the messages
 and, for an unexpected error, the traceback); the other cases go on.  A cancelled run
 (the run's cancel flag, :class:`~interval.batch.out_folder.BatchFolder`) gives a
-``cancelled`` record and leaves nothing behind: the case runs again next time.
+``cancelled`` record and leaves nothing behind: the case runs again next time.  A case
+past its time limit (``work["timeout_min"]``, :mod:`interval.batch.case_deadline`) stops
+the same way at its next step, but is recorded as failed ("stopped after its time limit of
+N min (at <phase>)"): like any failed case, a rerun runs it again with ``--retry-failed``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from interval.batch.case_deadline import CaseDeadline
 from interval.batch.case_folder import (
     LOG_TXT,
     SCHEMA,
@@ -58,17 +62,21 @@ def run_case(work: dict[str, Any], out: str) -> dict[str, Any]:
         "interval_version": _version(), "status": "failed", "reason": "",
         "outputs": {}, "numbers": {}, "timings": {}, "warnings": [],
     }
-    cancel = cancel_checker(folder)
+    deadline = CaseDeadline(work.get("timeout_min"))
+    cancel = cancel_checker(folder, deadline)
     staging = None
     try:
         if cancel():
             raise Cancelled()
         _prepare_process(work)
         staging = new_staging(folder, case["case_id"])
-        paths = _inputs(work, folder, record, lines.append, cancel)
+        paths = _inputs(work, folder, record, lines.append, cancel, deadline.set_phase)
         from interval.batch.case_work import do_case
 
-        result = do_case(work, paths, staging, echo=lines.append, cancel=cancel)
+        result = do_case(work, paths, staging, echo=lines.append, cancel=cancel,
+                         phase=deadline.set_phase)
+        if deadline.hit:  # a step that saw the limit returned instead of raising
+            raise Cancelled()
         record.update(status="ok", outputs=result.outputs, numbers=result.numbers,
                       warnings=result.warnings,
                       timings={**record["timings"], **result.timings})
@@ -76,14 +84,21 @@ def run_case(work: dict[str, Any], out: str) -> dict[str, Any]:
         _write_log(staging / LOG_TXT, lines)
         publish(folder, case["case_id"], staging, plain(record))
         staging = None
-    except Cancelled:
-        record.update(status="cancelled", reason="cancelled")
-        _finish(record, t_start)
     except Exception as exc:  # noqa: BLE001 - every failure is this case's alone
-        record.update(status="failed", reason=failure_reason(exc))
+        run_cancel = isinstance(exc, Cancelled) and not deadline.hit
+        if run_cancel or (deadline.hit and _run_cancelled(folder)):
+            record.update(status="cancelled", reason="cancelled")
+            _finish(record, t_start)
+            return plain(record)  # the finally removes the staging folder
+        if deadline.hit:  # whatever error stopping it gave is the limit's doing
+            record.update(status="failed", reason=deadline.reason())
+            if not isinstance(exc, Cancelled):
+                lines.append(f"while stopping: {failure_reason(exc)}")
+        else:
+            record.update(status="failed", reason=failure_reason(exc))
+            if not isinstance(exc, IntervalError):
+                lines.extend(traceback.format_exception(exc))
         _finish(record, t_start)
-        if not isinstance(exc, IntervalError):
-            lines.extend(traceback.format_exception(exc))
         lines.append(f"failed: {record['reason']}")
         discard(staging)
         staging = None
@@ -111,8 +126,10 @@ def failure_reason(exc: BaseException) -> str:
     return text[:_MAX_REASON]
 
 
-def cancel_checker(folder: BatchFolder) -> Callable[[], bool]:
-    """``cancel()``: True once the run's cancel flag exists (looked at twice a second)."""
+def cancel_checker(folder: BatchFolder,
+                   deadline: CaseDeadline | None = None) -> Callable[[], bool]:
+    """``cancel()``: True once the run's cancel flag exists (looked at twice a second), or
+    once ``deadline`` has passed."""
     state = {"at": -1e9, "set": False}
 
     def cancel() -> bool:
@@ -121,9 +138,20 @@ def cancel_checker(folder: BatchFolder) -> Callable[[], bool]:
             if now - state["at"] >= CANCEL_POLL_S:
                 state["at"] = now
                 state["set"] = folder.cancel_flag.exists()
-        return bool(state["set"])
+        if state["set"]:
+            return True
+        return deadline is not None and deadline.passed()
 
     return cancel
+
+
+def _run_cancelled(folder: BatchFolder) -> bool:
+    """Whether the whole run was cancelled (a case stopped then runs again next time, even
+    one past its limit)."""
+    try:
+        return folder.cancel_flag.exists()
+    except OSError:
+        return False
 
 
 def plain(record: dict[str, Any]) -> dict[str, Any]:
@@ -150,13 +178,15 @@ def _prepare_process(work: dict[str, Any]) -> None:
 
 
 def _inputs(work: dict[str, Any], folder: BatchFolder, record: dict[str, Any],
-            echo: Callable[[str], None], cancel: Callable[[], bool]) -> list[Path]:
+            echo: Callable[[str], None], cancel: Callable[[], bool],
+            phase: Callable[[str], None]) -> list[Path]:
     """The case's folders: as given, or fetched from its PACS into the cache."""
     case = work["case"]
     if case.get("kind") != "pacs":
         return [Path(p) for p in case.get("paths") or []]
     from interval.batch.pacs_fetch import fetch_studies
 
+    phase("fetching the studies from the PACS")
     t0 = time.perf_counter()
     cache = work.get("pacs_cache") or str(folder.root / PACS_CACHE_DIR)
     echo(f"Fetching {len(case['study_uids'])} study(ies) from {case['server']}")

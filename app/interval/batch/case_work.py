@@ -6,16 +6,18 @@ by the model (task ``segment`` alone: label maps and their volumes) or the whole
 pipeline runs (:func:`interval.longitudinal.pipeline.run_tracking`: segmentation by the
 model or the case's label maps, registration, matching, RECIST 1.1, the growth forecast
 with ``forecast``, every report).  Errors are raised as they come; recording them is
-:mod:`interval.batch.case_runner`'s job.
+:mod:`interval.batch.case_runner`'s job.  ``phase(words)`` is told what the case does
+(e.g. ``"registering timepoint 2"``), for the reason of a case stopped by its time limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from interval.core.jobs import CancelFn, check_cancel
 SEGMENTATION_DIR = "segmentation"
 SEGMENTATION_JSON = "segmentation.json"
 Echo = Callable[[str], None]
+Phase = Callable[[str], None]
 
 
 @dataclass
@@ -41,12 +44,28 @@ class CaseResult:
 
 
 def do_case(work: dict[str, Any], paths: Sequence[Path], staging: Path, *, echo: Echo,
-            cancel: CancelFn | None = None) -> CaseResult:
+            cancel: CancelFn | None = None, phase: Phase | None = None) -> CaseResult:
     """Run ``work`` (:func:`interval.batch.settings.case_work`) on the folders ``paths``,
     writing into ``staging``."""
+    phase = phase or (lambda _words: None)
     if "track" in work["tasks"]:
-        return _track(work, paths, staging, echo, cancel)
-    return _segment(work, paths, staging, echo, cancel)
+        return _track(work, paths, staging, echo, cancel, phase)
+    return _segment(work, paths, staging, echo, cancel, phase)
+
+
+def _phase_bar(phase: Phase) -> Callable[[str], contextlib.AbstractContextManager[Any]]:
+    """A tracking pipeline's "progress bar" that only tells ``phase`` what it is doing
+    ("Registering timepoint 2"), and afterwards that it is tracking again."""
+
+    @contextlib.contextmanager
+    def bar(label: str) -> Iterator[Any]:
+        phase(label[:1].lower() + label[1:])
+        try:
+            yield None  # no progress is drawn
+        finally:
+            phase("tracking")
+
+    return bar
 
 
 def _timeline(work: dict[str, Any], paths: Sequence[Path], cancel: CancelFn | None) -> Any:
@@ -74,10 +93,11 @@ def _model_labels(work: dict[str, Any], echo: Echo) -> Any:
 
 
 def _track(work: dict[str, Any], paths: Sequence[Path], staging: Path, echo: Echo,
-           cancel: CancelFn | None) -> CaseResult:
+           cancel: CancelFn | None, phase: Phase) -> CaseResult:
     from interval.longitudinal.pipeline import Reporter, TrackingOptions, run_tracking
     from interval.longitudinal.segmentation_source import FileLabels
 
+    phase("indexing the scans")
     t0 = time.perf_counter()
     selection = _timeline(work, paths, cancel)  # first: a case without scans fails at once
     index_s = time.perf_counter() - t0
@@ -87,9 +107,11 @@ def _track(work: dict[str, Any], paths: Sequence[Path], staging: Path, echo: Ech
         options = TrackingOptions(registration=work["registration"], reports=work["reports"],
                                   forecast="forecast" in work["tasks"],
                                   horizon_days=work.get("horizon_days"), reuse=False)
+        phase("tracking")
         outcome = run_tracking(selection, labels, staging, options,
                                inputs=tuple(str(p) for p in paths),
-                               reporter=Reporter(echo=echo), cancel=cancel)
+                               reporter=Reporter(echo=echo, bar=_phase_bar(phase)),
+                               cancel=cancel)
         labels = None  # run_tracking closed it
     finally:
         if labels is not None:
@@ -127,10 +149,11 @@ def _saved_label_volumes(report: dict[str, Any], staging: Path) -> list[dict[str
 
 
 def _segment(work: dict[str, Any], paths: Sequence[Path], staging: Path, echo: Echo,
-             cancel: CancelFn | None) -> CaseResult:
+             cancel: CancelFn | None, phase: Phase) -> CaseResult:
     from interval.io.image_files import write_image
     from interval.io.label_tables import json_sidecar_path, write_label_json
 
+    phase("indexing the scans")
     timings = {"index": 0.0, "read": 0.0, "segment": 0.0, "write": 0.0}
     t0 = time.perf_counter()
     selection = _timeline(work, paths, cancel)
@@ -147,13 +170,16 @@ def _segment(work: dict[str, Any], paths: Sequence[Path], staging: Path, echo: E
         for i, tp in enumerate(selection.timeline.timepoints):
             check_cancel(cancel)
             echo(f"Timepoint {i + 1}/{len(selection.timeline.timepoints)}: {tp.label}")
+            phase(f"reading timepoint {i + 1}")
             t0 = time.perf_counter()
             volume = selection.load(i, cancel=cancel)
             timings["read"] += time.perf_counter() - t0
+            phase(f"segmenting timepoint {i + 1}")
             t0 = time.perf_counter()
             label_map = labels.label_map(i, volume, cancel=cancel)
             del volume
             timings["segment"] += time.perf_counter() - t0
+            phase(f"writing timepoint {i + 1}")
             t0 = time.perf_counter()
             path = folder / f"tp{i + 1}_labels.nii.gz"
             write_image(label_map, path)

@@ -18,6 +18,7 @@ patient    the Patient ID to track when the folders hold several patients
 baseline   first study date to use, ``YYYY-MM-DD``
 registration  ``rigid``, ``affine`` or ``deformable`` (default: the run's)
 horizon    forecast this many days after the last visit (default: the next expected visit)
+timeout_min  this case's time limit in minutes (default: the run's ``--case-timeout``)
 notes      free text, ignored (also ``comment``)
 ========== =================================================================================
 
@@ -49,7 +50,7 @@ _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
              *(f"lpt{i}" for i in range(10))}
 _ALIASES = {"paths": "path", "study_uid": "study_uids", "comment": "notes"}
 KEYS = ("case_id", "path", "server", "study_uids", "labels", "tasks", "model", "patient",
-        "baseline", "registration", "horizon", "notes")
+        "baseline", "registration", "horizon", "timeout_min", "notes")
 _LIST_KEYS = ("path", "study_uids", "labels")
 
 
@@ -77,6 +78,7 @@ class Case:
     baseline: str | None = None
     registration: str | None = None
     horizon_days: float | None = None
+    timeout_min: float | None = None
     line: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -287,7 +289,8 @@ def _case(row: dict[str, Any], line: int, base: Path, name: str) -> Case:
                 model=_optional(row.get("model"), where, "model"),
                 patient=_optional(row.get("patient"), where, "patient"),
                 baseline=baseline, registration=registration,
-                horizon_days=_horizon(row.get("horizon"), where), line=line)
+                horizon_days=_horizon(row.get("horizon"), where),
+                timeout_min=_timeout(row.get("timeout_min"), where), line=line)
 
 
 def _text(value: Any, where: str, key: str) -> str:
@@ -331,6 +334,19 @@ def _horizon(value: Any, where: str) -> float | None:
         raise ManifestError(f"{where}: horizon must be above 0 and at most "
                             f"{MAX_HORIZON_DAYS:.0f} days")
     return days
+
+
+def _timeout(value: Any, where: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        minutes = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise ManifestError(f"{where}: timeout_min {value!r} is not a positive number of "
+                            "minutes")
+    return minutes
 
 
 def _check_unique(cases: list[Case], name: str) -> None:

@@ -27,7 +27,9 @@ class BatchSettings:
     number of threads, see :mod:`interval.batch.worker_setup`); ``plugin_dirs``: extra
     plugin folders (``--plugins-dir``) the workers search too; ``pacs_cache``: where
     PACS studies are fetched to (None: ``OUT/pacs_cache``); ``reports``: also HTML, PDF,
-    DICOM SEG and SR per case (False: ``report.json`` and CSVs only).
+    DICOM SEG and SR per case (False: ``report.json`` and CSVs only);
+    ``case_timeout_min``: each case's time limit in minutes (``--case-timeout``; None: no
+    limit), see :mod:`interval.batch.case_deadline`.
     """
 
     tasks: tuple[str, ...] = DEFAULT_TASKS
@@ -41,6 +43,7 @@ class BatchSettings:
     pacs_cache: str | None = None
     reports: bool = True
     retry_failed: bool = False
+    case_timeout_min: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values."""
@@ -73,14 +76,19 @@ def case_work(case: Case, settings: BatchSettings) -> dict[str, Any]:
         "memory_limit_bytes": settings.memory_limit_bytes,
         "plugin_dirs": list(settings.plugin_dirs),
         "pacs_cache": settings.pacs_cache,
+        "timeout_min": case.timeout_min if case.timeout_min is not None
+        else settings.case_timeout_min,
     }
 
 
 def fingerprint(work: dict[str, Any]) -> str:
     """A short hash of what a case's results depend on (inputs, tasks, model, options);
-    not the device, threads or memory limit, which change the speed, not the result."""
+    not the device, threads, memory limit or time limit, which change the speed or whether
+    a case finishes, never its result (a case stopped by its limit is a failed one:
+    ``--retry-failed`` runs it again)."""
     case = dict(work["case"])
     case.pop("line", None)
+    case.pop("timeout_min", None)
     relevant = {"case": case, **{k: work.get(k) for k in
                                  ("tasks", "model", "registration", "horizon_days", "reports")}}
     text = json.dumps(relevant, sort_keys=True, separators=(",", ":"))

@@ -13,6 +13,7 @@ the summary then covers the cases that finished).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,10 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--retry-failed", action="store_true",
                    help="run the cases that failed in an earlier run again (finished cases "
                    "are always skipped)")
+    p.add_argument("--case-timeout", metavar="MINUTES", type=_minutes, default=None,
+                   help="stop a case that runs longer than MINUTES at its next step and record "
+                   "it as failed (its model process is stopped; the other cases go on; "
+                   "default: no limit; a manifest's timeout_min column sets it per case)")
     p.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (default), cpu, cuda, cuda:N or mps for the models")
     p.add_argument("--registration", choices=("rigid", "affine", "deformable"),
@@ -124,7 +129,8 @@ def _settings(args: argparse.Namespace) -> Any:
         registration=args.registration, horizon_days=args.horizon,
         threads=args.threads_per_worker, memory_limit_bytes=limit, plugin_dirs=tuple(dirs),
         pacs_cache=str(Path(args.pacs_cache).absolute()) if args.pacs_cache else None,
-        reports=not args.no_reports, retry_failed=args.retry_failed)
+        reports=not args.no_reports, retry_failed=args.retry_failed,
+        case_timeout_min=args.case_timeout)
 
 
 def _check_models(cases: list[Any], settings: Any) -> None:
@@ -228,6 +234,16 @@ class _CaseProgress:
 def _echo(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of minutes")
+    return value
 
 
 def _positive(text: str) -> int:
