@@ -5,7 +5,9 @@ Every command but ``servers`` talks to one server, named either as a saved profi
 ``--host H --port P --aet AE``).  A password or token is read from ``--password-stdin``,
 else from the environment variable ``INTERVAL_PACS_SECRET``, else (saved servers) from
 the platform keyring, else asked for when a person is at the terminal; it is never
-printed, logged or written to the settings.  ``get`` retrieves into the local cache (a
+printed, logged or written to the settings.  Secure connections: an https:// URL, or
+``--tls`` for DIMSE; ``--ca-file`` names the hospital's CA certificates, ``--insecure``
+skips the certificate check (warned at each use).  ``get`` retrieves into the local cache (a
 series is kept only once complete) and copies into ``-o DIR`` when asked.  Ctrl-C
 cancels (exit code 130; nothing half-written is kept); a server problem is one sentence
 on stderr and exit code 1; bad arguments exit with code 2.
@@ -161,6 +163,16 @@ def _address_options(*, with_server: bool) -> argparse.ArgumentParser:
                    "AE title at this port)")
     g.add_argument("--timeout", metavar="SECONDS", type=_positive_float, default=None,
                    help="how long to wait for the server (default: 30)")
+    g.add_argument("--tls", action="store_true", default=None,
+                   help="DIMSE over TLS (DICOMweb: give an https:// URL instead)")
+    g.add_argument("--ca-file", metavar="PEM", default=None,
+                   help="the CA certificates to trust (e.g. the hospital's CA), instead of "
+                   "the system's")
+    g.add_argument("--client-cert", metavar="PEM", default=None,
+                   help="this computer's certificate and unencrypted key, for servers that "
+                   "ask for one")
+    g.add_argument("--insecure", action="store_true", default=None,
+                   help="do not check the server's certificate (unsafe; warned at each use)")
     return p
 
 
@@ -283,6 +295,7 @@ def profile_from_args(args: argparse.Namespace, name: str | None = None) -> Serv
         values["move_port"] = args.move_port
     if args.timeout:
         values["timeout_s"] = args.timeout
+    values.update(_tls_changes(args))
     profile = ServerProfile(name="-", **values)
     if name is None:  # ad hoc: named after the host (DICOMweb) or the AE title (DIMSE)
         parts = urlsplit(profile.url) if profile.url else None
@@ -314,10 +327,25 @@ def _saved_profile(args: argparse.Namespace) -> ServerProfile:
         changes["move_port"] = args.move_port
     if args.timeout:
         changes["timeout_s"] = args.timeout
+    changes.update(_tls_changes(args))
     try:
         return validate_profile(replace(profile, **changes)) if changes else profile
     except ProfileError as exc:
         raise _Usage(str(exc)) from None
+
+
+def _tls_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The TLS settings the options give (only those given)."""
+    changes: dict[str, Any] = {}
+    if args.tls:
+        changes["tls"] = True
+    if args.ca_file:
+        changes["ca_file"] = args.ca_file
+    if args.client_cert:
+        changes["client_cert"] = args.client_cert
+    if args.insecure:
+        changes["verify_tls"] = False
+    return changes
 
 
 def _read_stdin_secret() -> str:
@@ -407,9 +435,24 @@ def run_servers_list(args: argparse.Namespace) -> int:
             extra = f", as {p.calling_ae}, C-{p.retrieve.upper()}"
             if p.retrieve == "move":
                 extra += f" to port {p.move_port}"
+        extra += _tls_words(p)
         sys.stdout.write(f"{printable(p.name)}: {p.protocol} {printable(p.address())} "
                          f"({sign_in}{extra})\n")
     return 0
+
+
+def _tls_words(p: ServerProfile) -> str:
+    """``, TLS, CA file X, certificate NOT verified`` for the server list."""
+    if not p.uses_tls():
+        return ""
+    words = ", TLS" if p.protocol == "dimse" else ""
+    if p.ca_file:
+        words += f", CA file {printable(p.ca_file)}"
+    if p.client_cert:
+        words += f", client certificate {printable(p.client_cert)}"
+    if not p.verify_tls:
+        words += ", certificate NOT verified (unsafe)"
+    return words
 
 
 def run_servers_add(args: argparse.Namespace) -> int:

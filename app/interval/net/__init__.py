@@ -9,6 +9,8 @@ The pieces, one job each:
 * :mod:`~interval.net.dicomweb` (QIDO-RS, WADO-RS, STOW-RS; the wire format in
   ``dicomweb_wire``) and :mod:`~interval.net.dimse` (C-ECHO, C-FIND, C-GET, C-MOVE,
   C-STORE with ``pynetdicom``; its parts in ``dimse_*``);
+* :mod:`~interval.net.tls`: certificates (a hospital CA file, client certificates,
+  the opt-in unverified mode) for https and DIMSE over TLS;
 * :mod:`~interval.net.connect`: a client for a profile;
 * :mod:`~interval.net.profiles` and :mod:`~interval.net.credentials`: profiles in
   the settings folder, secrets only in the platform keyring;

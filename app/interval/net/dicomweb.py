@@ -1,7 +1,9 @@
 """The DICOMweb backend: QIDO-RS queries, WADO-RS retrieval, STOW-RS sending.
 
 One ``requests`` session carries the authentication (HTTP basic or a bearer token) and
-every request has the profile's time limit for connecting and for each read.
+the trust of an https server (:func:`~interval.net.tls.https_session`: the profile's CA
+file, or no certificate check with a warning at each use); every request has the
+profile's time limit for connecting and for each read.
 ``dicomweb-client`` runs the series and instance searches; the study search, the
 retrieval and the sending go through the same session directly because the library
 would change what travels: it percent-encodes the ``*`` of a name pattern (Orthanc then
@@ -31,6 +33,7 @@ import urllib3
 from interval.core.errors import UnreadableFile
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
 from interval.net import dicomweb_wire as wire
+from interval.net import tls
 from interval.net.dicomweb_log import quiet_http_logging
 from interval.net.errors import (
     AuthenticationFailed,
@@ -88,7 +91,8 @@ class DicomWebClient:
         self._root = root
         self._address = display_address(root)
         self._timeout = (float(profile.timeout_s), float(profile.timeout_s))
-        self._session = requests.Session()
+        self._session = tls.https_session(profile)
+        tls.warn_if_unverified(profile)
         if profile.auth == "basic":
             if secret is None:
                 raise ProfileError(f"Server {profile.name!r} needs a password: none is stored.")
@@ -362,9 +366,9 @@ class DicomWebClient:
             log.debug("%s: read timeout", action)
             raise PacsTimeout(f"{who} stopped answering (nothing within {limit}). Try again, "
                               "or allow more time in the server settings.") from None
-        except requests.exceptions.SSLError:
-            raise ServerUnreachable(f"{who}: the secure connection failed (untrusted "
-                                    "certificate, or https for an http server).") from None
+        except requests.exceptions.SSLError as exc:
+            log.debug("%s: TLS failure", action)
+            raise tls.tls_failure(who, self.profile, exc) from None
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError, wire.Truncated) as exc:
             log.debug("%s: transfer cut (%s)", action, type(exc).__name__)

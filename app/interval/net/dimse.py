@@ -5,7 +5,8 @@ opens its own association (calling AE ``profile.calling_ae``, called AE
 ``profile.called_ae``, time limits ``profile.timeout_s``) and ends it before returning,
 so no pynetdicom thread or listening socket outlives a call; :meth:`close` has nothing
 to release.  A ``basic`` profile sends its user name and password (a ``token`` profile
-its token) by user identity negotiation.
+its token) by user identity negotiation.  A ``tls`` profile talks over TLS (not the
+C-MOVE storage service, which the PACS reaches in plain TCP; see :mod:`dimse_connection`).
 
 The pieces: :mod:`dimse_connection` (associations and their failures),
 :mod:`dimse_query` (identifiers and hits), :mod:`dimse_find`, :mod:`dimse_retrieve`,
@@ -43,6 +44,7 @@ from interval.net.model import (
     StudyHit,
     StudyQuery,
 )
+from interval.net.tls import check_tls_files, warn_if_unverified
 
 
 class DimseClient:
@@ -50,6 +52,9 @@ class DimseClient:
 
     def __init__(self, profile: ServerProfile, secret: str | None = None) -> None:
         check_profile(profile)
+        if profile.tls:
+            check_tls_files(profile)
+        warn_if_unverified(profile)
         quiet_pynetdicom_logging()
         self.profile = profile
         self._secret = secret

@@ -3,7 +3,11 @@
 :func:`new_ae` makes a pynetdicom application entity with the profile's AE title and
 time limits; :func:`association` opens an association for one job and always ends it
 (release after success, abort after a failure) and waits for pynetdicom's threads, so
-nothing is left running after a call.
+nothing is left running after a call.  A ``tls`` profile's associations are made over
+TLS (:func:`~interval.net.tls.dimse_context`); a certificate that fails the check is a
+:class:`~interval.net.errors.CertificateError`.  The storage service that receives
+C-MOVE images (:mod:`dimse_move_service`) stays plain TCP: it would need a server
+certificate of this computer that the PACS trusts.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from interval.net import dimse_errors as err
 from interval.net.errors import ProfileError
 from interval.net.model import ServerProfile
+from interval.net.tls import dimse_context, tls_failure
 
 MAX_CONTEXTS = 128  # presentation contexts in one association request (PS3.8 9.3.2.2)
 JOIN_S = 5.0  # how long to wait for pynetdicom's threads after an association ends
@@ -85,10 +90,13 @@ def open_association(
     """An established association with the profile's PACS, or the error in words."""
     connected: list[bool] = []
     handlers = [(evt.EVT_CONN_OPEN, lambda event: connected.append(True)), *evt_handlers]
+    # the host name or IP address is what the server's certificate must name
+    context = dimse_context(profile) if profile.tls else None
     start = time.monotonic()
     try:
         assoc = ae.associate(profile.host, profile.port, ae_title=profile.called_ae,
-                             ext_neg=list(ext_neg) or None, evt_handlers=handlers)
+                             ext_neg=list(ext_neg) or None, evt_handlers=handlers,
+                             tls_args=(context, profile.host) if context else None)
     except socket.gaierror as exc:
         raise err.unreachable(profile, "unknown host name") from exc
     except OSError as exc:
@@ -99,6 +107,9 @@ def open_association(
         return assoc
     elapsed = time.monotonic() - start
     wait_threads(assoc)
+    failure = context.tls_errors[-1] if context and context.tls_errors else None
+    if failure is not None and not isinstance(failure, TimeoutError):
+        raise tls_failure(f"The PACS {err.where(profile)}", profile, failure)
     if not connected:
         raise err.unreachable(profile, "no answer" if elapsed >= 0.9 * profile.timeout_s
                               else "connection refused")

@@ -35,3 +35,8 @@ class PacsRefused(PacsError):
 
 class ProfileError(PacsError):
     """A server profile is incomplete or invalid."""
+
+
+class CertificateError(PacsError):
+    """The secure (TLS) connection failed: the PACS's certificate is not trusted here, is
+    for another name, or our client certificate was refused."""

@@ -26,6 +26,13 @@ class ServerProfile:
     PACS's AE title); ``calling_ae`` is ours.  ``retrieve`` picks C-GET (no open port
     needed here) or C-MOVE to our own storage service on ``move_port`` under
     ``calling_ae`` (the PACS must know that AE title).
+
+    Secure connections: DICOMweb uses TLS when ``url`` starts with https://; DIMSE when
+    ``tls`` is set (C-MOVE's incoming connections stay plain).  ``ca_file`` is a PEM file
+    of the CA certificates to trust instead of the system's (empty: the system's);
+    ``verify_tls`` False skips checking the server's certificate (unsafe: warned at each
+    use); ``client_cert`` is a PEM file holding this computer's certificate and its
+    unencrypted key, for servers that ask for one (mutual TLS).
     """
 
     name: str
@@ -40,12 +47,22 @@ class ServerProfile:
     retrieve: RetrieveKind = "get"
     move_port: int = 0
     timeout_s: float = 30.0
+    tls: bool = False
+    ca_file: str = ""
+    verify_tls: bool = True
+    client_cert: str = ""
 
     def address(self) -> str:
         """Where the server is, for messages: the URL or ``AE@host:port``."""
         if self.protocol == "dicomweb":
             return self.url
         return f"{self.called_ae}@{self.host}:{self.port}"
+
+    def uses_tls(self) -> bool:
+        """Whether connections to the server are encrypted (https URL or DIMSE ``tls``)."""
+        if self.protocol == "dicomweb":
+            return self.url.strip().lower().startswith("https://")
+        return bool(self.tls)
 
 
 @dataclass(frozen=True)

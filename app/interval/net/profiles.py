@@ -5,6 +5,9 @@ The file lives beside the viewer's settings, in ``platformdirs.user_config_path(
 addresses, AE titles and user names, never a password or a token: those live in the
 platform keyring (:mod:`interval.net.credentials`).  Every profile read or written is
 checked here; a problem is a :class:`~interval.net.errors.ProfileError` in words.
+The TLS files a profile names (CA certificates, client certificate) are checked when a
+profile is made or changed, not when the list is read: one file gone must not hide every
+server (the connection then says what is missing).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import platformdirs
 from interval.core.atomic import atomic_open
 from interval.net.errors import ProfileError
 from interval.net.model import ServerProfile
+from interval.net.tls import check_tls_files
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +63,10 @@ def is_valid_ae_title(title: str) -> bool:
     )
 
 
-def validate_profile(profile: ServerProfile) -> ServerProfile:
-    """``profile`` with its text fields trimmed, or :class:`ProfileError` saying what is wrong."""
+def validate_profile(profile: ServerProfile, *, check_files: bool = True) -> ServerProfile:
+    """``profile`` with its text fields trimmed, or :class:`ProfileError` saying what is wrong.
+
+    ``check_files``: the CA and client certificate files must exist and hold PEM data."""
     name = str(profile.name).strip()
     if not name:
         raise ProfileError("A PACS server needs a name.")
@@ -91,8 +97,15 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
     url, host, called_ae = str(profile.url).strip(), str(profile.host).strip(), profile.called_ae
     port = _port(profile.port, label, "port")
     move_port = _port(profile.move_port, label, "C-MOVE port", allow_zero=True)
+    tls = _flag(profile.tls, label, "the TLS setting")
+    verify_tls = _flag(profile.verify_tls, label, "the certificate check setting")
+    ca_file = _file_path(profile.ca_file, label, "CA certificate file")
+    client_cert = _file_path(profile.client_cert, label, "client certificate file")
     if profile.protocol == "dicomweb":
         _check_url(url, label)
+        if tls:
+            raise ProfileError(f"{label}: a DICOMweb server is reached securely when its URL "
+                               "starts with https:// (the TLS setting is for DIMSE).")
     else:
         if not host:
             raise ProfileError(f"{label}: a DIMSE server needs a host name or address.")
@@ -108,9 +121,13 @@ def validate_profile(profile: ServerProfile) -> ServerProfile:
         if profile.retrieve == "move" and move_port == 0:
             raise ProfileError(f"{label}: C-MOVE retrieval needs the port on which Interval "
                                "receives the images (--move-port).")
-    return replace(profile, name=name, url=url, host=host, called_ae=str(called_ae).strip(" "),
-                   calling_ae=calling_ae.strip(" "), username=username, port=port,
-                   move_port=move_port, timeout_s=timeout)
+    checked = replace(profile, name=name, url=url, host=host,
+                      called_ae=str(called_ae).strip(" "), calling_ae=calling_ae.strip(" "),
+                      username=username, port=port, move_port=move_port, timeout_s=timeout,
+                      tls=tls, verify_tls=verify_tls, ca_file=ca_file, client_cert=client_cert)
+    if check_files:
+        check_tls_files(checked, label)
+    return checked
 
 
 def _check_url(url: str, label: str) -> None:
@@ -123,6 +140,24 @@ def _check_url(url: str, label: str) -> None:
     if parts.username or parts.password:
         raise ProfileError(f"{label}: the URL must not hold a user name or password; give the "
                            "user name separately, the password is kept in the keyring.")
+
+
+def _flag(value: Any, label: str, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ProfileError(f"{label}: {what} must be true or false, not {value!r}.")
+    return value
+
+
+def _file_path(value: Any, label: str, what: str) -> str:
+    """An absolute path (``~`` expanded), or "" when none is given."""
+    if not isinstance(value, str):
+        raise ProfileError(f"{label}: the {what} must be a file path.")
+    text = value.strip()
+    if not text:
+        return ""
+    if any(not ch.isprintable() for ch in text):
+        raise ProfileError(f"{label}: the {what} {text!r} is not a file path.")
+    return str(Path(text).expanduser().absolute())
 
 
 def _port(value: Any, label: str, what: str, *, allow_zero: bool = False) -> int:
@@ -152,7 +187,7 @@ def _number(value: Any, label: str, what: str) -> float:
 # -- dictionaries ----------------------------------------------------------------------
 def profile_to_dict(profile: ServerProfile) -> dict[str, Any]:
     """The profile as JSON-ready data (checked first; it holds no secret)."""
-    return asdict(validate_profile(profile))
+    return asdict(validate_profile(profile, check_files=False))
 
 
 def profile_from_dict(data: Mapping[str, Any]) -> ServerProfile:
@@ -172,10 +207,10 @@ def profile_from_dict(data: Mapping[str, Any]) -> ServerProfile:
     if "name" not in known:
         raise ProfileError("A saved PACS server has no name.")
     for key in ("name", "protocol", "url", "host", "called_ae", "calling_ae", "auth",
-                "username", "retrieve"):
+                "username", "retrieve", "ca_file", "client_cert"):
         if key in known and not isinstance(known[key], str):
             raise ProfileError(f"Server {known.get('name')!r}: {key} must be text.")
-    return validate_profile(ServerProfile(**known))
+    return validate_profile(ServerProfile(**known), check_files=False)
 
 
 # -- the file --------------------------------------------------------------------------
@@ -206,7 +241,7 @@ def load_profiles(path: str | Path | None = None) -> list[ServerProfile]:
 def save_profiles(profiles: Iterable[ServerProfile], path: str | Path | None = None) -> Path:
     """Write the profiles atomically (checked first); returns the file's path."""
     path = Path(path) if path is not None else profiles_path()
-    profiles = [validate_profile(p) for p in profiles]
+    profiles = [validate_profile(p, check_files=False) for p in profiles]
     _refuse_duplicates(profiles)
     data = {"version": FILE_VERSION, "servers": [asdict(p) for p in profiles]}
     try:

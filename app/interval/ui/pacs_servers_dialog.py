@@ -5,7 +5,8 @@ addresses, AE titles, user names); the password or token typed here goes only to
 platform keyring (:func:`~interval.net.credentials.set_secret`) and the field is
 cleared once saved.  Left empty, the secret stored before is kept.  *Test connection*
 sends an echo in the background with what the form says (and the typed secret, else the
-stored one).
+stored one).  Secure connections: an https URL (DICOMweb) or *Use TLS* (DIMSE), the
+hospital's CA certificates file, and an unsafe switch that skips the certificate check.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
@@ -115,6 +118,15 @@ class ServersDialog(QDialog):
         self.timeout_spin.setRange(1, 3600)
         self.timeout_spin.setValue(30)
         self.timeout_spin.setSuffix(" s")
+        self.tls_check = QCheckBox("Use TLS")
+        self.tls_check.setObjectName("pacsTls")
+        self.ca_edit, ca_row = self._file_row("CA certificates (PEM)")
+        self.ca_edit.setObjectName("pacsCaFile")
+        self.ca_edit.setPlaceholderText("empty: the system's trusted authorities")
+        self.client_cert_edit, cert_row = self._file_row("Client certificate and key (PEM)")
+        self.client_cert_edit.setPlaceholderText("only if the PACS asks for one")
+        self.insecure_check = QCheckBox("Do not verify the certificate (unsafe)")
+        self.insecure_check.setObjectName("pacsInsecure")
         for label, widget in (
             ("Name:", self.name_edit), ("Protocol:", self.protocol_combo),
             ("URL:", self.url_edit), ("Host:", self.host_edit), ("Port:", self.port_spin),
@@ -122,6 +134,8 @@ class ServersDialog(QDialog):
             ("Sign-in:", self.auth_combo), ("User name:", self.user_edit),
             ("Password / token:", self.secret_edit), ("Retrieval:", self.retrieve_combo),
             ("Our C-MOVE port:", self.move_port_spin), ("Time limit:", self.timeout_spin),
+            ("Security:", self.tls_check), ("CA certificates:", ca_row),
+            ("Client certificate:", cert_row), ("", self.insecure_check),
         ):
             form.addRow(label, widget)
         self.form = form
@@ -147,12 +161,30 @@ class ServersDialog(QDialog):
         right.addLayout(buttons)
         lay.addLayout(right, 1)
 
+    def _file_row(self, title: str) -> tuple[QLineEdit, QWidget]:
+        """A path field with a Browse… button (a PEM file)."""
+        edit = QLineEdit()
+        button = QPushButton("Browse…")
+        button.clicked.connect(lambda: self._browse(edit, title))
+        row = QWidget()
+        box = QHBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(edit, 1)
+        box.addWidget(button)
+        return edit, row
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, title, edit.text(), "PEM files (*.pem *.crt *.cer);;All files (*)")
+        if path:
+            edit.setText(path)
+
     def _sync_fields(self) -> None:
         web = self.protocol_combo.currentData() == "dicomweb"
         for widget in (self.url_edit,):
             self.form.setRowVisible(widget, web)
         for widget in (self.host_edit, self.port_spin, self.called_edit, self.calling_edit,
-                       self.retrieve_combo, self.move_port_spin):
+                       self.retrieve_combo, self.move_port_spin, self.tls_check):
             self.form.setRowVisible(widget, not web)
         auth = self.auth_combo.currentData()
         self.form.setRowVisible(self.user_edit, auth == "basic")
@@ -209,6 +241,10 @@ class ServersDialog(QDialog):
         _select(self.retrieve_combo, profile.retrieve)
         self.move_port_spin.setValue(int(profile.move_port))
         self.timeout_spin.setValue(float(profile.timeout_s))
+        self.tls_check.setChecked(profile.tls)
+        self.ca_edit.setText(profile.ca_file)
+        self.client_cert_edit.setText(profile.client_cert)
+        self.insecure_check.setChecked(not profile.verify_tls)
         self.message.setText("")
         self._sync_fields()
 
@@ -222,7 +258,10 @@ class ServersDialog(QDialog):
             called_ae=self.called_edit.text(), calling_ae=self.calling_edit.text(),
             auth=self.auth_combo.currentData(), username=self.user_edit.text(),
             retrieve=self.retrieve_combo.currentData(), move_port=self.move_port_spin.value(),
-            timeout_s=self.timeout_spin.value()))
+            timeout_s=self.timeout_spin.value(),
+            tls=self.tls_check.isChecked() and self.protocol_combo.currentData() == "dimse",
+            ca_file=self.ca_edit.text(), client_cert=self.client_cert_edit.text(),
+            verify_tls=not self.insecure_check.isChecked()))
 
     # --- saving -----------------------------------------------------------------------
     def save(self) -> ServerProfile | None:
