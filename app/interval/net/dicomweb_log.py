@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 
+from interval.core.log_relay import LogRelay, relay
 from interval.io.dicom.pydicom_log import plain_text
 
 LOG_NAME = "interval.dicomweb"
@@ -26,26 +27,8 @@ def scrub(text: str) -> str:
     return plain_text(_UID.sub("…", _QUERY.sub("?…", text)))
 
 
-class _ToIntervalLog(logging.Handler):
-    """Re-logs a library's records as scrubbed debug text on :data:`LOG_NAME`."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target = logging.getLogger(LOG_NAME)
-        if not target.isEnabledFor(logging.DEBUG):
-            return
-        try:
-            text = scrub(record.getMessage())
-        except Exception:  # noqa: BLE001 - a record whose arguments do not format
-            text = "(unformattable message)"
-        target.debug("%s %s: %s", record.name, record.levelname.lower(), text)
-
-
 def quiet_http_logging() -> None:
     """Route :data:`ROUTED` to ``interval.dicomweb`` (idempotent)."""
     debug = logging.getLogger(LOG_NAME).isEnabledFor(logging.DEBUG)
-    for name in ROUTED:
-        logger = logging.getLogger(name)
-        if not any(isinstance(h, _ToIntervalLog) for h in logger.handlers):
-            logger.addHandler(_ToIntervalLog())
-        logger.propagate = False
-        logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    relay(ROUTED, lambda: LogRelay(LOG_NAME, scrub),
+          logging.DEBUG if debug else logging.WARNING)

@@ -15,32 +15,16 @@ import logging
 
 from pynetdicom import _config
 
+from interval.core.log_relay import LogRelay, relay
 from interval.io.dicom.pydicom_log import plain_text
 
 LOG_NAME = "interval.pynetdicom"
-
-
-class _ToIntervalLog(logging.Handler):
-    """Re-logs pynetdicom's records as plain debug text on :data:`LOG_NAME`."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target = logging.getLogger(LOG_NAME)
-        if not target.isEnabledFor(logging.DEBUG):
-            return
-        try:
-            text = plain_text(record.getMessage())
-        except Exception:  # noqa: BLE001 - a record whose arguments do not format
-            text = "(unformattable message)"
-        target.debug("%s: %s", record.levelname.lower(), text)
 
 
 def quiet_pynetdicom_logging() -> None:
     """Route logger ``pynetdicom`` to ``interval.pynetdicom`` (idempotent, any process)."""
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
-    logger = logging.getLogger("pynetdicom")
-    if not any(isinstance(h, _ToIntervalLog) for h in logger.handlers):
-        logger.addHandler(_ToIntervalLog())
-    logger.propagate = False
     debug = logging.getLogger(LOG_NAME).isEnabledFor(logging.DEBUG)
-    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    relay(("pynetdicom",), lambda: LogRelay(LOG_NAME, plain_text, with_name=False),
+          logging.DEBUG if debug else logging.WARNING)

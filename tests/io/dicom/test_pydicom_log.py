@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from interval.core.log_relay import LogRelay
 from interval.io.dicom import pydicom_log
 from interval.io.dicom.index import index_files
 from interval.io.dicom.records import SkippedFile
@@ -41,7 +42,7 @@ def test_records_go_to_interval_log_not_root() -> None:
     pydicom_log.route_pydicom_logging()
     pydicom_log.route_pydicom_logging()  # idempotent
     handlers = logging.getLogger("pydicom").handlers
-    assert sum(isinstance(h, pydicom_log._ToIntervalLog) for h in handlers) == 1
+    assert sum(isinstance(h, LogRelay) for h in handlers) == 1
     root = logging.getLogger()
     seen = _Names()
     level = root.level

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import TypeVar
 
+from interval.core.log_relay import LogRelay, relay
 from interval.io.dicom.records import SkippedFile
 
 LOG_NAME = "interval.pydicom"
@@ -32,32 +33,16 @@ _NOTE = re.compile(r" \[\d+ header warnings?\]$")
 T = TypeVar("T")
 
 
-class _ToIntervalLog(logging.Handler):
-    """Counts pydicom's records for the file being parsed; re-logs them as plain debug text."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        box = _count.get()
-        if box is not None:
-            box[0] += 1
-        target = logging.getLogger(LOG_NAME)
-        if not target.isEnabledFor(logging.DEBUG):
-            return
-        try:
-            text = plain_text(record.getMessage())
-        except Exception:  # noqa: BLE001 - a record whose arguments do not format
-            text = "(unformattable message)"
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            text += f" [{type(exc).__name__}: {plain_text(str(exc), 120)}]"
-        target.debug("%s %s: %s", record.name, record.levelname.lower(), text)
+def _count_record(_record: logging.LogRecord) -> None:
+    box = _count.get()
+    if box is not None:
+        box[0] += 1
 
 
 def route_pydicom_logging() -> None:
     """Send logger ``pydicom``'s records to ``interval.pydicom`` (idempotent, any process)."""
-    logger = logging.getLogger("pydicom")
-    if not any(isinstance(h, _ToIntervalLog) for h in logger.handlers):
-        logger.addHandler(_ToIntervalLog())
-    logger.propagate = False
+    relay(("pydicom",), lambda: LogRelay(LOG_NAME, plain_text, with_exception=True,
+                                         on_record=_count_record))
 
 
 def plain_text(text: str, limit: int = 200) -> str:
