@@ -564,6 +564,38 @@ def test_orthanc_search_retrieve_and_open_with_the_same_voxels(qtbot, window, co
     orthanc.delete_all()
 
 
+def test_orthanc_over_dimse_c_move_retrieves_and_opens_the_series(qtbot, window, config_dir,
+                                                                  cache_root, orthanc,
+                                                                  patient) -> None:
+    """The same through DIMSE: C-FIND in the dialog, C-MOVE to our storage port (the
+    destination the test Orthanc knows), then the series in the browser with the voxels
+    of the original."""
+    from tests.net.orthanc_server import AE_TITLE, MOVE_AE
+
+    orthanc.delete_all()
+    tp = patient.timepoints[0]
+    orthanc.upload(series_files(patient, 0))
+    save_profiles([ServerProfile("Modality PACS", protocol="dimse", host="127.0.0.1",
+                                 port=orthanc.dicom_port, called_ae=AE_TITLE,
+                                 calling_ae=MOVE_AE, retrieve="move",
+                                 move_port=orthanc.move_port)])
+    dialog = window.show_pacs_dialog()
+    search_for(qtbot, dialog, patient.patient_id)
+    assert dialog.message.text() == "1 study found."
+    qtbot.waitUntil(lambda: dialog.series_table.rowCount() == 1, timeout=TIMEOUT_MS)
+    dialog.retrieve()
+    qtbot.waitUntil(lambda: window.index_result is not None, timeout=TIMEOUT_MS)
+    assert window.current_folder == cache_root / tp.study_instance_uid
+    (key, stack), = window.browser.stacks()
+    assert stack.n_frames == tp.n_files
+    window.load_stack(key)
+    qtbot.waitUntil(lambda: window.load_job is not None and window.load_job.state == "finished"
+                    and window.state.active_volume is not None
+                    and window.slices_still_loading() is None, timeout=TIMEOUT_MS)
+    assert np.array_equal(window.state.active_volume.array, open_volume(tp.series_dir).array)
+    orthanc.delete_all()
+
+
 def test_orthanc_wrong_password_is_said_and_the_viewer_runs(qtbot, window, config_dir,
                                                             cache_root, monkeypatch,
                                                             orthanc) -> None:
