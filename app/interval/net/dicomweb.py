@@ -11,7 +11,9 @@ finds nothing), decodes each retrieved instance into a pydicom data set (the fil
 written would no longer be the stored one) and re-encodes the files it sends.
 
 Retrieved instances are written as ``<SOPInstanceUID>.dcm`` through a hidden temporary
-name and :func:`os.replace`, so a file under its final name is always complete.  Nothing
+name and :func:`os.replace`, so a file under its final name is always complete.  What a
+server can make us hold is bounded (:mod:`~interval.net.dicomweb_limits`): a search
+answer in memory, an image and the free space left on the disk of the cache.  Nothing
 here logs a secret, a name or a UID (counts only, at debug level), and the HTTP libraries'
 records are scrubbed (:mod:`~interval.net.dicomweb_log`).
 """
@@ -19,6 +21,7 @@ records are scrubbed (:mod:`~interval.net.dicomweb_log`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -32,6 +35,7 @@ import urllib3
 
 from interval.core.errors import UnreadableFile
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
+from interval.net import dicomweb_limits as limits
 from interval.net import dicomweb_wire as wire
 from interval.net import tls
 from interval.net.dicomweb_log import quiet_http_logging
@@ -59,6 +63,7 @@ _ACCEPT_JSON = "application/dicom+json, application/json"
 _ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 _ACCEPT_DEFAULT = 'multipart/related; type="application/dicom"'
 _CHUNK = 1 << 20
+_MAX_EPILOGUE = 1 << 16  # read after the image's part, before the connection is dropped
 STOW_MAX_FILES = 20
 STOW_MAX_BYTES = 50 * 1024 * 1024
 _NOT_DICOMWEB = ("the address is probably not a DICOMweb root "
@@ -228,9 +233,17 @@ class DicomWebClient:
     def _get_json(self, route: str, action: str) -> list:
         with self._errors(action):
             response = self._session.get(self._root + route, timeout=self._timeout,
-                                         headers={"Accept": _ACCEPT_JSON})
-            self._check(response, action)
-            payload = response.json() if response.content.strip() else []
+                                         stream=True, headers={"Accept": _ACCEPT_JSON})
+            with response:
+                self._check(response, action)
+                cap = limits.MAX_SEARCH_ANSWER_BYTES
+                try:
+                    body = limits.read_capped(response.iter_content(chunk_size=_CHUNK), cap,
+                                              limits.announced_length(response.headers))
+                except limits.TooLarge:
+                    raise PacsRefused(f"{self._who()} sent a search answer larger than "
+                                      f"{limits.format_size(cap)}; narrow the search.") from None
+            payload = json.loads(body) if body.strip() else []
         return self._checked_datasets(payload)
 
     def _checked_datasets(self, payload: Any) -> list:
@@ -261,10 +274,12 @@ class DicomWebClient:
                     if response.status_code in (404, 410):
                         return None
                     self._check(response, "retrieve")
-                    with os.fdopen(fd, "wb") as out:
+                    with os.fdopen(fd, "wb") as out, self._bounded():
                         fd = -1
-                        part_headers = _write_body(response, out)
+                        part_headers = _write_body(response, out, dest)
             if not wire.has_file_meta(tmp):
+                with self._bounded():  # the fixed copy is a second file of the same size
+                    limits.check_disk(dest, tmp.stat().st_size)
                 _, params = wire.media_type_params(wire.part_header(part_headers, "Content-Type")
                                                    or "application/dicom")
                 fixed = tmp.with_suffix(".meta")
@@ -310,6 +325,25 @@ class DicomWebClient:
         raise PacsRefused(f"{self._who()} did not store the files (HTTP {status}).")
 
     # -- errors -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Turn the bounds of :mod:`~interval.net.dicomweb_limits` into sentences."""
+        try:
+            yield
+        except limits.TooLarge:
+            cap = limits.format_size(limits.MAX_INSTANCE_BYTES)
+            raise TransferInterrupted(f"{self._who()} sent an image larger than {cap}: the "
+                                      "transfer was stopped and nothing partial was kept."
+                                      ) from None
+        except limits.DiskAlmostFull as full:
+            need = (f"; this image needs {limits.format_size(full.needed)} more"
+                    if full.needed else "")
+            reserve = limits.format_size(limits.DISK_RESERVE_BYTES)
+            raise TransferInterrupted(
+                "The disk holding the PACS cache is almost full: "
+                f"{limits.format_size(full.free)} free{need}, and Interval keeps {reserve} "
+                "free. Nothing partial was kept: free some space and try again.") from None
+
     def _who(self, capital: bool = True) -> str:
         """The server, named for a person: ``The PACS 'name' (address)``."""
         return f"{'The' if capital else 'the'} PACS '{self.profile.name}' ({self._address})"
@@ -419,14 +453,21 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
                                urllib3.exceptions.ConnectTimeoutError))
 
 
-def _write_body(response: requests.Response, out: BinaryIO) -> str:
-    """The instance of a WADO-RS answer into ``out``; returns the part headers."""
-    chunks = response.iter_content(chunk_size=_CHUNK)
+def _write_body(response: requests.Response, out: BinaryIO, dest: Path) -> str:
+    """The instance of a WADO-RS answer into ``out``; returns the part headers.
+
+    At most :data:`~interval.net.dicomweb_limits.MAX_INSTANCE_BYTES` are read, while the
+    disk of ``dest`` keeps its reserve."""
+    chunks = limits.bounded_chunks(response.iter_content(chunk_size=_CHUNK), dest,
+                                   limits.announced_length(response.headers))
     media, params = wire.media_type_params(response.headers.get("Content-Type", ""))
     if media == "multipart/related" and params.get("boundary"):
-        headers = wire.write_first_part(iter(chunks), params["boundary"], out)
-        for _ in chunks:  # the closing boundary: read it so the connection is reused
-            pass
+        headers = wire.write_first_part(chunks, params["boundary"], out)
+        epilogue = 0
+        for chunk in chunks:  # the closing boundary: read it so the connection is reused
+            epilogue += len(chunk)
+            if epilogue > _MAX_EPILOGUE:  # more parts, or endless: the image is complete
+                break
         return headers
     if media in ("application/dicom", "application/octet-stream"):
         # Not multipart (a known deviation of some servers): the body is the instance.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from interval.core.frame_mode import frame_text, frame_time_s, is_time_series
+from interval.core.fusion_probe import modality_name, probe_text
 from interval.core.viewer_state import ImageLayer, LabelLayer, ViewerState
 from interval.core.volume import Volume
 
@@ -110,6 +111,11 @@ def _label_under(state: ViewerState, lps: np.ndarray) -> str:
     return ""
 
 
+def _fused_volumes(state: ViewerState) -> list[Volume]:
+    """The images fused over the active one and shown now (PET over CT), bottom first."""
+    return [state.volume(layer.volume_id) for layer in state.fusion_layers() if layer.visible]
+
+
 def _position_text(vol: Volume, p: np.ndarray, frame_ijk: tuple[int, int, int] | None) -> str:
     """``"LPS (x, y, z) mm"`` of the cursor.  For a frame in time (``frame_ijk``) the point
     on the image plane itself: k then counts frames, its nominal spacing is no distance."""
@@ -128,6 +134,9 @@ def status_text(
 ) -> str:
     """One line for the status bar, e.g.
     ``"LPS (12.5, -40.0, 103.0) mm | voxel (40, 21, 7) | 45 HU | W/L 400/40 | zoom 100%"``.
+    With a PET fused over the CT, both values under the cursor, the PET's sampled on its
+    own grid (:mod:`interval.core.fusion_probe`): ``"... | CT 45 HU | PET SUVbw 3.21 | ..."``
+    (``"PET -"`` outside the PET).
 
     ``lps`` None (cursor outside any view) gives only the window and zoom.
     ``slices_read``: while the active volume is still loading, which of its slices (k)
@@ -143,16 +152,21 @@ def status_text(
         parts.append(_position_text(vol, p, ijk if frames else None))
         if ijk is None:
             parts.append("outside the image")
+            parts.extend(probe_text(f, p) for f in _fused_volumes(state))
         else:
             if frames:
                 parts.append(f"pixel ({ijk[0]}, {ijk[1]})")
                 parts.append(frame_text(ijk[2] + 1, vol.size_ijk[2], frame_time_s(vol.metadata, ijk[2])))
             else:
                 parts.append(f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})")
+            fused = _fused_volumes(state)
             if _unread(slices_read, ijk[2]):
                 parts.append("not loaded yet")
+            elif fused:  # "CT -45 HU | PET SUVbw 3.21"
+                parts.append(f"{modality_name(vol)} {_format_value(vol, ijk)}")
             else:
                 parts.append(_format_value(vol, ijk))
+            parts.extend(probe_text(f, p) for f in fused)
             label = _label_under(state, p)
             if label:
                 parts.append(label)
