@@ -31,7 +31,8 @@ class HostileDicomWeb:
 
     ``search`` (the study search): ``"many"`` (``n_studies`` studies, ``limit`` ignored),
     ``"endless"`` (a JSON array that never closes, no Content-Length) or ``"huge-length"``
-    (announces 10 GiB, sends ``[]``).
+    (announces 10 GiB, sends ``[]``).  ``series`` (the series search of study ``1.2``)
+    and ``listing`` (the instance listing of the series): ``"one"`` or ``"endless"``.
     ``instance`` (WADO-RS of the instance): ``"endless-part"`` (a part that never ends),
     ``"endless-plain"`` (``application/dicom`` without end), ``"endless-epilogue"``
     (``payload`` as a complete part, then bytes without end), ``"huge-length"`` (announces
@@ -40,8 +41,11 @@ class HostileDicomWeb:
     """
 
     def __init__(self, search: str = "many", instance: str = "endless-part",
-                 payload: bytes = b"", n_studies: int = 40, stall_s: float = 5.0) -> None:
+                 payload: bytes = b"", n_studies: int = 40, stall_s: float = 5.0,
+                 series: str = "one", listing: str = "one") -> None:
         self.search = search
+        self.series = series
+        self.listing = listing
         self.instance = instance
         self.payload = payload
         self.n_studies = n_studies
@@ -72,10 +76,14 @@ class HostileDicomWeb:
         series = "/dicom-web/studies/1.2/series/1.2.3/instances"
         if path == "/dicom-web/studies":
             self._search(h)
+        elif path == "/dicom-web/studies/1.2/series":
+            item = {"0020000E": {"vr": "UI", "Value": ["1.2.3"]},
+                    "00080060": {"vr": "CS", "Value": ["CT"]}}
+            self._items(h, item, endless=self.series == "endless")
         elif path == series:
-            items = [{"00080018": {"vr": "UI", "Value": ["1.2.3.4"]},
-                      "00200013": {"vr": "IS", "Value": [1]}}]
-            self._json(h, json.dumps(items).encode())
+            item = {"00080018": {"vr": "UI", "Value": ["1.2.3.4"]},
+                    "00200013": {"vr": "IS", "Value": [1]}}
+            self._items(h, item, endless=self.listing == "endless")
         elif path == series + "/1.2.3.4":
             self._instance(h)
         else:
@@ -94,13 +102,22 @@ class HostileDicomWeb:
         elif self.search == "huge-length":
             self._json(h, b"[]", length=10 << 30)
             h.close_connection = True
-        else:  # endless: no Content-Length, the answer ends when the connection does
-            h.send_response(200)
-            h.send_header("Content-Type", "application/dicom+json")
-            h.end_headers()
-            item = json.dumps(study_item(1)).encode() + b","
-            h.wfile.write(b"[")
-            self._endless(h, item * (_BLOCK // len(item)))
+        else:
+            self._items(h, study_item(1), endless=True)
+
+    def _items(self, h: BaseHTTPRequestHandler, item: dict, endless: bool) -> None:
+        """``[item]``, or with ``endless`` a JSON array of it that never closes (no
+        Content-Length: the answer ends when the connection does)."""
+        if not endless:
+            self._json(h, json.dumps([item]).encode())
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "application/dicom+json")
+        h.end_headers()
+        h.close_connection = True
+        text = json.dumps(item).encode() + b","
+        h.wfile.write(b"[")
+        self._endless(h, text * (_BLOCK // len(text)))
 
     def _instance(self, h: BaseHTTPRequestHandler) -> None:
         mode = self.instance

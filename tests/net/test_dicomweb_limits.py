@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import filecmp
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
 
+from interval.core.errors import Cancelled
 from interval.net import dicomweb_limits as limits
 from interval.net.dicomweb import DicomWebClient
 from interval.net.errors import PacsRefused, PacsTimeout, TransferInterrupted
@@ -56,6 +58,43 @@ def test_endless_search_answer_is_refused(monkeypatch):
                               "than 1 MiB; narrow the search.")
 
 
+@pytest.mark.parametrize("which", ["series", "listing"])
+def test_endless_series_search_or_instance_listing_is_refused(tmp_path, monkeypatch, which):
+    monkeypatch.setattr(limits, "MAX_SEARCH_ANSWER_BYTES", 1 << 20)
+    start = time.monotonic()
+    with (
+        HostileDicomWeb(**{which: "endless"}, instance="endless-epilogue",
+                        payload=CT_SMALL.read_bytes()) as fake,
+        client_for(fake) as client,
+        pytest.raises(PacsRefused) as err,
+    ):
+        if which == "series":
+            client.find_series("1.2")
+        else:
+            client.retrieve_series("1.2", "1.2.3", tmp_path)
+    assert time.monotonic() - start < 10
+    assert str(err.value) == (f"The PACS 'Hostile' ({fake.url}) sent a search answer larger "
+                              "than 1 MiB; narrow the search.")
+    assert "/dicom-web/studies/1.2/series" in fake.paths[-1]
+    assert everything(tmp_path) == []
+
+
+def test_series_search_and_instance_listing_work_under_the_cap(tmp_path):
+    """dicomweb-client runs these two searches; the cap's response hook lets a normal
+    answer through untouched and is removed afterwards."""
+    with (
+        HostileDicomWeb(instance="endless-epilogue", payload=CT_SMALL.read_bytes()) as fake,
+        client_for(fake) as client,
+    ):
+        hits = client.find_series("1.2")
+        result = client.retrieve_series("1.2", "1.2.3", tmp_path)
+        assert client._session.hooks["response"] == []
+    assert [(h.series_uid, h.modality) for h in hits] == [("1.2.3", "CT")]
+    assert fake.paths[0].startswith("/dicom-web/studies/1.2/series")
+    assert fake.paths[1].startswith("/dicom-web/studies/1.2/series/1.2.3/instances")
+    assert result.files == [tmp_path / "1.2.3.4.dcm"]
+
+
 def test_search_answer_announced_too_large_is_refused_unread():
     with (
         HostileDicomWeb(search="huge-length") as fake,
@@ -90,13 +129,30 @@ def test_image_announced_too_large_is_refused_unread(tmp_path):
 
 
 def test_endless_bytes_after_a_complete_image_keep_the_image(tmp_path, monkeypatch):
-    # 1 MiB read chunks: the image's, then one of the endless epilogue, well under 4 MiB
+    # 64 KiB read chunks: the image's, then two of the endless epilogue, well under 4 MiB
     monkeypatch.setattr(limits, "MAX_INSTANCE_BYTES", 4 << 20)
     with HostileDicomWeb(instance="endless-epilogue", payload=CT_SMALL.read_bytes()) as fake:
         result = retrieve(fake, tmp_path)
     assert result.files == [tmp_path / "1.2.3.4.dcm"]
     assert filecmp.cmp(result.files[0], CT_SMALL, shallow=False)
     assert everything(tmp_path) == ["1.2.3.4.dcm"]
+
+
+def test_cancel_during_a_trickling_image_stops_and_keeps_nothing(tmp_path, monkeypatch):
+    # The bound is what would end this test if the cancellation went unheard.
+    monkeypatch.setattr(limits, "MAX_INSTANCE_BYTES", 16 << 20)
+    asked = threading.Event()
+    with HostileDicomWeb(instance="trickle") as fake, client_for(fake) as client:
+        timer = threading.Timer(0.5, asked.set)
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(Cancelled):
+            client.retrieve_series("1.2", "1.2.3", tmp_path, cancel=asked.is_set)
+        stopped = time.monotonic() - start
+        timer.cancel()
+    assert fake.paths[-1].endswith("/instances/1.2.3.4")  # cancelled mid-image
+    assert stopped < 2.5
+    assert everything(tmp_path) == []
 
 
 def test_silence_mid_image_is_a_timeout(tmp_path):

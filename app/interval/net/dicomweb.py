@@ -4,14 +4,16 @@ One ``requests`` session carries the authentication (HTTP basic or a bearer toke
 the trust of an https server (:func:`~interval.net.tls.https_session`: the profile's CA
 file, or no certificate check with a warning at each use); every request has the
 profile's time limit for connecting and for each read.
-``dicomweb-client`` runs the series and instance searches; the study search, the
-retrieval and the sending go through the same session directly because the library
-would change what travels: it percent-encodes the ``*`` of a name pattern (Orthanc then
-finds nothing), decodes each retrieved instance into a pydicom data set (the file
-written would no longer be the stored one) and re-encodes the files it sends.
+``dicomweb-client`` runs the series and instance searches on that session, their
+answers held to the same bound as every search (:meth:`DicomWebClient._capped_answers`);
+the study search, the retrieval and the sending go through the session directly because
+the library would change what travels: it percent-encodes the ``*`` of a name pattern
+(Orthanc then finds nothing), decodes each retrieved instance into a pydicom data set (the
+file written would no longer be the stored one) and re-encodes the files it sends.
 
 Retrieved instances are written as ``<SOPInstanceUID>.dcm`` through a hidden temporary
-name and :func:`os.replace`, so a file under its final name is always complete.  What a
+name and :func:`os.replace`, so a file under its final name is always complete; a
+cancellation is heard between instances and after every 64 KiB received.  What a
 server can make us hold is bounded (:mod:`~interval.net.dicomweb_limits`): a search
 answer in memory, an image and the free space left on the disk of the cache.  Nothing
 here logs a secret, a name or a UID (counts only, at debug level), and the HTTP libraries'
@@ -63,6 +65,7 @@ _ACCEPT_JSON = "application/dicom+json, application/json"
 _ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 _ACCEPT_DEFAULT = 'multipart/related; type="application/dicom"'
 _CHUNK = 1 << 20
+_INSTANCE_CHUNK = 64 << 10  # cancel is checked after each: a trickle stops at once too
 _MAX_EPILOGUE = 1 << 16  # read after the image's part, before the connection is dropped
 STOW_MAX_FILES = 20
 STOW_MAX_BYTES = 50 * 1024 * 1024
@@ -125,7 +128,7 @@ class DicomWebClient:
 
     def find_series(self, study_uid: str) -> list[SeriesHit]:
         """The series of a study, by series number."""
-        with self._errors("query"):
+        with self._errors("query"), self._capped_answers():
             items = self._client().search_for_series(
                 study_uid, fields=list(wire.SERIES_FIELDS))
         items = self._checked_datasets(items)
@@ -143,11 +146,11 @@ class DicomWebClient:
         """Each instance by WADO-RS, as stored, into ``dest`` (``<SOP UID>.dcm``).
 
         Instances written before a cancellation or a failure stay (each complete);
-        the one in transfer leaves nothing.
+        the one in transfer leaves nothing (a cancellation is heard during it too).
         """
         dest = Path(dest)
         check_cancel(cancel)
-        with self._errors("query"):
+        with self._errors("query"), self._capped_answers():
             items = self._client().search_for_instances(
                 study_uid, series_uid, fields=["InstanceNumber"])
         sop_uids = wire.instance_uids(self._checked_datasets(items))
@@ -160,7 +163,7 @@ class DicomWebClient:
         missing = 0
         for done, sop_uid in enumerate(sop_uids, start=1):
             check_cancel(cancel)
-            path = self._retrieve_instance(study_uid, series_uid, sop_uid, dest)
+            path = self._retrieve_instance(study_uid, series_uid, sop_uid, dest, cancel)
             if path is None:
                 missing += 1
             else:
@@ -230,7 +233,43 @@ class DicomWebClient:
             self._web.set_http_retry_params(retry=False)
         return self._web
 
+    @contextlib.contextmanager
+    def _capped_answers(self) -> Iterator[None]:
+        """While a ``dicomweb-client`` search runs: each answer's body is counted as
+        ``requests`` reads it (the response hook runs before the body is read), and one
+        past :data:`~interval.net.dicomweb_limits.MAX_SEARCH_ANSWER_BYTES` is refused."""
+        cap = limits.MAX_SEARCH_ANSWER_BYTES
+        too_large = PacsRefused(f"{self._who()} sent a search answer larger than "
+                                f"{limits.format_size(cap)}; narrow the search.")
+
+        def hook(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+            announced = limits.announced_length(response.headers)
+            if announced is not None and announced > cap:
+                response.close()
+                raise too_large
+            raw_stream = response.raw.stream
+
+            def capped(*args: Any, **kwargs: Any) -> Iterator[bytes]:
+                received = 0
+                for chunk in raw_stream(*args, **kwargs):
+                    received += len(chunk)
+                    if received > cap:
+                        response.close()
+                        raise too_large
+                    yield chunk
+
+            response.raw.stream = capped
+
+        hooks = self._session.hooks.setdefault("response", [])
+        hooks.append(hook)
+        try:
+            yield
+        finally:
+            hooks.remove(hook)
+
     def _get_json(self, route: str, action: str) -> list:
+        """The data sets of a QIDO-RS answer, streamed and held up to
+        :data:`~interval.net.dicomweb_limits.MAX_SEARCH_ANSWER_BYTES`."""
         with self._errors(action):
             response = self._session.get(self._root + route, timeout=self._timeout,
                                          stream=True, headers={"Accept": _ACCEPT_JSON})
@@ -254,7 +293,7 @@ class DicomWebClient:
         return items
 
     def _retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str,
-                           dest: Path) -> Path | None:
+                           dest: Path, cancel: CancelFn | None = None) -> Path | None:
         url = (f"{self._root}/studies/{quote(study_uid, safe='')}/series/"
                f"{quote(series_uid, safe='')}/instances/{quote(sop_uid, safe='')}")
         final = dest / wire.file_name(sop_uid)
@@ -276,7 +315,7 @@ class DicomWebClient:
                     self._check(response, "retrieve")
                     with os.fdopen(fd, "wb") as out, self._bounded():
                         fd = -1
-                        part_headers = _write_body(response, out, dest)
+                        part_headers = _write_body(response, out, dest, cancel)
             if not wire.has_file_meta(tmp):
                 with self._bounded():  # the fixed copy is a second file of the same size
                     limits.check_disk(dest, tmp.stat().st_size)
@@ -453,13 +492,15 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
                                urllib3.exceptions.ConnectTimeoutError))
 
 
-def _write_body(response: requests.Response, out: BinaryIO, dest: Path) -> str:
+def _write_body(response: requests.Response, out: BinaryIO, dest: Path,
+                cancel: CancelFn | None = None) -> str:
     """The instance of a WADO-RS answer into ``out``; returns the part headers.
 
     At most :data:`~interval.net.dicomweb_limits.MAX_INSTANCE_BYTES` are read, while the
-    disk of ``dest`` keeps its reserve."""
-    chunks = limits.bounded_chunks(response.iter_content(chunk_size=_CHUNK), dest,
-                                   limits.announced_length(response.headers))
+    disk of ``dest`` keeps its reserve; ``cancel`` is asked after every chunk received
+    (:class:`~interval.core.errors.Cancelled`)."""
+    received = _cancellable(response.iter_content(chunk_size=_INSTANCE_CHUNK), cancel)
+    chunks = limits.bounded_chunks(received, dest, limits.announced_length(response.headers))
     media, params = wire.media_type_params(response.headers.get("Content-Type", ""))
     if media == "multipart/related" and params.get("boundary"):
         headers = wire.write_first_part(chunks, params["boundary"], out)
@@ -480,6 +521,13 @@ def _write_body(response: requests.Response, out: BinaryIO, dest: Path) -> str:
             raise wire.Truncated()
         return f"Content-Type: {response.headers.get('Content-Type', '')}"
     raise ValueError("not a DICOM answer")
+
+
+def _cancellable(chunks: Iterator[bytes], cancel: CancelFn | None) -> Iterator[bytes]:
+    """``chunks`` passed on, :func:`~interval.core.jobs.check_cancel` after each."""
+    for chunk in chunks:
+        check_cancel(cancel)
+        yield chunk
 
 
 def _batches(files: list[Path]) -> Iterator[list[Path]]:

@@ -287,6 +287,7 @@ class _Column(QWidget):
         view.interaction = _ColumnInteraction(self.state, plane, view, self._clicked,
                                               self.dragger)
         view.setMinimumSize(96, 96)
+        view.set_overlay_text_visible(self.owner.overlay_text_visible)
         self.view = view
         self._box.addWidget(view, 1)
         view.vtk.installEventFilter(self)
@@ -603,6 +604,9 @@ class TimepointViews(QWidget):
         self._last: tuple[Any, ...] | None = None  # ("lesion", id) or ("point", t, lps)
         self._mm: float | None = None  # the shared zoom; None: each column fitted
         self.plane = VIEW_ID  # every column shows this plane (PLANES)
+        #: whether the views show their on-image text (corner texts, scale bar); the
+        #: window keeps it equal to the viewer's View > On-image text
+        self.overlay_text_visible = True
         self._closed = False
         me = weakref.ref(self)
 
@@ -784,6 +788,14 @@ class TimepointViews(QWidget):
             ref = next((c for c in self._columns.values() if c.loaded), None)
             if ref is not None:
                 self.go_to(ref.timepoint, tuple(ref.crosshair()))
+
+    def set_overlay_text_visible(self, visible: bool) -> None:
+        """Show or hide the on-image text (corner texts and scale bar) of every column,
+        now and in the views made later (a scan loaded, a plane switched)."""
+        self.overlay_text_visible = bool(visible)
+        for col in self._columns.values():
+            if col.view is not None:
+                col.view.set_overlay_text_visible(self.overlay_text_visible)
 
     def show_lesion(self, lesion_id: str) -> None:
         """Centre every column on ``lesion_id`` (its centroid where it is seen, else the

@@ -18,7 +18,10 @@ this window only shows it and sends the reader's actions back):
   name and writes the reports in the background (:class:`~interval.ui.workers.JobRunner`);
 * closing with unsaved changes asks (Export / Discard / Cancel); the window geometry,
   dock / splitter layout, chart tab and selected lesion are saved with the workspace's
-  session and restored when it opens again.
+  session and restored when it opens again;
+* View > On-image text (T) shows or hides the views' corner texts and scale bar.  Opened
+  from the viewer, it is bound to the viewer's own View > On-image text: the views start
+  with the viewer's setting and follow it either way while the window is open.
 
 Text from reports, plugins and DICOM is shown as plain text throughout.
 """
@@ -48,6 +51,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from interval.core.errors import IntervalError
 from interval.longitudinal.lesion_rows import LesionTableRows, timepoint_headers
@@ -69,6 +73,9 @@ SESSION_KEY = "workspace_window"
 _STATE_VERSION = 1
 _VIEWS_MODULE = "interval.ui.longitudinal.timepoint_views"
 CHART_DELAY_MS = 40  # the growth chart follows a selection this much later (views first)
+#: the viewer's View > On-image text (:mod:`interval.ui.overlay_actions`), the one switch
+#: of the on-image text that the workspace's views follow too
+OVERLAY_TEXT_ACTION = "overlay_text"
 
 
 class _Relay(QObject):
@@ -85,6 +92,14 @@ def _unb64(text: Any) -> QByteArray | None:
     if not isinstance(text, str) or not text:
         return None
     return QByteArray.fromBase64(QByteArray(text.encode("ascii")))
+
+
+def viewer_text_action(parent: QWidget | None) -> QAction | None:
+    """The viewer window's View > On-image text action (``parent``'s), or None when the
+    workspace runs on its own (``interval demo``)."""
+    actions = getattr(parent, "actions_by_id", None)
+    action = actions.get(OVERLAY_TEXT_ACTION) if isinstance(actions, dict) else None
+    return action if isinstance(action, QAction) else None
 
 
 def make_views(workspace: LongitudinalWorkspace, parent: QWidget) -> QWidget:
@@ -176,6 +191,10 @@ class LongitudinalWorkspaceWindow(QMainWindow):
 
         self.actions_by_id: dict[str, QAction] = {}
         self._build_menus()
+        self._viewer_text = viewer_text_action(parent)
+        if self._viewer_text is not None:  # the viewer's switch: follow it, now and later
+            self._viewer_text.toggled.connect(self._show_overlay_text)
+            self._show_overlay_text(self._viewer_text.isChecked())
 
         self.table.lesionActivated.connect(self.show_lesion)
         grid = self.table.table
@@ -247,6 +266,13 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             action.setChecked(plane == "axial")
             planes.addAction(action)
             view.addAction(action)
+        view.addSeparator()
+        text = self._action(OVERLAY_TEXT_ACTION, "On-image text",
+                            lambda checked=False: self.set_overlay_text_visible(bool(checked)),
+                            "T")
+        text.setCheckable(True)
+        text.setChecked(True)
+        view.addAction(text)
 
     def set_plane(self, plane: str) -> None:
         """Show every timepoint column in ``plane`` (axial, coronal or sagittal)."""
@@ -259,6 +285,27 @@ class LongitudinalWorkspaceWindow(QMainWindow):
             action.setChecked(True)
 
     # --- registration check -------------------------------------------------------------------
+    def set_overlay_text_visible(self, visible: bool) -> None:
+        """Show or hide the on-image text (corner texts, scale bar) of the timepoint views.
+        Opened from the viewer, this is the viewer's View > On-image text: its views
+        follow too, as this window follows it."""
+        source = self._viewer_text
+        if source is not None and isValid(source) and source.isChecked() != bool(visible):
+            source.trigger()  # the viewer's own toggle; its ``toggled`` comes back here
+        self._show_overlay_text(visible)
+
+    @property
+    def overlay_text_visible(self) -> bool:
+        return self.actions_by_id[OVERLAY_TEXT_ACTION].isChecked()
+
+    def _show_overlay_text(self, visible: bool) -> None:
+        setter = getattr(self.views, "set_overlay_text_visible", None)
+        if setter is not None:
+            setter(bool(visible))
+        action = self.actions_by_id[OVERLAY_TEXT_ACTION]
+        if action.isChecked() != bool(visible):
+            action.setChecked(bool(visible))
+
     def _use_saved_registrations(self) -> None:
         """Map points with the reader's re-run registrations saved from the check view."""
         from interval.longitudinal import registration_rerun as rr  # noqa: PLC0415
@@ -734,6 +781,9 @@ class LongitudinalWorkspaceWindow(QMainWindow):
         self._closing = True
         self.save_session()
         self._unsubscribe()
+        if self._viewer_text is not None and isValid(self._viewer_text):
+            self._viewer_text.toggled.disconnect(self._show_overlay_text)  # closed: done
+            self._viewer_text = None
         close_views = getattr(self.views, "close_views", None)
         if close_views is not None:
             close_views()  # stop its loading and its own subscription
