@@ -314,7 +314,12 @@ def test_wrong_called_ae_title(orthanc):
     client = DimseClient(profile_for(orthanc, called_ae="WRONGAE"))
     with pytest.raises(AssociationRejected, match="WRONGAE") as info:
         client.echo()
-    assert "does not recognise" in str(info.value) and "Test PACS" in str(info.value)
+    text = str(info.value)
+    # Orthanc answers with A-ASSOCIATE-RJ "called AE title not recognised" and closes the
+    # connection; on a busy machine pynetdicom may see the close first.  Either way the
+    # sentence names the AE title that was called.
+    assert "Test PACS" in text
+    assert "does not recognise" in text or "its AE title is 'WRONGAE'" in text
 
 
 def test_nothing_listening():

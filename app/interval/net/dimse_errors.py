@@ -111,7 +111,8 @@ def closed_before_accepting(profile: ServerProfile) -> AssociationRejected:
     """The peer closed the connection instead of answering the association request."""
     return AssociationRejected(
         f"The PACS {where(profile)} closed the connection without accepting it: check "
-        f"that port {profile.port} is its DICOM port and that it accepts AE title "
+        f"that port {profile.port} is its DICOM port, that its AE title is "
+        f"{profile.called_ae!r} and that it accepts calls from AE title "
         f"{profile.calling_ae!r}."
     )
 
