@@ -18,16 +18,25 @@ same study and frame of reference is shown (or the reverse) asks whether to fuse
 CT stays the active, grey image and the PET becomes a fusion layer over it (the "pet"
 colour map, 0-5 SUV, opacity 0.5).  Series in different frames of reference are refused
 with a message: fusing them needs a registration.
+
+A fusion is kept across a series switch (:mod:`interval.core.fusion_memory`): when
+another series is opened, the PET fused over the loaded CT is remembered with its
+settings (colour map, window, opacity, visibility) and comes back when that CT is opened
+again -- from memory, or reloaded in the background when its volume was released.
+Opening a different CT of the PET's study and frame of reference while the PET is fused
+asks whether to fuse it over that CT too (never silently).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
 from interval.core.errors import IntervalError, IrregularGeometry
+from interval.core.fusion_memory import FusionMemory, KeptFusion, fusion_to_offer
 from interval.core.fusion_rule import ct_first, fusion_refusal, is_pet_ct_pair
 from interval.core.metadata import WindowLevel
 from interval.core.viewer_state import LabelLayer
@@ -180,6 +189,7 @@ class OpeningMixin:
             store[key] = kept
         else:
             store.pop(key, None)
+        self._fusion_memory().remember(key, self._shown_fusions())
 
     def _restore_layers(self, key: str, image: Volume) -> int:
         """Put back the label layers kept for ``key`` on ``image``; returns how many."""
@@ -274,6 +284,7 @@ class OpeningMixin:
         folder = path if path.is_dir() else path.parent
         if folder != self.current_folder:  # stack uids of another folder
             self._series_layer_store().clear()
+            self._fusion_memory().clear()
             self._pending_objects().clear()
         self.current_folder = folder
         # one image of a series opens the whole series it belongs to
@@ -360,10 +371,12 @@ class OpeningMixin:
         if stack is None:
             self._set_message("That series is no longer available; open the folder again.")
             return None
+        self._fusion_offered: tuple[str, list[tuple[KeptFusion, Volume | None]]] | None = None
         if policy is None and offer_fusion:
             fused = self._offer_fusion(stack_uid)
             if fused is not None:
                 return fused
+            self._offer_fused_pet(stack_uid)
         policy = policy if policy is not None else self._policy
         return self._start_load(load_stack_job(stack, policy), self._stack_title(stack_uid), stack_uid)
 
@@ -406,8 +419,11 @@ class OpeningMixin:
                 self.state.add_volume(volume, name=title)
         if current:
             self._progressive = None
+        if shown is not None:  # it cannot be abandoned now: let what it replaced go
+            shown.previous = None  # (else every replaced volume, e.g. a fused PET, stays)
         self.loaded_stack_uid = key
         self._loaded_volume = volume
+        self._volume_stacks()[volume] = key
         self.problems.remove_series_problem(key)
         for warning in volume.metadata.warnings:
             self.problems.add_message(title, warning, series=key)
@@ -421,6 +437,7 @@ class OpeningMixin:
 
         attach_time_axis(self, key, self._policy)  # 3-D + time: a time bar over its volumes
         restored = self._restore_layers(key, volume)
+        self._restore_fusions(key, volume)
         seg = self.series_segmentations.get(self._stack_series_uid(key) or "")
         if seg is not None and not restored:  # restored: it is among them already
             self.open_segmentation(seg)
@@ -452,6 +469,8 @@ class OpeningMixin:
         active = self.state.active_volume
         if stack is None or not stack.frames or active is None:
             return None
+        if self._fusion_memory().has(stack_uid):
+            return None  # its own fusion comes back as it was when it is loaded
         header = stack.first
         if (not is_pet_ct_pair(active.metadata, header) or fusion_refusal(active.metadata, header)
                 or self._already_fused(header.series_instance_uid)
@@ -540,16 +559,130 @@ class OpeningMixin:
                 state.set_active_volume(ct_id)
                 state.fuse_layer(base_id, colormap="pet", window=_fusion_window(base), opacity=0.5)
                 pet_title = state.layer(base_id).name or "The PET"
-        if not ct_first(base.metadata, volume.metadata):
+        if ct_first(base.metadata, volume.metadata):
+            self._volume_stacks()[volume] = key
+        else:
+            if getattr(self, "_loaded_volume", None) is base and self.loaded_stack_uid:
+                self._volume_stacks()[base] = self.loaded_stack_uid
             self.loaded_stack_uid, self._loaded_volume = key, volume
+            self._volume_stacks()[volume] = key
             self._sync_invert_action()
         for warning in volume.metadata.warnings:
             self.problems.add_message(title, warning, series=key)
         self._set_message(f"{pet_title} is shown in colour over the CT (PET/CT fusion).")
 
+    # --- PET fusion kept across a series switch -----------------------------------------
+    def _fusion_memory(self) -> FusionMemory:
+        if not hasattr(self, "_fusions_kept"):
+            self._fusions_kept = FusionMemory()
+        return self._fusions_kept
+
+    def _volume_stacks(self) -> weakref.WeakKeyDictionary[Volume, str]:
+        """Loaded volume -> the stack uid it was read from (to reload a released PET)."""
+        if not hasattr(self, "_stacks_of_volumes"):
+            self._stacks_of_volumes: weakref.WeakKeyDictionary[Volume, str] = (
+                weakref.WeakKeyDictionary())
+        return self._stacks_of_volumes
+
+    def _stack_of(self, volume: Volume) -> str | None:
+        """The stack uid ``volume`` was loaded from (else the stack of its series)."""
+        key = self._volume_stacks().get(volume)
+        series = volume.metadata.series_instance_uid
+        if key is None and series:
+            key = next((uid for uid, stack in self.browser.stacks()
+                        if stack.frames and stack.first.series_instance_uid == series), None)
+        return key
+
+    def _shown_fusions(self) -> list[tuple[KeptFusion, Volume]]:
+        """The fusion layers over the active image, with their PET volumes."""
+        shown = []
+        for layer in self.state.fusion_layers():
+            volume = self.state.volume(layer.volume_id)
+            key = self._stack_of(volume)
+            if key is not None:
+                shown.append((KeptFusion.of_layer(layer, key), volume))
+        return shown
+
+    def _offer_fused_pet(self, stack_uid: str) -> None:
+        """Opening another CT while a PET is fused over the shown one: when that CT is in
+        the PET's study and frame of reference, ask whether to fuse the PET over it too
+        (it is then shown over it once loaded, from memory; declined: it opens alone)."""
+        if stack_uid == self.loaded_stack_uid or self._fusion_memory().has(stack_uid):
+            return  # its own fusion (or none) comes back when it is loaded
+        stack = self.browser.stack(stack_uid)
+        shown = self._shown_fusions()
+        if stack is None or not stack.frames or not shown:
+            return
+        n = fusion_to_offer(stack.first, [volume.metadata for _kept, volume in shown])
+        if n is None:
+            return
+        kept, pet = shown[n]
+        text = (f"{self._stack_title(stack_uid)} is a CT series in the same frame of reference "
+                f"as the PET fused over the CT shown now ({kept.name or 'the PET'}).\n\n"
+                f"Show that PET in colour over this CT too (fusion), or open this CT alone?")
+        if self.ask_fusion(text):
+            self._fusion_offered = (stack_uid, [(kept, pet)])
+
+    def _restore_fusions(self, key: str, image: Volume) -> int:
+        """Put back the fusion layers kept for ``key`` (or accepted over it when it was
+        opened) on ``image``: at once when the PET is in memory, else reloaded in the
+        background; returns how many."""
+        offered = getattr(self, "_fusion_offered", None)
+        self._fusion_offered = None
+        kept = self._fusion_memory().take(key)
+        if not kept and offered is not None and offered[0] == key:
+            kept = offered[1]
+        for fusion, pet in kept:
+            if pet is not None:
+                self._show_kept_fusion(pet, image, fusion)
+            else:
+                self._reload_kept_fusion(fusion, image)
+        return len(kept)
+
+    def _refuse_after_abandon(self) -> None:
+        """A cancelled or failed load put the previous series back: fuse its PET again."""
+        key, loaded = self.loaded_stack_uid, getattr(self, "_loaded_volume", None)
+        if key is not None and loaded is not None and self.state.active_volume is loaded:
+            self._restore_fusions(key, loaded)
+
+    def _show_kept_fusion(self, pet: Volume, image: Volume, kept: KeptFusion) -> None:
+        """Show ``pet`` over ``image`` (if still active) with the settings of ``kept``."""
+        state = self.state
+        if state.active_volume is not image:
+            return
+        with state.events.batch():
+            vid = next((v for v, vol in state.volumes.items() if vol is pet), None)
+            if vid is None:
+                vid = state.add_fusion(pet, colormap=kept.colormap, window=kept.window,
+                                       opacity=kept.opacity, name=kept.name)
+            else:  # still open (e.g. put back as a plain layer by a cancelled load)
+                state.fuse_layer(vid, colormap=kept.colormap, window=kept.window,
+                                 opacity=kept.opacity)
+            state.set_layer_visible(vid, kept.visible)
+        self._volume_stacks()[pet] = kept.pet_stack_uid
+
+    def _reload_kept_fusion(self, kept: KeptFusion, image: Volume) -> Job | None:
+        """Reload a released PET in the background and show it over ``image`` as kept."""
+        stack = self.browser.stack(kept.pet_stack_uid)
+        if stack is None or not stack.frames:
+            self._set_message("The fused PET is no longer available; open the folder again.")
+            return None
+        title = kept.name or self._stack_title(kept.pet_stack_uid)
+        job = self.runner.submit(
+            "loading for fusion",
+            load_stack_job(stack, self._policy, progressive=False),
+            on_done=lambda pet: self._show_kept_fusion(pet, image, kept),
+            on_error=lambda exc: self._show_error("Fusion", exc),
+            progress_widget=self.progress,
+            text=f"Loading {title} for fusion…",
+        )
+        self.fusion_job = job
+        return job
+
     def _on_load_failed(self, exc: IntervalError, key: str, title: str, shown=None) -> None:
         if shown is not None and shown is getattr(self, "_progressive", None):
-            shown.abandon()  # the slices shown so far go; what was shown before comes back
+            if shown.abandon():  # the slices shown so far go; what was shown before comes back
+                self._refuse_after_abandon()
             self._progressive = None
         self._sync_loading_ui()
         if isinstance(exc, IrregularGeometry):
@@ -569,6 +702,8 @@ class OpeningMixin:
         self._progressive = None
         had_partial = shown is not None and shown.volume is not None and shown.showing
         restored = shown.abandon() if shown is not None else False
+        if restored:
+            self._refuse_after_abandon()
         self._sync_loading_ui()
         if restored:
             self._set_message(f"Loading {title} cancelled; the previous series is shown again.")
