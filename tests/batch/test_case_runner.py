@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from interval.batch import case_work as case_work_module
@@ -18,7 +17,7 @@ from interval.batch.settings import BatchSettings, case_work, fingerprint
 from interval.io.synthetic.patient import generate_patient
 from interval.plugins.discovery import set_session_plugin_dirs
 from tests.batch.conftest import labels_of
-from tests.plugins.conftest import manifest, write_plugin
+from tests.plugins.conftest import network_plugin
 
 FAST = BatchSettings(tasks=("track",), registration="rigid", reports=False)
 
@@ -156,24 +155,8 @@ def build(**params):
 
 
 def _crashing_plugin(root: Path) -> Path:
-    model = {
-        "format": 1, "name": "batch-crashing-model", "version": "1.0.0", "task": "segmentation",
-        "labels": [{"value": 1, "name": "x"}], "patch_size": [4, 8, 8],
-        "network": {"type": "plugin", "entry": "crash_net:build",
-                    "weights": "weights.safetensors"},
-        "output": {"activation": "sigmoid", "channels": 1},
-    }
-    folder = write_plugin(root, "crashing", manifest(
-        "org.test.batch-crashing", contributes={"segmentation_models": ["models/m"]}),
-        {"models/m": model})
-    (folder / "crash_net.py").write_text(CRASHING_NETWORK)
-    from safetensors.numpy import save_file
-
-    save_file({"conv.weight": np.ones((1, 1, 1, 1, 1), np.float32),
-               "conv.bias": np.zeros(1, np.float32)},
-              str(folder / "models" / "m" / "weights.safetensors"))
-    (folder / "models" / "m" / "model.pt").unlink()
-    return folder
+    return network_plugin(root, "crashing", "org.test.batch-crashing", "batch-crashing-model",
+                          "crash_net", CRASHING_NETWORK)
 
 
 def test_a_crashing_model_fails_its_case_only(tmp_path, out):

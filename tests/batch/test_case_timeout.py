@@ -11,7 +11,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from interval.batch import case_work as case_work_module
@@ -28,7 +27,7 @@ from interval.core.jobs import check_cancel
 from interval.io.synthetic.patient import generate_patient
 from interval.plugins.discovery import set_session_plugin_dirs
 from tests.batch.conftest import alive, descendants, labels_of, read_csv, write_manifest
-from tests.plugins.conftest import manifest, write_plugin
+from tests.plugins.conftest import network_plugin
 
 FAST = BatchSettings(tasks=("track",), registration="rigid", reports=False)
 HUNG_MODEL = "batch-hung-model"
@@ -67,24 +66,8 @@ def _no_session_plugins():
 
 
 def _hung_plugin(root: Path) -> Path:
-    model = {
-        "format": 1, "name": HUNG_MODEL, "version": "1.0.0", "task": "segmentation",
-        "labels": [{"value": 1, "name": "x"}], "patch_size": [4, 8, 8],
-        "network": {"type": "plugin", "entry": "hang_net:build",
-                    "weights": "weights.safetensors"},
-        "output": {"activation": "sigmoid", "channels": 1},
-    }
-    folder = write_plugin(root, "hung", manifest(
-        "org.test.batch-hung", contributes={"segmentation_models": ["models/m"]}),
-        {"models/m": model})
-    (folder / "hang_net.py").write_text(HUNG_NETWORK)
-    from safetensors.numpy import save_file
-
-    save_file({"conv.weight": np.ones((1, 1, 1, 1, 1), np.float32),
-               "conv.bias": np.zeros(1, np.float32)},
-              str(folder / "models" / "m" / "weights.safetensors"))
-    (folder / "models" / "m" / "model.pt").unlink()
-    return folder
+    return network_plugin(root, "hung", "org.test.batch-hung", HUNG_MODEL, "hang_net",
+                          HUNG_NETWORK)
 
 
 def _files(folder: BatchFolder, case_id: str) -> list[str]:

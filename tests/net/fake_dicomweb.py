@@ -1,57 +1,18 @@
 """Small local servers for the failures a real PACS does not produce on demand.
 
-:class:`SilentServer` accepts TCP connections and never answers (a hung PACS).
 :class:`FakeDicomWeb` answers the QIDO-RS instance list of one series and serves each
 instance by WADO-RS as told: whole, cut half-way (with or without a Content-Length), or
-as a bare data set without Part-10 header.  Both run in a daemon thread on a free
-loopback port and record the ``Authorization`` headers they receive.
+as a bare data set without Part-10 header; it runs in a daemon thread on a free
+loopback port and records the ``Authorization`` headers it receives.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BOUNDARY = "fake-boundary-0123456789"
-
-
-class SilentServer:
-    """Accepts connections on 127.0.0.1 and keeps them open without a byte of answer."""
-
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(8)
-        self.port = self._sock.getsockname()[1]
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/dicom-web"
-
-    def _accept(self) -> None:
-        self._sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            self._held.append(conn)
-
-    def __enter__(self) -> SilentServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self._held:
-            conn.close()
-        self._sock.close()
 
 
 def _element(value: str, vr: str = "UI") -> dict:

@@ -28,8 +28,9 @@ from interval.net.errors import (
 )
 from interval.net.model import ServerProfile, StudyQuery
 from tests.conftest import shared
-from tests.net.fake_dicomweb import FakeDicomWeb, SilentServer
+from tests.net.fake_dicomweb import FakeDicomWeb
 from tests.net.orthanc_server import PASSWORD, USER, free_port
+from tests.net.silent_server import SilentServer
 
 CT_SMALL = Path(get_testdata_file("CT_small.dcm"))  # 1CT1, CompressedSamples^CT1, 20040119
 MR_SMALL = Path(get_testdata_file("MR_small.dcm"))  # 4MR1, CompressedSamples^MR1, 20040826

@@ -36,7 +36,6 @@ from interval.net.errors import (
 from interval.net.model import ServerProfile, StudyQuery
 from tests.net.dimse_peers import (
     PEER_AE,
-    SilentServer,
     cutting_get_scp,
     identity_checking_scp,
     refusing_store_scp,
@@ -44,6 +43,7 @@ from tests.net.dimse_peers import (
     unknown_destination_move_scp,
 )
 from tests.net.orthanc_server import AE_TITLE, MOVE_AE, free_port
+from tests.net.silent_server import SilentServer
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/dicom"
 GENERIC = DATA / "dicom2nifti_testdata/tests/data/generic"

@@ -72,6 +72,30 @@ def model_plugin(root: Path, folder: str, pid: str, model_name: str = "tiny-mode
     )
 
 
+def network_plugin(root: Path, folder: str, pid: str, model_name: str, module: str,
+                   code: str) -> Path:
+    """A plugin whose model package ``models/m`` runs ``code`` (saved as ``module.py``,
+    entry ``build``, one ``conv`` of 1x1x1) as its network, with safetensors weights."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    model = {
+        "format": 1, "name": model_name, "version": "1.0.0", "task": "segmentation",
+        "labels": [{"value": 1, "name": "x"}], "patch_size": [4, 8, 8],
+        "network": {"type": "plugin", "entry": f"{module}:build",
+                    "weights": "weights.safetensors"},
+        "output": {"activation": "sigmoid", "channels": 1},
+    }
+    plugin = write_plugin(root, folder, manifest(
+        pid, contributes={"segmentation_models": ["models/m"]}), {"models/m": model})
+    (plugin / f"{module}.py").write_text(code)
+    save_file({"conv.weight": np.ones((1, 1, 1, 1, 1), np.float32),
+               "conv.bias": np.zeros(1, np.float32)},
+              str(plugin / "models" / "m" / "weights.safetensors"))
+    (plugin / "models" / "m" / "model.pt").unlink()
+    return plugin
+
+
 @pytest.fixture(autouse=True)
 def isolated_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No INTERVAL_PLUGIN_PATH, an empty user data folder, no session --plugins-dir."""

@@ -10,7 +10,7 @@ import pytest
 from interval.core.metadata import VolumeMetadata
 from interval.core.volume import Volume
 from interval.plugins import discover_plugins
-from tests.plugins.conftest import manifest, write_plugin
+from tests.plugins.conftest import network_plugin
 
 CRASHING_NETWORK = '''
 import os
@@ -32,24 +32,8 @@ def build(**params):
 
 
 def _crashing_plugin(root: Path) -> Path:
-    model = {
-        "format": 1, "name": "crashing-model", "version": "1.0.0", "task": "segmentation",
-        "labels": [{"value": 1, "name": "x"}], "patch_size": [4, 8, 8],
-        "network": {"type": "plugin", "entry": "crash_net:build",
-                    "weights": "weights.safetensors"},
-        "output": {"activation": "sigmoid", "channels": 1},
-    }
-    folder = write_plugin(root, "crashing", manifest(
-        "org.test.crashing", contributes={"segmentation_models": ["models/m"]}),
-        {"models/m": model})
-    (folder / "crash_net.py").write_text(CRASHING_NETWORK)
-    from safetensors.numpy import save_file
-
-    save_file({"conv.weight": np.ones((1, 1, 1, 1, 1), np.float32),
-               "conv.bias": np.zeros(1, np.float32)},
-              str(folder / "models" / "m" / "weights.safetensors"))
-    (folder / "models" / "m" / "model.pt").unlink()
-    return folder
+    return network_plugin(root, "crashing", "org.test.crashing", "crashing-model", "crash_net",
+                          CRASHING_NETWORK)
 
 
 @pytest.mark.slow
@@ -96,25 +80,10 @@ def build(**params):
 def test_nan_output_reaches_the_caller_as_invalid_values(tmp_path: Path) -> None:
     """Through the real runner: the child's InvalidModelOutput comes back as itself (one of
     Interval's known errors, by name) with the engine's words, never as an empty "done"."""
-    from safetensors.numpy import save_file
-
     from interval.ai.errors import InvalidModelOutput
     from interval.ai.runner import run_segmentation
 
-    model = {
-        "format": 1, "name": "nan-model", "version": "1.0.0", "task": "segmentation",
-        "labels": [{"value": 1, "name": "x"}], "patch_size": [4, 8, 8],
-        "network": {"type": "plugin", "entry": "nan_net:build",
-                    "weights": "weights.safetensors"},
-        "output": {"activation": "sigmoid", "channels": 1},
-    }
-    folder = write_plugin(tmp_path, "nans", manifest(
-        "org.test.nans", contributes={"segmentation_models": ["models/m"]}), {"models/m": model})
-    (folder / "nan_net.py").write_text(NAN_NETWORK)
-    save_file({"conv.weight": np.ones((1, 1, 1, 1, 1), np.float32),
-               "conv.bias": np.zeros(1, np.float32)},
-              str(folder / "models" / "m" / "weights.safetensors"))
-    (folder / "models" / "m" / "model.pt").unlink()
+    network_plugin(tmp_path, "nans", "org.test.nans", "nan-model", "nan_net", NAN_NETWORK)
     reg = discover_plugins([tmp_path], include_entry_points=False, include_first_party=False,
                            include_user_dir=False, include_env=False)
     entry = reg.find_segmentation_model("nan-model")

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from interval.core.errors import IntervalError
+from interval.core.uids import is_uid
 
 TASKS = ("segment", "track", "forecast")
 REGISTRATIONS = ("rigid", "affine", "deformable")
@@ -262,7 +263,7 @@ def _case(row: dict[str, Any], line: int, base: Path, name: str) -> Case:
     if lists["study_uids"] and not server:
         raise ManifestError(f"{where}: study_uids need the server to fetch them from")
     for uid in lists["study_uids"]:
-        if not re.fullmatch(r"[0-9]+(\.[0-9]+)*", uid) or len(uid) > 64:
+        if not is_uid(uid):
             raise ManifestError(f"{where}: {uid!r} is not a Study Instance UID (digits and dots)")
     tasks = None
     if row.get("tasks") is not None:

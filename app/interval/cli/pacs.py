@@ -287,15 +287,7 @@ def profile_from_args(args: argparse.Namespace, name: str | None = None) -> Serv
             raise _Usage("a DIMSE server needs its AE title: --aet AE")
         values.update(protocol="dimse", host=args.host, port=args.port or 104,
                       called_ae=args.aet)
-    if args.calling_aet:
-        values["calling_ae"] = args.calling_aet
-    if args.retrieve:
-        values["retrieve"] = args.retrieve
-    if args.move_port:
-        values["move_port"] = args.move_port
-    if args.timeout:
-        values["timeout_s"] = args.timeout
-    values.update(_tls_changes(args))
+    values.update(_option_changes(args))
     profile = ServerProfile(name="-", **values)
     if name is None:  # ad hoc: named after the host (DICOMweb) or the AE title (DIMSE)
         parts = urlsplit(profile.url) if profile.url else None
@@ -319,6 +311,17 @@ def _saved_profile(args: argparse.Namespace) -> ServerProfile:
         changes["username"] = args.user
     if args.auth or args.user:
         changes["auth"] = _auth_of(args)
+    changes.update(_option_changes(args))
+    try:
+        return validate_profile(replace(profile, **changes)) if changes else profile
+    except ProfileError as exc:
+        raise _Usage(str(exc)) from None
+
+
+def _option_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The profile fields the options set (calling AE title, retrieval, time limit, TLS)
+    that a saved or an ad hoc server takes alike."""
+    changes: dict[str, Any] = {}
     if args.calling_aet:
         changes["calling_ae"] = args.calling_aet
     if args.retrieve:
@@ -328,10 +331,7 @@ def _saved_profile(args: argparse.Namespace) -> ServerProfile:
     if args.timeout:
         changes["timeout_s"] = args.timeout
     changes.update(_tls_changes(args))
-    try:
-        return validate_profile(replace(profile, **changes)) if changes else profile
-    except ProfileError as exc:
-        raise _Usage(str(exc)) from None
+    return changes
 
 
 def _tls_changes(args: argparse.Namespace) -> dict[str, Any]:

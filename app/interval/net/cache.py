@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import threading
@@ -43,6 +42,7 @@ import platformdirs
 
 from interval.core.atomic import atomic_open
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
+from interval.core.uids import MAX_UID_LEN, is_uid
 from interval.net.errors import PacsError, TransferInterrupted
 from interval.net.model import PacsClient, RetrieveResult
 
@@ -55,8 +55,6 @@ MARKER_DIR = ".complete"
 MARKER_VERSION = 1
 STALE_AFTER_S = 24 * 3600.0  # another live process's staging folder older than this is dead
 ORPHAN_AFTER_S = 600.0  # an unmarked series folder older than this is a crash's leftover
-MAX_UID_LEN = 64
-_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 # process-wide: every SeriesCache on the same root shares these
 _GUARD = threading.Lock()
@@ -76,7 +74,7 @@ def default_cache_root() -> Path:
 def check_uid(uid: object, what: str = "UID") -> str:
     """``uid`` when it is a DICOM UID (digits and dots, at most 64 characters), else
     :class:`PacsError`: it becomes a folder name."""
-    if not isinstance(uid, str) or len(uid) > MAX_UID_LEN or not _UID_RE.fullmatch(uid):
+    if not is_uid(uid):
         shown = repr(uid)[:80]
         raise PacsError(f"The server gave an invalid {what} ({shown}); a UID is digits and "
                         f"dots, at most {MAX_UID_LEN} characters.")
@@ -137,7 +135,7 @@ class SeriesCache:
 
     def _entry(self, marker: Path) -> CachedSeries | None:
         study_uid, series_uid = marker.parent.name, marker.stem
-        if not (_UID_RE.fullmatch(study_uid) and _UID_RE.fullmatch(series_uid)):
+        if not (is_uid(study_uid) and is_uid(series_uid)):
             return None
         folder = self.root / study_uid / series_uid
         try:
@@ -393,10 +391,10 @@ class SeriesCache:
             for folder in _subfolders(self.root):
                 # only the cache's own layout <study uid>/<series uid>: anything else a
                 # person or another program put under the root is never touched
-                if not _is_uid_name(folder.name):
+                if not is_uid(folder.name):
                     continue
                 for series in _subfolders(folder):
-                    if not _is_uid_name(series.name):
+                    if not is_uid(series.name):
                         continue
                     if (not (markers / folder.name / f"{series.name}.json").is_file()
                             and _age(series, now) >= orphan_age_s
@@ -453,11 +451,6 @@ def _folder_bytes(folder: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size
     return total
-
-
-def _is_uid_name(name: str) -> bool:
-    """Whether a folder name is a DICOM UID (the only names the cache creates)."""
-    return len(name) <= MAX_UID_LEN and _UID_RE.fullmatch(name) is not None
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -37,6 +37,7 @@ import urllib3
 
 from interval.core.errors import UnreadableFile
 from interval.core.jobs import CancelFn, ProgressFn, check_cancel, report
+from interval.core.uids import instance_file_name
 from interval.net import dicomweb_limits as limits
 from interval.net import dicomweb_wire as wire
 from interval.net import tls
@@ -296,7 +297,7 @@ class DicomWebClient:
                            dest: Path, cancel: CancelFn | None = None) -> Path | None:
         url = (f"{self._root}/studies/{quote(study_uid, safe='')}/series/"
                f"{quote(series_uid, safe='')}/instances/{quote(sop_uid, safe='')}")
-        final = dest / wire.file_name(sop_uid)
+        final = dest / instance_file_name(sop_uid)
         fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=".interval-", suffix=".part")
         tmp = Path(tmp_name)
         try:

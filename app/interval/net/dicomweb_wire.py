@@ -218,13 +218,6 @@ def instance_uids(items: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(found, key=lambda u: (found[u] is None, found[u] or 0, u))
 
 
-def file_name(sop_uid: str) -> str:
-    """``<SOPInstanceUID>.dcm``, with anything but letters, digits, ``.`` and ``-`` replaced
-    (a server's UID never becomes a path outside the destination)."""
-    safe = re.sub(r"[^0-9A-Za-z.\-]", "_", sop_uid).strip(".") or "instance"
-    return f"{safe[:120]}.dcm"
-
-
 # -- media type parameters -------------------------------------------------------------
 
 

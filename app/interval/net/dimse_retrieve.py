@@ -224,25 +224,17 @@ def retrieve_series(
     if cancel is not None and cancel():
         raise Cancelled()
     expected = survey_series(profile, secret, study_uid, series_uid)
-    if profile.retrieve == "move":
-        return _move(profile, secret, study_uid, series_uid, dest, expected, progress,
-                     cancel)
-    return _get(profile, secret, study_uid, series_uid, dest, expected, progress, cancel)
-
-
-def _get(
-    profile: ServerProfile,
-    secret: str | None,
-    study_uid: str,
-    series_uid: str,
-    dest: Path,
-    expected: list[Dataset] | None,
-    progress: ProgressFn | None,
-    cancel: CancelFn | None,
-) -> RetrieveResult:
-    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=True,
+    move = profile.retrieve == "move"
+    # C-GET's instances arrive on the caller's association (its thread); C-MOVE's on
+    # the storage service's threads
+    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=not move,
                      series=(study_uid, series_uid))
-    classes = [str(ds.get("SOPClassUID", "")) for ds in expected or []]
+    return (_move if move else _get)(profile, secret, job, study_uid, series_uid)
+
+
+def _get(profile: ServerProfile, secret: str | None, job: _Retrieval, study_uid: str,
+         series_uid: str) -> RetrieveResult:
+    classes = [str(ds.get("SOPClassUID", "")) for ds in job.expected or []]
     contexts, roles = get_contexts(classes if all(classes) else [], MAX_CONTEXTS - 1)
     ae = new_ae(profile)
     ae.add_requested_context(GET_MODEL)
@@ -258,18 +250,8 @@ def _get(
     return job.finish(final, "get", during)
 
 
-def _move(
-    profile: ServerProfile,
-    secret: str | None,
-    study_uid: str,
-    series_uid: str,
-    dest: Path,
-    expected: list[Dataset] | None,
-    progress: ProgressFn | None,
-    cancel: CancelFn | None,
-) -> RetrieveResult:
-    job = _Retrieval(profile, dest, expected, progress, cancel, in_caller_thread=False,
-                     series=(study_uid, series_uid))
+def _move(profile: ServerProfile, secret: str | None, job: _Retrieval, study_uid: str,
+          series_uid: str) -> RetrieveResult:
     during = "the retrieval (C-MOVE)"
     with StorageService(profile, job.writer) as service:
         job.move_port = service.port

@@ -10,9 +10,7 @@ proposes and the C-MOVE storage service accepts.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,10 +26,11 @@ from pynetdicom import (
 )
 from pynetdicom.presentation import PresentationContext
 
+from interval.core.uids import instance_file_name as file_name
+
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700  # our answer to instances that arrive after a cancel
 NOT_ASKED_FOR = 0xC000  # "cannot understand": an instance of another series (C-MOVE port)
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 # One context per (SOP class, transfer syntax), most common first, so that the PACS can
 # send each instance in the syntax it holds it in (no transcoding, the stored bytes).
@@ -53,14 +52,6 @@ RECEIVE_SYNTAXES = (
     tsuid.HTJ2K,
     tsuid.ExplicitVRBigEndian,
 )
-
-
-def file_name(sop_instance_uid: str) -> str:
-    """``<uid>.dcm``; a UID that is not plain digits and dots is replaced by its hash."""
-    uid = sop_instance_uid.strip().rstrip("\x00")
-    if not _UID.match(uid) or len(uid) > 64:
-        uid = "x" + hashlib.sha1(uid.encode("utf-8", "replace")).hexdigest()
-    return f"{uid}.dcm"
 
 
 def write_atomically(path: Path, data: bytes) -> None:

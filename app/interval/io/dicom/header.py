@@ -8,7 +8,6 @@ Files are opened read-only.
 
 from __future__ import annotations
 
-import re
 import struct
 from datetime import date
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from interval.core.errors import UnreadableFile
+from interval.core.uids import is_uid
 from interval.io.dicom.header_voi import voi_lut_table
 from interval.io.dicom.records import DicomHeader, FrameInfo, ObjectKind
 from interval.io.dicom.transfer_syntax import DEFLATED_LE, EXPLICIT_BE, IMPLICIT_LE
@@ -164,9 +164,6 @@ def header_from_dataset(
 
 # --- sanity of the identifying attributes -----------------------------------------
 
-_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
 def _check_identity(path: str, sop_class: str, modality: str, kind: ObjectKind, ds: Dataset) -> None:
     """Refuse headers whose identity is damaged (a file we could not describe honestly).
 
@@ -175,7 +172,7 @@ def _check_identity(path: str, sop_class: str, modality: str, kind: ObjectKind, 
     with nothing identifying in it: such a file is reported as damaged rather
     than shown as an unnamed object.
     """
-    if sop_class and (len(sop_class) > 64 or not _UID_RE.fullmatch(sop_class)):
+    if sop_class and not is_uid(sop_class):
         raise UnreadableFile("damaged DICOM header (its SOP Class UID is not a valid UID)", path=path)
     if kind == "other" and not (sop_class or modality or _str(ds, "SeriesInstanceUID")):
         raise UnreadableFile(
