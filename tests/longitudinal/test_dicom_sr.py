@@ -1,6 +1,7 @@
 """DICOM SEG + SR (TID 1500) per timepoint: valid for dciodvfy, read back by highdicom and
 by dcmqi's tid1500reader with every number equal to what was written, tracking UIDs equal
-across timepoints, segments that are the lesions' voxels.
+across timepoints, segments that are the lesions' voxels; the detection score and the
+RECIST new-lesion status (equivocal / confirmed) where they are known.
 
 dciodvfy (Debian package dicom3tools) and tid1500reader (``pip install dcmqi``) are required:
 the tests fail, never skip, without them."""
@@ -321,3 +322,122 @@ def test_the_growth_forecast_is_an_estimated_value_in_the_last_sr(tmp_path):
             assert f"day {f.target_day:g}" in algorithm["AlgorithmParameters"][1]
             assert algorithm["AlgorithmVersion"] == report.forecast_version
     assert seen == len(want)
+
+
+SCORE = "111012"  # (DCM, "Certainty of Finding")
+NEW_LESION = "NEWLESION"  # (99ITV, "RECIST 1.1 new lesion")
+EQUIVOCAL, CONFIRMED = "42425007", "410605003"  # SCT "Equivocal", "Confirmed present"
+
+
+def _scored_report(case):
+    """The case with a model-like score per lesion and timepoint, and its first new lesion
+    held equivocal at follow-up 1 (its score below the threshold) and confirmed at follow-up
+    2, as RECIST would record it; the other new lesion of follow-up 1 is counted outright."""
+    import dataclasses
+
+    from tests.longitudinal._report_fixture import fresh_report
+
+    report = fresh_report(case)
+    report.measurements = [dataclasses.replace(m, score=0.1 + 0.07 * m.component
+                                               + 0.011 * m.timepoint)
+                           for m in report.measurements]
+    first = report.recist[1]
+    doubtful, *counted = first.new_lesions
+    assert counted, "the fixture has two new lesions at follow-up 1"
+    report.recist[1] = dataclasses.replace(first, new_lesions=tuple(counted),
+                                           equivocal_new_lesions=(doubtful,))
+    report.recist[2] = dataclasses.replace(report.recist[2], new_lesions=(doubtful,),
+                                           confirmed_new_lesions={doubtful: 1})
+    report.equivocal_below = 0.5
+    return report, doubtful, counted[0]
+
+
+def _write_sr(case, report, t, tmp_path):
+    comps = as_component_volume(case.component_maps[t], case.volumes[t])
+    seg = write_timepoint_seg(report, t, comps, case.volumes[t], case.series_files[t],
+                              tmp_path / f"seg{t}.dcm")
+    return seg, write_timepoint_sr(report, t, seg, tmp_path / f"sr{t}.dcm")
+
+
+def _statuses(path: Path) -> dict[str, list[str]]:
+    """Tracking UID -> the values of its RECIST new-lesion evaluations, read by highdicom."""
+    import highdicom as hd
+
+    out = {}
+    for g in hd.sr.srread(path).content.get_volumetric_roi_measurement_groups():
+        out[g.tracking_uid] = [e.value.value for e in g.get_qualitative_evaluations()
+                               if e.name.value == NEW_LESION]
+    return out
+
+
+def test_the_score_and_the_equivocal_new_lesion_are_in_the_sr(tmp_path):
+    """Every lesion's score is a "Certainty of Finding" (0..1, UCUM "1"); the new lesion
+    RECIST held equivocal says "Equivocal" where it was, "Confirmed present" where a later
+    scan confirmed it, and no other lesion carries a status; valid for dciodvfy, read back
+    by highdicom and dcmqi."""
+    import highdicom as hd
+
+    case = shared_case()
+    report, doubtful, _ = _scored_report(case)
+    tool = require_tool(*DCIODVFY)
+    for t, want_status in ((1, {doubtful: "equivocal"}), (2, {doubtful: "confirmed"})):
+        seg, sr = _write_sr(case, report, t, tmp_path)
+        scores = {w.lesion_id: (w.value, w.unit) for w in sr.measurements
+                  if w.quantity == "score"}
+        want = {lid: (round(report.score_of(report.track(lid), t), 3), "1")
+                for lid in seg.segment_of}
+        assert scores == want and len(set(want.values())) > 2
+        assert sr.new_lesion_status == want_status
+        uid = report.track(doubtful).tracking_uid
+        statuses = _statuses(sr.path)
+        assert statuses.pop(uid) == [EQUIVOCAL if t == 1 else CONFIRMED]
+        assert statuses and not any(statuses.values())  # the counted new lesion too
+        ds = pydicom.dcmread(sr.path)
+        assert [x.CodingSchemeDesignator for x in ds.CodingSchemeIdentificationSequence] \
+            == ["99ITV"]
+        for g in hd.sr.srread(sr.path).content.get_volumetric_roi_measurement_groups():
+            lid = next(tr.lesion_id for tr in report.tracks if tr.tracking_uid == g.tracking_uid)
+            (m,) = [m for m in g.get_measurements() if m.name.value == SCORE]
+            assert (float(m.value), m.unit.value) == want[lid]
+        run = subprocess.run([tool, str(sr.path)], capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert not [x for x in (run.stdout + run.stderr).splitlines() if x.startswith("Error")]
+        data = _tid1500(sr.path, tmp_path)
+        for group in data["Measurements"]:
+            track = next(tr for tr in report.tracks
+                         if tr.tracking_uid == group["TrackingUniqueIdentifier"])
+            (item,) = [i for i in group["measurementItems"]
+                       if i["quantity"]["CodeValue"] == SCORE]
+            assert float(item["value"]) == want[track.lesion_id][0]
+            assert item["units"]["CodeValue"] == "1"
+            found = [e["conceptValue"]["CodeValue"] for e in group.get("qualitativeEvaluations", [])
+                     if e["conceptCode"]["CodeValue"] == NEW_LESION]
+            assert found == ([EQUIVOCAL if t == 1 else CONFIRMED]
+                             if track.lesion_id == doubtful else [])
+
+
+def test_a_new_lesion_the_reader_confirmed_says_so(tmp_path):
+    case = shared_case()
+    report, doubtful, counted = _scored_report(case)
+    report.track(counted).role_source = "reader"  # RECIST counts it: the reader's call
+    _, sr = _write_sr(case, report, 1, tmp_path)
+    assert sr.new_lesion_status == {doubtful: "equivocal", counted: "confirmed"}
+    statuses = _statuses(sr.path)
+    assert statuses[report.track(counted).tracking_uid] == [CONFIRMED]
+    assert statuses[report.track(doubtful).tracking_uid] == [EQUIVOCAL]
+
+
+def test_a_label_file_run_writes_no_score_and_no_status(written):
+    """Label files have no score and RECIST held nothing equivocal: neither item is written,
+    nor the local coding scheme."""
+    import highdicom as hd
+
+    _, result = written
+    for _, sr in result:
+        assert not [w for w in sr.measurements if w.quantity == "score"]
+        assert sr.new_lesion_status == {}
+        assert "CodingSchemeIdentificationSequence" not in pydicom.dcmread(sr.path)
+        for g in hd.sr.srread(sr.path).content.get_volumetric_roi_measurement_groups():
+            assert not [m for m in g.get_measurements() if m.name.value == SCORE]
+            assert not [e for e in g.get_qualitative_evaluations()
+                        if e.name.value == NEW_LESION]

@@ -40,6 +40,14 @@ Design
   estimate, not a measurement", the target date and day, and the band). A reader tells it
   from the measured long axis by the derivation "Estimated" (dcmqi: ``derivationModifier``).
 
+  The lesion's **detection score** (when the segmentation gave one) and, for a new
+  lesion RECIST held **equivocal** or counted as **confirmed** there, its new-lesion
+  status are in the group too: (111012, DCM, "Certainty of Finding") in UCUM "1" (a
+  fraction 0..1), and a qualitative evaluation (NEWLESION, 99ITV, "RECIST 1.1 new
+  lesion") = (42425007, SCT, "Equivocal") or (410605003, SCT, "Confirmed present"); the
+  local scheme 99ITV is declared in the Coding Scheme Identification Sequence.  See
+  :mod:`.dicom_sr_confidence` for why these codes and when each is written.
+
   A lesion split into several components is one group whose values are added up as in
   :mod:`.report_common`; a lesion absent or merged into another at a timepoint has no
   group there; excluded lesions have none anywhere.
@@ -50,7 +58,8 @@ Design
   report take seconds to build.
 
 Numbers are written rounded (volume to 0.0001 mL, lengths to 0.001 mm, intensities to
-0.01) and :class:`WrittenMeasurement` records exactly what was written.
+0.01, the score to 0.001) and :class:`WrittenMeasurement` records exactly what was written;
+:attr:`SrWritten.new_lesion_status` the new-lesion statuses.
 """
 
 from __future__ import annotations
@@ -63,6 +72,13 @@ from typing import Any
 
 from interval.core.atomic import atomic_path
 from interval.core.errors import IntervalError
+from interval.longitudinal.dicom_sr_confidence import (
+    SCORE_UNIT,
+    coding_scheme_item,
+    new_lesion_evaluation,
+    new_lesion_status,
+    score_measurement,
+)
 from interval.longitudinal.model import LongitudinalReport, Track
 from interval.longitudinal.report_common import (
     LesionAtTimepoint,
@@ -94,7 +110,8 @@ class WrittenMeasurement:
     lesion_id: str
     tracking_uid: str
     quantity: str  # "volume", "long axis", "short axis", "max 3d diameter", "mean", "sd",
-    # "forecast" (the growth forecast's median: a model estimate)
+    # "forecast" (the growth forecast's median: a model estimate), "score" (the detection
+    # score, 0..1)
     value: float
     unit: str  # UCUM code
 
@@ -110,6 +127,9 @@ class SrWritten:
     study_instance_uid: str
     seg_sop_instance_uid: str
     measurements: list[WrittenMeasurement] = field(default_factory=list)
+    # lesion id -> its new-lesion status written here: "equivocal" or "confirmed"
+    # (dicom_sr_confidence.STATUS_*); lesions without one are not listed
+    new_lesion_status: dict[str, str] = field(default_factory=dict)
 
 
 def finding_site(organ: str) -> Any | None:
@@ -140,7 +160,7 @@ def write_timepoint_sr(report: LongitudinalReport, timepoint: int, seg: Timepoin
         raise ReportError("the DICOM files of this timepoint are not known, so no DICOM SR "
                           "can reference them")
     seg_ds = _seg_evidence(seg, images[0])
-    groups, written = [], []
+    groups, written, statuses = [], [], {}
     series_uid = str(images[0].SeriesInstanceUID)
     modality = str(getattr(images[0], "Modality", "")).upper()
     for track in shown_tracks(report):
@@ -148,9 +168,12 @@ def write_timepoint_sr(report: LongitudinalReport, timepoint: int, seg: Timepoin
         if number is None:
             continue
         item = lesion_at(report, track, timepoint)
-        group, values = _group(hd, report, track, item, seg_ds, number, series_uid, modality)
+        group, values, status = _group(hd, report, track, item, seg_ds, number, series_uid,
+                                       modality)
         groups.append(group)
         written.extend(values)
+        if status:
+            statuses[track.lesion_id] = status
     if not groups:
         raise ReportError("no lesion has a segment at this timepoint; no SR was written")
     observer = hd.sr.ObserverContext(
@@ -168,6 +191,9 @@ def write_timepoint_sr(report: LongitudinalReport, timepoint: int, seg: Timepoin
         )
         sr = _build_sr(hd, images + [seg_ds], measurement_report, interval.__version__, report,
                        timepoint)
+    if statuses:  # the local code of the new-lesion status: declare its coding scheme
+        sr.CodingSchemeIdentificationSequence = [
+            *sr.get("CodingSchemeIdentificationSequence", []), coding_scheme_item()]
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise IntervalError(f"the folder {folder} does not exist", path=path)
@@ -177,7 +203,7 @@ def write_timepoint_sr(report: LongitudinalReport, timepoint: int, seg: Timepoin
     except OSError as exc:
         raise IntervalError(f"could not write the file ({exc.strerror or exc})", path=path) from exc
     return SrWritten(timepoint, path, str(sr.SOPInstanceUID), str(sr.SeriesInstanceUID),
-                     str(sr.StudyInstanceUID), str(seg_ds.SOPInstanceUID), written)
+                     str(sr.StudyInstanceUID), str(seg_ds.SOPInstanceUID), written, statuses)
 
 
 def _build_sr(hd: Any, evidence: list[Any], content: Any, version: str,
@@ -254,7 +280,7 @@ def _time_point(hd: Any, report: LongitudinalReport, timepoint: int) -> Any:
 
 def _group(hd: Any, report: LongitudinalReport, track: Track, item: LesionAtTimepoint,
            seg_ds: Any, segment_number: int, series_uid: str,
-           modality: str) -> tuple[Any, list[WrittenMeasurement]]:
+           modality: str) -> tuple[Any, list[WrittenMeasurement], str]:
     from pydicom.sr.codedict import codes  # noqa: PLC0415
 
     mm = hd.sr.CodedConcept("mm", "UCUM", "millimeter")
@@ -285,6 +311,13 @@ def _group(hd: Any, report: LongitudinalReport, track: Track, item: LesionAtTime
         measurements.append(estimate[0])
         written.append(WrittenMeasurement(track.lesion_id, track.tracking_uid, "forecast",
                                           estimate[1], "mm"))
+    score = score_measurement(hd, report, track, item.timepoint)
+    if score is not None:
+        measurements.append(score[0])
+        written.append(WrittenMeasurement(track.lesion_id, track.tracking_uid, "score",
+                                          score[1], SCORE_UNIT[0]))
+    status = new_lesion_status(report, track, item.timepoint)
+    evaluation = new_lesion_evaluation(hd, status)
     site = finding_site(track.organ)
     algorithm = algorithm_for(report, item.timepoint)
     group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
@@ -301,8 +334,9 @@ def _group(hd: Any, report: LongitudinalReport, track: Track, item: LesionAtTime
                                                      version=algorithm.version)
                       if algorithm is not None else None),
         measurements=measurements,
+        qualitative_evaluations=[evaluation] if evaluation is not None else None,
     )
-    return group, written
+    return group, written, status
 
 
 def sr_forecast(report: LongitudinalReport, lesion_id: str, timepoint: int) -> Any | None:

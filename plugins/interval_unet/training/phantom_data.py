@@ -48,16 +48,23 @@ class PatientDraw:
 
     ``n_timepoints`` and ``n_lesions`` change the patient drawn for a seed (more scans,
     more lesions per scan); None keeps the generator's defaults (3 scans, random count).
+    ``hard_lesions`` is the chance that an organ lesion is drawn hard (low contrast and/or
+    on its organ's border; 0, the default, draws the usual patient).
     """
 
     n_timepoints: int = 3
     n_lesions: int | None = None
+    hard_lesions: float = 0.0
 
     def kwargs(self) -> dict:
-        return {"n_timepoints": self.n_timepoints, "n_lesions": self.n_lesions}
+        return {"n_timepoints": self.n_timepoints, "n_lesions": self.n_lesions,
+                "hard_lesions": self.hard_lesions}
 
     def key(self) -> str:
-        return "" if self == PatientDraw() else f"-n{self.n_timepoints}l{self.n_lesions}"
+        if self == PatientDraw():
+            return ""
+        hard = f"h{self.hard_lesions:g}" if self.hard_lesions else ""
+        return f"-n{self.n_timepoints}l{self.n_lesions}{hard}"
 
 
 def resample_linear(array: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

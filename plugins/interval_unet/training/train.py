@@ -13,12 +13,16 @@ is cross-entropy + soft Dice; the optimiser AdamW with a polynomial decay.
 After every epoch ``model.json`` and ``weights.safetensors`` are (re)written in
 ``--out``, so a package exists whenever training stops.  ``--max-minutes``
 bounds the wall time (the learning-rate decay follows whichever of epochs or
-time runs out first).
+time runs out first).  ``--hard-lesions P`` draws each organ lesion of the
+training patients *hard* with chance P (low contrast and/or on its organ's
+border, kidney lesions bulging out of the kidney); 0, the default, draws the usual
+patients.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -74,10 +78,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="how a patch forced onto a lesion or lymph node picks its centre: a "
                         "random voxel (large lesions dominate) or a random region, each "
                         "region equally likely and regions under --small-ml twice as likely")
+    p.add_argument("--hard-lesions", type=_probability, default=0.0, metavar="P",
+                   help="chance that an organ lesion of a training patient is drawn hard: low "
+                        "contrast (8-20 HU from its organ; ground glass in the lung) and/or on "
+                        "its organ's border (kidney lesions bulge out of the kidney); 0: the usual "
+                        "patients")
     p.add_argument("--small-ml", type=float, default=0.5)
     p.add_argument("--kidney-boost", type=float, default=1.0,
                    help="with region sampling, lesions in the kidney are this much likelier")
     return p.parse_args(argv)
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -365,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             n_lesions = None if args.min_lesions is None else \
                 int(rng.integers(args.min_lesions, 13))
             draw = pdata.PatientDraw(int(rng.integers(3, args.max_timepoints + 1)), n_lesions)
+        if args.hard_lesions:  # drawn on top: the case choice above stays the same
+            draw = dataclasses.replace(draw, hard_lesions=args.hard_lesions)
         tp = int(rng.integers(draw.n_timepoints))
         src = pdata.SOURCE_SHAPES[int(rng.integers(len(pdata.SOURCE_SHAPES)))]
         cases.append(pdata.cached_case(args.cache, s, tp, src, draw))
@@ -436,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                 "fg_fraction": round(args.fg_fraction, 4), "lesion_weight": args.lesion_weight,
                 "lesion_ce_weight": args.lesion_ce_weight,
                 "max_timepoints": args.max_timepoints, "min_lesions": args.min_lesions,
-                "lesion_sampling": args.lesion_sampling, "kidney_boost": args.kidney_boost}
+                "lesion_sampling": args.lesion_sampling, "kidney_boost": args.kidney_boost,
+                "hard_lesions": args.hard_lesions}
         save_package(net, args.out, spec, info)
         done = it >= total or elapsed >= budget
         if done or (epoch + 1) % args.monitor_every == 0:

@@ -14,6 +14,13 @@ The shape keeps its proportions; only its scale changes with the volume.
 A lesion may have extra *lobes* (same id, their own shape and course): a lesion
 that splits in two is drawn that way (see :mod:`.groups`).  Lymph nodes
 (:mod:`.nodes`) are smooth ellipsoids in the fat, with their own label value.
+
+*Hard* lesions are opt-in (``hard`` in :func:`place_lesions`, for training): a
+lesion may be drawn with low contrast (:func:`low_contrast_hu`) and/or centred
+on its organ's border (:func:`border_points`), so part of it lies outside the
+organ: a kidney lesion then bulges into the fat (or muscle) around it
+(exophytic); liver and lung lesions, painted only over their organ, end flat
+against its surface.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class LesionSpec:
     label: int = LESION_LABEL  # label value painted in the organ map
     site: str = ""  # where a lymph node lies ("left para-aortic", ...)
     lobes: tuple[LesionSpec, ...] = ()  # further parts of the same lesion (same id)
+    hard: str = ""  # "", or how it was drawn hard: "contrast", "border", "contrast+border"
 
     @property
     def host_label(self) -> int:
@@ -330,6 +338,58 @@ def lesion_hu(rng: np.random.Generator, organ: str, host: HostInfo) -> tuple[flo
     return hu, min(hu, base) - rng.uniform(15, 30)
 
 
+def low_contrast_hu(rng: np.random.Generator, organ: str, host: HostInfo) -> tuple[float, float]:
+    """(HU, core HU) of a low-contrast lesion: 8-20 HU from its host's mean, no darker core.
+
+    Kidney lesions are hypodense only (the cortex is already 8 HU above the kidney's
+    mean, so a slightly hyperdense lesion would vanish in it).  In the lung, where
+    8-20 HU would sink below the noise, the low-contrast lesion is a ground-glass
+    (subsolid) nodule of -650 to -450 HU.
+    """
+    base = host.hu[organ]
+    if organ == "lung":
+        hu = rng.uniform(-650, -450)
+    elif organ == "liver" and rng.random() < 0.3:
+        hu = base + rng.uniform(8, 20)
+    else:
+        hu = base - rng.uniform(8, 20)
+    return hu, hu
+
+
+HARD_STYLES = ("contrast", "border", "contrast+border")
+
+
+def hard_style(rng: np.random.Generator, probability: float) -> str:
+    """How one lesion is drawn: "" (as usual) or, with ``probability``, one of :data:`HARD_STYLES`."""
+    if probability <= 0 or rng.random() >= probability:
+        return ""
+    return HARD_STYLES[int(rng.integers(len(HARD_STYLES)))]
+
+
+def organ_solid(labels: np.ndarray, label: int) -> np.ndarray:
+    """The voxels of ``label`` with the holes in it filled (a closing by a 15 mm ball on the
+    coarse 5 mm map, then hole filling): the kidney with its sinus fat, whose border is the
+    kidney's outer contour."""
+    from scipy import ndimage  # only for hard lesions: the generator is otherwise numpy alone
+
+    mask = labels == label
+    r = np.arange(-3, 4)
+    ball = r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2 <= 9
+    closed = ndimage.binary_closing(np.pad(mask, 3), ball)[3:-3, 3:-3, 3:-3]
+    return ndimage.binary_fill_holes(mask | closed)
+
+
+def border_points(labels: np.ndarray, label: int, solid: np.ndarray) -> np.ndarray:
+    """``[k, j, i]`` of the voxels of ``label`` with a face neighbour outside ``solid``
+    (the organ, holes filled: :func:`organ_solid`)."""
+    pad = np.pad(solid, 1)
+    inner = pad.copy()
+    for axis in range(3):
+        for shift in (1, -1):
+            inner &= np.roll(pad, shift, axis)
+    return np.argwhere((labels == label) & ~inner[1:-1, 1:-1, 1:-1])
+
+
 def place_lesions(
     rng: np.random.Generator,
     kinds: list[str],
@@ -340,27 +400,47 @@ def place_lesions(
     coarse_step: float,
     z_range: tuple[float, float],
     avoid: tuple[LesionSpec, ...] = (),
+    hard: float = 0.0,
+    hard_rng: np.random.Generator | None = None,
 ) -> list[LesionSpec]:
     """Put one lesion of each kind in an organ, fully inside it at its largest, not touching others
     (nor the lesions in ``avoid``).
 
     ``coarse_labels`` is the anatomy's label map on an isotropic body-frame grid
     (``[k, j, i]``, voxel (0,0,0) at ``coarse_origin``, ``coarse_step`` mm).
+    With ``hard_rng``, each lesion is drawn *hard* with probability ``hard`` (see
+    :func:`hard_style`; every draw for it comes from ``hard_rng``, so ``rng``'s
+    stream is the usual one until a lesion is tried on a border): low contrast
+    and/or centred on its organ's border (falling back to the usual placement when
+    no border spot fits).  Its ``hard`` field says which it got.
     """
     dirs = np.concatenate([_unit_directions(48), np.zeros((1, 3))])
     specs: list[LesionSpec] = []
     candidates = {
         organ: np.argwhere(coarse_labels == label) for organ, label in ORGAN_LABELS.items()
     }
+    solids: dict[str, np.ndarray] = {}  # organs, holes filled where lesions may bulge out
+    borders: dict[str, np.ndarray] = {}
     organs, weights = ("liver", "lung", "kidney"), np.array([0.5, 0.32, 0.18])
     first_appear = True  # the first "appear" lesion shows at the first follow-up
     liver_grower = "grow" in kinds  # the first growing lesion goes to the liver if it fits
     for kind in kinds:
+        style = hard_style(hard_rng, hard) if hard_rng is not None else ""
+        if "border" in style and not borders:
+            solids = {organ: organ_solid(coarse_labels, label) if len(PAINT_OVER[organ]) > 1
+                      else coarse_labels == label for organ, label in ORGAN_LABELS.items()}
+            borders = {organ: border_points(coarse_labels, ORGAN_LABELS[organ], solid)
+                       for organ, solid in solids.items()}
+        first_organ = ""
         for attempt in range(180):
             organ = str(rng.choice(organs, p=weights))
             if liver_grower and kind == "grow" and attempt < 60:
                 organ = "liver"
-            pts = candidates[organ]
+            on_border = "border" in style and attempt < 120
+            first_organ = first_organ or organ
+            if on_border and attempt < 60:  # keep trying the organ first drawn (border spots
+                organ = first_organ  # are rarer: the kidney would otherwise lose its share)
+            pts = (borders if on_border else candidates)[organ]
             if len(pts) == 0:
                 continue
             scale = 1.0 if attempt < 60 else (0.75 if attempt < 120 else 0.55)  # crowded: smaller
@@ -378,20 +458,30 @@ def place_lesions(
             extent = scale * float(aspect.max()) * (1 + irregularity * 1.5) + 2.5
             if not z_range[0] + extent < centre[2] < z_range[1] - extent:
                 continue
-            if not _fits(coarse_labels, coarse_origin, coarse_step, centre, extent, dirs,
-                         ORGAN_LABELS[organ], PAINT_OVER[organ]):
+            if on_border:
+                reach = scale * float(np.mean(aspect))  # its radius at its largest
+                fits = _fits_border(coarse_labels, solids[organ], coarse_origin, coarse_step,
+                                    centre, reach, extent, ORGAN_LABELS[organ], PAINT_OVER[organ])
+            else:
+                fits = _fits(coarse_labels, coarse_origin, coarse_step, centre, extent, dirs,
+                             ORGAN_LABELS[organ], PAINT_OVER[organ])
+            if not fits:
                 continue
             if any(np.linalg.norm(centre - np.array(s.centre_body)) < extent + s.max_extent(days) + 4
                    for s in (*avoid, *specs)):
                 continue
             hu, core = lesion_hu(rng, organ, host)
+            if "contrast" in style:
+                hu, core = low_contrast_hu(hard_rng, organ, host)  # type: ignore[arg-type]
+            drawn = [p for p in ("contrast", "border")
+                     if p in style and (p == "contrast" or on_border)]
             specs.append(LesionSpec(
                 id=len(specs) + 1, organ=organ, kind=kind,
                 centre_body=tuple(float(v) for v in centre),  # type: ignore[arg-type]
                 axes=tuple(tuple(float(v) for v in row) for row in rot),
                 shape_radii=tuple(float(a) for a in aspect),  # type: ignore[arg-type]
                 coeffs=coeffs, unit_volume=unit_volume, hu=float(hu), core_hu=float(core),
-                trajectory=traj,
+                trajectory=traj, hard="+".join(drawn),
             ))
             first_appear = first_appear and kind != "appear"
             liver_grower = liver_grower and kind != "grow"
@@ -451,6 +541,29 @@ def _fits(labels: np.ndarray, origin: np.ndarray, step: float, centre: np.ndarra
     if inner is None or rim is None:
         return False
     return bool(np.all(inner == host) and np.all(np.isin(rim, outer)))
+
+
+def _fits_border(labels: np.ndarray, solid: np.ndarray, origin: np.ndarray, step: float,
+                 centre: np.ndarray, reach: float, extent: float, host: int,
+                 outer: tuple[int, ...]) -> bool:
+    """Whether a lesion of radius ``reach`` (at most ``extent``) around ``centre`` straddles
+    the border of ``host`` on the coarse map: its centre in ``host`` and 20-60 % of its
+    surface outside ``solid`` (the organ, holes filled: the border passes within about half
+    its radius of the centre).  Where the lesion may paint over more than its host
+    (``outer``: the fat around the kidney) the whole ball of ``extent`` lies over ``outer``,
+    so the part outside bulges out rather than being cut off by a neighbouring organ."""
+    def where(r: float) -> tuple[np.ndarray, ...] | None:
+        idx = np.rint((centre + r * _DIRS - origin) / step).astype(int)[:, ::-1]  # -> k, j, i
+        if np.any(idx < 0) or np.any(idx >= np.array(labels.shape)):
+            return None
+        return idx[:, 0], idx[:, 1], idx[:, 2]
+
+    surface, rim = where(reach), where(extent)
+    if surface is None or rim is None or labels[surface][-1] != host:  # _DIRS ends at the centre
+        return False
+    if not 0.2 <= float(np.mean(~solid[surface][:-1])) <= 0.6:
+        return False
+    return len(outer) == 1 or bool(np.all(np.isin(labels[rim], outer)))
 
 
 # --- measurement ---------------------------------------------------------------------

@@ -399,7 +399,7 @@ def _sample_poses(rng: np.random.Generator, n: int, z_table: float) -> tuple[Pos
 def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int | None = None,
                    n_lesions: int | None = None, *, n_merge: int | None = None,
                    n_split: int | None = None, n_nodes: int | None = None,
-                   deform: bool = True) -> PatientModel:
+                   deform: bool = True, hard_lesions: float = 0.0) -> PatientModel:
     """The synthetic patient of ``seed``: anatomy, lesions, scan dates and poses (cached).
 
     ``n_timepoints`` 1 to 8.  Scans are 5 to 16 weeks apart (irregular, from the
@@ -408,6 +408,10 @@ def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int | N
     ``n_merge`` pairs of lesions that merge, ``n_split`` lesions that split (0-2
     each; random 0 or 1 when None, 0 with one scan) and ``n_nodes`` lymph nodes
     (0-4; 1-3 when None).  ``deform`` False gives rigid motion only.
+    ``hard_lesions`` (0-1, for training) is the chance that an organ lesion is drawn
+    hard: low contrast and/or on its organ's border (kidney lesions then bulge out
+    of the kidney); see :func:`~interval.io.synthetic.lesions.place_lesions`.  Its draws
+    come from a stream of their own, so 0 (the default) gives exactly the usual patient.
     """
     if not 1 <= n_timepoints <= MAX_TIMEPOINTS:
         raise ValueError(f"a synthetic patient has 1 to {MAX_TIMEPOINTS} timepoints, "
@@ -421,6 +425,8 @@ def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int | N
         raise ValueError("lesions can only merge or split in a patient with two or more timepoints")
     if months_between is not None and months_between < 1:
         raise ValueError("months_between must be at least 1")
+    if not 0.0 <= hard_lesions <= 1.0:
+        raise ValueError("hard_lesions must be between 0 and 1")
     seed = int(seed)
     anatomy = _sample_anatomy(np.random.default_rng([seed, 1]))
     rng = np.random.default_rng([seed, 2])
@@ -448,7 +454,9 @@ def sample_patient(seed: int = 0, n_timepoints: int = 3, months_between: int | N
     grouped = _place_groups(np.random.default_rng([seed, 6]), days, host, cmap, n_merge, n_split)
     group_specs = tuple(spec for _g, specs in grouped for spec in specs)
     specs = place_lesions(lesion_rng, kinds, days, host, canvas.labels, np.array(coarse.origin),
-                          coarse_step, (-half_z + 12.0, half_z - 12.0), avoid=group_specs)
+                          coarse_step, (-half_z + 12.0, half_z - 12.0), avoid=group_specs,
+                          hard=hard_lesions,
+                          hard_rng=np.random.default_rng([seed, 11]) if hard_lesions > 0 else None)
     node_rng = np.random.default_rng([seed, 7])
     nodes = place_nodes(node_rng, sample_courses(node_rng, n_nodes), days, _node_sites(anatomy),
                         cmap, (_THORAX, _ABDOMEN), avoid=(*group_specs, *specs))
@@ -606,6 +614,7 @@ def generate_phantom(
     n_split: int | None = None,
     n_nodes: int | None = None,
     deform: bool = True,
+    hard_lesions: float = 0.0,
 ) -> Phantom:
     """One CT scan of synthetic patient ``seed`` at ``timepoint``, in memory.
 
@@ -617,7 +626,8 @@ def generate_phantom(
     patient options are those of :func:`sample_patient`.  Same arguments, same bytes.
     """
     model = sample_patient(seed, n_timepoints, months_between, n_lesions, n_merge=n_merge,
-                           n_split=n_split, n_nodes=n_nodes, deform=deform)
+                           n_split=n_split, n_nodes=n_nodes, deform=deform,
+                           hard_lesions=hard_lesions)
     return render(model, timepoint, model.default_grid(shape, spacing), noise=noise, lesions=lesions)
 
 
