@@ -36,6 +36,17 @@ def test_the_threshold_keeps_95_percent_and_is_the_highest_that_does(calibrate) 
     assert calibrate.choose_threshold([], 0.95) is None
 
 
+def test_the_drop_threshold_keeps_its_share_and_stays_under_the_equivocal_one(calibrate) -> None:
+    scores = [0.01 * k for k in range(1, 101)]  # 100 true regions: 0.01 .. 1.00
+    drop = calibrate.choose_drop(scores, 0.9, 0.97)
+    assert drop == pytest.approx(0.04) and sum(s >= drop for s in scores) == 97
+    assert calibrate.choose_drop(scores, 0.02, 0.97) == pytest.approx(0.02)  # capped
+    assert calibrate.choose_drop(scores, None, 0.97) == pytest.approx(0.04)
+    assert calibrate.choose_drop(scores, 0.9, 0.0) is None  # no filter asked
+    assert calibrate.choose_drop([], 0.9, 0.97) is None
+    assert calibrate.choose_drop([0.6666], None, 1.0) == pytest.approx(0.666)  # rounded down
+
+
 def test_training_and_benchmark_seeds_are_refused(calibrate) -> None:
     calibrate.check_seeds([1000, 3000, 3019, 4999])
     for seeds in ([999], [3000, 5000], [6001]):
@@ -69,3 +80,5 @@ def test_write_puts_the_section_into_model_json_in_its_format(calibrate, tmp_pat
     with pytest.raises(Exception, match="confidence.labels: label 42 is not in labels"):
         calibrate.write_threshold(copy, (42,), 0.5)  # a package that would not load
     assert load_model_spec(copy).confidence == ConfidenceSpec((9,), 0.437)  # unchanged
+    calibrate.write_threshold(copy, (9,), 0.437, 0.3)
+    assert load_model_spec(copy).confidence == ConfidenceSpec((9,), 0.437, 0.3)

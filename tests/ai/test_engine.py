@@ -328,6 +328,27 @@ def test_confidence_map_is_the_softmax_probability_on_the_input_grid(tmp_path: P
     assert segment(vol, plain, InferenceOptions(device="cpu")).confidence is None
 
 
+def test_drop_below_removes_unsure_regions_even_without_the_map(tmp_path: Path) -> None:
+    # two blobs over the soft threshold: a sure one (90: p 0.98) and an unsure one
+    # (55: p 0.62); drop_below 0.8 removes the unsure one, unless clean-up is off
+    data = base_json(confidence={"labels": [1], "equivocal_below": 0.9, "drop_below": 0.8})
+    data["network"]["params"] = {"threshold": 50.0, "scale": 0.1}
+    spec = load_spec(write_package(tmp_path / "p", data, module=_nets.ThresholdNet(50.0, 0.1)))
+    assert spec.confidence is not None and spec.confidence.drop_below == 0.8
+    arr = np.zeros((20, 24, 28), np.int16)
+    arr[3:9, 3:9, 3:9] = 90
+    arr[12:18, 14:20, 18:24] = 55
+    vol = Volume(arr, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), DIRECTION, VolumeMetadata(modality="CT"))
+    res = segment(vol, spec, InferenceOptions(device="cpu"))
+    assert res.labels.array[5, 5, 5] == 1 and not res.labels.array[12:18, 14:20, 18:24].any()
+    assert "region_filter" in res.timings and res.confidence is not None
+    quiet = segment(vol, spec, InferenceOptions(device="cpu", confidence=False))
+    assert quiet.confidence is None  # computed for the filter, not returned
+    assert np.array_equal(quiet.labels.array, res.labels.array)
+    raw = segment(vol, spec, InferenceOptions(device="cpu", cleanup=False))
+    assert raw.labels.array[15, 17, 21] == 1 and "region_filter" not in raw.timings
+
+
 def test_confidence_of_a_spatial_network_is_the_softmax_of_the_blended_mean(
         tmp_path: Path) -> None:
     """SkewNet's logits depend on the window (zero padding at its edges): the map is the

@@ -196,6 +196,12 @@ def test_confidence_section_parses(tmp_path: Path) -> None:
     bare = base_json(confidence={"labels": [1]})
     assert load_model_spec(write_package(tmp_path / "c", bare)).confidence == ConfidenceSpec((1,))
     assert load_model_spec(write_package(tmp_path / "d", base_json())).confidence is None
+    both = base_json(confidence={"labels": [1], "equivocal_below": 0.7, "drop_below": 0.6})
+    assert load_model_spec(write_package(tmp_path / "e", both)).confidence == \
+        ConfidenceSpec((1,), 0.7, 0.6)
+    alone = base_json(confidence={"labels": [1], "drop_below": 0.6})
+    assert load_model_spec(write_package(tmp_path / "f", alone)).confidence == \
+        ConfidenceSpec((1,), None, 0.6)
 
 
 @pytest.mark.parametrize(
@@ -223,6 +229,11 @@ def test_confidence_section_parses(tmp_path: Path) -> None:
         ({"labels": [1], "equivocal_below": [0.6]}, "must be a finite number, got an array"),
         ({"labels": [1], "equivocal_below": float("nan")}, "must be a finite number"),
         ({"labels": [1], "equivocal_below": float("inf")}, "must be a finite number"),
+        ({"labels": [1], "drop_below": 0}, "confidence.drop_below must be > 0"),
+        ({"labels": [1], "drop_below": 1}, "confidence.drop_below must be < 1"),
+        ({"labels": [1], "drop_below": "0.5"}, "must be a finite number, got string"),
+        ({"labels": [1], "equivocal_below": 0.6, "drop_below": 0.7},
+         "confidence.drop_below (0.7) must not be above equivocal_below (0.6)"),
     ],
 )
 def test_confidence_problems_are_reported(tmp_path: Path, confidence: object,

@@ -206,6 +206,7 @@ def test_lists_fitting_models_without_importing_torch(qtbot, tmp_path, monkeypat
         w.state.add_volume(_image("CT"), name="second")
         opts = panel.options()
         assert (opts.device, opts.overlap, opts.mirror_tta) == ("cpu", 0.5, True)
+        assert opts.confidence is False  # the panel shows labels only: no map computed
         # an MR image: the MR model fits, the CT ones do not
         w.state.add_volume(_image("MR"), name="mr")
         w.state.set_active_volume(w.state.layers[-1].volume_id)

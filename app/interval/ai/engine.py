@@ -12,6 +12,9 @@ a confidence map at model resolution - the summed softmax probability of its lab
 channel by channel (:func:`confidence_map`) - brought back onto the input grid linearly
 (:meth:`~interval.ai.transforms.Resample.invert_values`) as ``uint8`` 0-255
 (``SegmentationResult.confidence``; off with ``InferenceOptions.confidence=False``).
+With a calibrated ``confidence.drop_below`` the clean-up then removes the lesion regions
+scored below it (:mod:`interval.ai.region_filter`; computed even when the caller does not
+want the map, skipped with ``cleanup=False``).
 
 With ``inference.mode == "whole"`` there is no padding and no tiling: the network runs
 once on the whole reoriented, resampled, normalised array (one window of the array's
@@ -42,6 +45,7 @@ from interval.ai.model_package import ModelSpec
 from interval.ai.optimize import prepare_network
 from interval.ai.options import InferenceOptions, SegmentationResult
 from interval.ai.postprocess import apply_postprocess
+from interval.ai.region_filter import drop_unsure_regions
 from interval.ai.sliding_window import Network, SlidingWindowStats, sliding_window_inference
 from interval.ai.transforms import Grid, PadToPatch, Reorient, Resample, normalize
 from interval.ai.weights import build_model
@@ -364,7 +368,11 @@ def segment(
 
     confidence: np.ndarray | None = None
     wanted = spec.confidence
-    if opts.confidence and wanted is not None and spec.output.activation == "softmax":
+    # the calibrated region filter (confidence.drop_below) needs the map even when the
+    # caller does not
+    drop_below = (wanted.drop_below if wanted is not None and opts.cleanup else None)
+    if ((opts.confidence or drop_below is not None) and wanted is not None
+            and spec.output.activation == "softmax"):
         with timer.phase("confidence"):
             crop = (slice(None), slice(None), slice(None)) if pad is None else pad.crop_slices()
             scale = None
@@ -391,6 +399,11 @@ def segment(
     if opts.cleanup and not spec.postprocess.is_empty:
         with timer.phase("postprocess"):
             apply_postprocess(labels, spec.postprocess, volume.voxel_volume_mm3())
+    if drop_below is not None and confidence is not None and wanted is not None:
+        with timer.phase("region_filter"):
+            drop_unsure_regions(labels, confidence, wanted.labels, drop_below)
+        if not opts.confidence:
+            confidence = None
     out = volume.with_array(labels, labels=spec.label_table)
     conf = None if confidence is None else volume.with_array(confidence)
     return SegmentationResult(out, timer.timings, str(device), warnings, confidence=conf)

@@ -54,12 +54,16 @@ Fields (``*`` required; unknown keys anywhere are an error)::
                       "average": "logits" (MONAI, default) or "probabilities" (nnU-Net:
                       softmax / sigmoid of each window, then blended))
     postprocess      {"largest_component": [values], "min_island_mm3": {"value": mm3}}
-    confidence       {"labels": [values], "equivocal_below": 0.62}
+    confidence       {"labels": [values], "equivocal_below": 0.62, "drop_below": 0.5}
                      (softmax only: the engine also returns a per-voxel confidence map, the
                       summed softmax probability of these declared labels (0-255 = 0-1);
                       each lesion's score is its mean.  equivocal_below (optional, in
                       (0, 1), or null): the calibrated score under which a NEW lesion is
-                      marked equivocal instead of counted as progression)
+                      marked equivocal instead of counted as progression.  drop_below
+                      (optional, in (0, 1), at most equivocal_below, or null): the
+                      calibrated score under which a region of these labels is removed
+                      by the clean-up, a false-positive filter; see
+                      :mod:`interval.ai.region_filter`)
     temporal         {"prior_timepoints": 2}
                      (the model reads earlier scans: it segments a scan from that scan
                       and up to prior_timepoints (1-8) earlier scans of the same patient,
@@ -163,11 +167,13 @@ class PostprocessSpec:
 
 @dataclass(frozen=True)
 class ConfidenceSpec:
-    """Which labels' softmax probabilities make the confidence map, and the calibrated
-    score below which a new lesion is equivocal (None: not calibrated)."""
+    """Which labels' softmax probabilities make the confidence map, the calibrated
+    score below which a new lesion is equivocal, and the one below which a region is
+    dropped by the clean-up (None: not calibrated)."""
 
     labels: tuple[int, ...]
     equivocal_below: float | None = None
+    drop_below: float | None = None
 
 
 @dataclass(frozen=True)
@@ -833,11 +839,12 @@ def _temporal(c: _Checker, value: Any) -> TemporalSpec | None:
 
 def _confidence(c: _Checker, value: Any, labels: tuple[LabelInfo, ...],
                 output: OutputSpec | None) -> ConfidenceSpec | None:
-    """``{"labels": [declared values], "equivocal_below": number in (0, 1) or null}``."""
+    """``{"labels": [declared values], "equivocal_below": number in (0, 1) or null,
+    "drop_below": number in (0, 1) and at most equivocal_below, or null}``."""
     obj = c.obj(value, "confidence")
     if obj is None:
         return None
-    c.keys(obj, "confidence", {"labels", "equivocal_below"}, {"labels"})
+    c.keys(obj, "confidence", {"labels", "equivocal_below", "drop_below"}, {"labels"})
     if output is not None and output.activation != "softmax":
         c.add("confidence needs a softmax output (the summed probability of its labels); "
               f"output.activation is {output.activation!r}")
@@ -861,6 +868,16 @@ def _confidence(c: _Checker, value: Any, labels: tuple[LabelInfo, ...],
     if obj.get("equivocal_below") is not None:
         below = c.number(obj["equivocal_below"], "confidence.equivocal_below", lo=0.0,
                          hi=1.0, lo_open=True, hi_open=True)
+    drop: float | None = None
+    if obj.get("drop_below") is not None:
+        drop = c.number(obj["drop_below"], "confidence.drop_below", lo=0.0, hi=1.0,
+                        lo_open=True, hi_open=True)
+        if drop is None:
+            return None
+        if below is not None and drop > below:
+            c.add(f"confidence.drop_below ({drop:g}) must not be above equivocal_below "
+                  f"({below:g}): a region is dropped before it could be held equivocal")
+            return None
     if not values or (below is None and obj.get("equivocal_below") is not None):
         return None
-    return ConfidenceSpec(tuple(sorted(values)), below)
+    return ConfidenceSpec(tuple(sorted(values)), below, drop)

@@ -16,7 +16,8 @@ class InferenceOptions:
     ``amp``: mixed precision on CUDA (never on the CPU).  ``cleanup``: apply
     model.json's post-processing.  ``threads``: CPU threads for torch (None: leave).
     ``confidence``: also return the confidence map when model.json has a ``confidence``
-    section (False: labels only, as fast as without one).
+    section (False: labels only, as fast as without one unless its calibrated
+    ``drop_below`` region filter needs the map).
     ``overlap`` and ``batch_size`` do not apply to whole-volume models
     (``"inference": {"mode": "whole"}``: one forward pass, no windows).
     """

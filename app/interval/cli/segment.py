@@ -324,6 +324,8 @@ def _segment(volume: Any, model: _Model, args: argparse.Namespace, show: bool,
         "device": str(args.device).strip().lower(),
         "overlap": args.overlap,
         "mirror_tta": args.tta,
+        "confidence": False,  # nothing here shows the map (a model's region filter
+        # still computes it for itself)
     }
     with ProgressBar("Segmenting", enabled=show) as bar:
         if args.in_process:

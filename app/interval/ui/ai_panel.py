@@ -533,6 +533,7 @@ class AiPanel(QDockWidget):
             device=str(self.device.currentData() or "auto"),
             overlap=float(self.overlap.value()),
             mirror_tta=bool(self.mirror.isChecked()),
+            confidence=False,  # the panel shows labels only
         )
 
     def memory_limit_gib(self) -> float | None:

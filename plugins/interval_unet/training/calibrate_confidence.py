@@ -20,8 +20,13 @@ regions whose long axis is at least ``--min-long-mm`` (5 mm, RECIST's smallest n
 lesion) at or above ``t``; among those the highest, so that the most false positives fall
 below it (a NEW lesion scored below ``t`` is held equivocal).  The score distributions of
 both groups, the threshold and the share of false positives below it are printed;
-``--write`` puts ``{"labels": [...], "equivocal_below": t}`` into the package's model.json
-(formatted like the training script writes it).
+The false-positive filter ``drop_below`` (:mod:`interval.ai.region_filter`: the clean-up
+removes regions scored below it): the highest score that keeps at least ``--drop-keep``
+(97%) of ALL true regions, whatever their size, at or above it, and never above ``t``
+(``--drop-keep 0``: no filter).  Regions are scored with the filter off.
+
+``--write`` puts ``{"labels": [...], "equivocal_below": t, "drop_below": d}`` into the
+package's model.json (formatted like the training script writes it).
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", type=float, default=0.95,
                    help="share of true regions >= --min-long-mm kept at or above the threshold")
     p.add_argument("--min-long-mm", type=float, default=5.0)
+    p.add_argument("--drop-keep", type=float, default=0.97,
+                   help="share of all true regions kept at or above drop_below (0: no filter)")
     p.add_argument("--write", action="store_true",
                    help="write the threshold into the package's model.json")
     p.add_argument("--json", type=Path, default=None, help="also write every region here")
@@ -158,8 +165,10 @@ def quantile_line(name: str, scores: list[float]) -> str:
     return f"  {name:30s} n={len(scores):<4d} {cells}"
 
 
-def write_threshold(model: Path, labels: tuple[int, ...], threshold: float) -> None:
-    """Put ``{"labels", "equivocal_below"}`` into model.json (validated, atomically)."""
+def write_threshold(model: Path, labels: tuple[int, ...], threshold: float,
+                    drop_below: float | None = None) -> None:
+    """Put ``{"labels", "equivocal_below", "drop_below"}`` into model.json (validated,
+    atomically; no ``drop_below`` key when None)."""
     import importlib.util
 
     # train.py beside this file, by path: another "train" module (the growth-forecast
@@ -175,6 +184,8 @@ def write_threshold(model: Path, labels: tuple[int, ...], threshold: float) -> N
     path = model / MODEL_JSON
     data = json.loads(path.read_text(encoding="utf-8"))
     data["confidence"] = {"labels": list(labels), "equivocal_below": threshold}
+    if drop_below is not None:
+        data["confidence"]["drop_below"] = drop_below
     parse_model_spec(data, model)  # refuse to write a package that would not load
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(train.dump_json(data), encoding="utf-8")
@@ -186,10 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     check_seeds(args.seeds)
     if not 0.0 < args.keep <= 1.0:
         raise SystemExit("--keep must be in (0, 1]")
+    if not 0.0 <= args.drop_keep <= 1.0:
+        raise SystemExit("--drop-keep must be in [0, 1]")
     from interval.ai.model_package import load_model_spec
 
     spec = confidence_spec(load_model_spec(args.model))
     assert spec.confidence is not None
+    # every region is scored: the package's own false-positive filter is off here
+    spec = dataclasses.replace(spec, confidence=dataclasses.replace(spec.confidence,
+                                                                    drop_below=None))
     print(f"model {spec.name} {spec.version}: confidence of labels "
           f"{list(spec.confidence.labels)}; {len(args.seeds)} patient(s) x {N_TIMEPOINTS} "
           "scans", flush=True)
@@ -230,14 +246,37 @@ def main(argv: list[str] | None = None) -> int:
               f"regions >= {args.min_long_mm:g} mm; {below:.1%} of {len(fp_all)} false "
               f"positives below it ({below_big:.1%} of the {len(fp_big)} >= "
               f"{args.min_long_mm:g} mm, the ones RECIST would count as new)")
+    drop = choose_drop(true_all, threshold, args.drop_keep)
+    if drop is not None:
+        kept_all = np.mean([s >= drop for s in true_all])
+        dropped = np.mean([s < drop for s in fp_all]) if fp_all else float("nan")
+        summary.update(drop_below=drop, drop_true_kept=float(kept_all),
+                       drop_fp_removed=float(dropped))
+        print(f"drop_below = {drop:.3f}: keeps {kept_all:.1%} of all {len(true_all)} true "
+              f"regions; removes {dropped:.1%} of the {len(fp_all)} false positives")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "regions": rows}, indent=2) + "\n")
     if args.write:
         if threshold is None:
             raise SystemExit("nothing written: no threshold")
-        write_threshold(args.model, spec.confidence.labels, threshold)
+        write_threshold(args.model, spec.confidence.labels, threshold, drop)
         print(f"written into {args.model / 'model.json'}")
     return 0
+
+
+def choose_drop(true_scores: list[float], equivocal_below: float | None,
+                keep: float) -> float | None:
+    """The false-positive filter's threshold: keeps ``keep`` of ``true_scores`` at or
+    above it, never above ``equivocal_below``, rounded to 3 decimals (None: no filter)."""
+    if keep <= 0.0:
+        return None
+    drop = choose_threshold(true_scores, keep)
+    if drop is None:
+        return None
+    if equivocal_below is not None:
+        drop = min(drop, equivocal_below)
+    drop = math.floor(drop * 1000 + 1e-9) / 1000  # rounded down: never drops a kept score
+    return drop if drop > 0.0 else None
 
 
 if __name__ == "__main__":
