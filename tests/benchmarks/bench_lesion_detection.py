@@ -322,7 +322,7 @@ def run_responses(scans: Sequence[Volume], segmented: Sequence[SegmentedScan],
     from interval.longitudinal import matching, recist
     from interval.longitudinal import sparse_volumes as sparse
     from interval.longitudinal.lesions import extract_lesions
-    from interval.longitudinal.pipeline import _map_to_baseline
+    from interval.longitudinal.pipeline import map_to_baseline
 
     data = []
     for i, (scan, seg, reg) in enumerate(zip(scans, segmented, registrations, strict=True)):
@@ -331,7 +331,7 @@ def run_responses(scans: Sequence[Volume], segmented: Sequence[SegmentedScan],
         extracted = extract_lesions(labels, scan, timepoint=i, **scored)
         grid = sparse.grid_only(labels)
         base = grid if i == 0 else data[0].labels
-        data.append(_map_to_baseline(i, grid, base, extracted.components,
+        data.append(map_to_baseline(i, grid, base, extracted.components,
                                      extracted.measurements, reg))
     voxel_ml = float(data[0].labels.voxel_volume_mm3()) / 1000.0
     matched = matching.match_lesions(

@@ -261,7 +261,7 @@ def run_tracking(
                 )
             with phases.time("map"):
                 base_grid = grid if i == 0 else data[0].labels
-                item = _map_to_baseline(i, grid, base_grid, components, measurements,
+                item = map_to_baseline(i, grid, base_grid, components, measurements,
                                         registration)
             data.append(item)
             if wanted and i + 1 < n:  # kept for the temporal model's next timepoints
@@ -489,8 +489,8 @@ def _register(data: list[TimepointData], reference: Any, volume: Volume, i: int,
     return outcome
 
 
-def _map_to_baseline(i: int, grid: Volume, base_grid: Volume | None, components: np.ndarray,
-                     measurements: list[LesionMeasurement], registration: Any) -> TimepointData:
+def map_to_baseline(i: int, grid: Volume, base_grid: Volume | None, components: np.ndarray,
+                    measurements: list[LesionMeasurement], registration: Any) -> TimepointData:
     """Centroids and the component map of timepoint ``i`` in baseline space."""
     import dataclasses
 

@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="how a patch forced onto a lesion or lymph node picks its centre: a "
                         "random voxel (large lesions dominate) or a random region, each "
                         "region equally likely and regions under --small-ml twice as likely")
-    p.add_argument("--hard-lesions", type=_probability, default=0.0, metavar="P",
+    p.add_argument("--hard-lesions", type=probability_arg, default=0.0, metavar="P",
                    help="chance that an organ lesion of a training patient is drawn hard: low "
                         "contrast (8-20 HU from its organ; ground glass in the lung) and/or on "
                         "its organ's border (kidney lesions bulge out of the kidney); 0: the usual "
@@ -89,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _probability(text: str) -> float:
+def probability_arg(text: str) -> float:
+    """An argparse type: a number between 0 and 1."""
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")

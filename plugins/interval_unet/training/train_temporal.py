@@ -24,6 +24,7 @@ those of ``train.py``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ from train import (
     dice_ce_loss,
     dice_per_label,
     model_json,
+    probability_arg,
     save_package,
 )
 
@@ -68,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fg-fraction", type=float, default=0.5)
     p.add_argument("--lesion-ce-weight", type=float, default=15.0)
     p.add_argument("--monitor-every", type=int, default=10)
+    p.add_argument("--hard-lesions", type=probability_arg, default=0.0, metavar="P",
+                   help="chance that an organ lesion is drawn hard (see train.py)")
     return p.parse_args(argv)
 
 
@@ -175,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in list(pdata.TRAIN_SEEDS)[: args.n_cases]:
         draw = pdata.PatientDraw(int(rng.integers(3, args.max_timepoints + 1)),
                                  int(rng.integers(args.min_lesions, 13)))
+        if args.hard_lesions:  # drawn on top: the sequence choice stays the same
+            draw = dataclasses.replace(draw, hard_lesions=args.hard_lesions)
         # follow-ups four times as often as baselines: that is where the priors matter
         w = np.array([1.0] + [4.0] * (draw.n_timepoints - 1))
         tp = int(rng.choice(draw.n_timepoints, p=w / w.sum()))
@@ -237,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         running = []
         info = {"epoch": epoch + 1, "iterations": it, "train_seconds": round(elapsed),
                 "seed": args.seed, "n_cases": args.n_cases, "priors": args.priors,
-                "jitter": args.jitter, "init": str(args.init.name if args.init else "")}
+                "jitter": args.jitter, "init": str(args.init.name if args.init else ""),
+                "hard_lesions": args.hard_lesions}
         save_package(net, args.out, spec, info)
         done = it >= total or elapsed >= budget
         if done or (epoch + 1) % args.monitor_every == 0:
