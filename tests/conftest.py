@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
 DICOM_DATA = SHARED_DATA / "dicom"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the suite the usual Ctrl-C handler.  A shell that starts it in the background
+    without job control (``(make test &)``) ignores SIGINT, Python then keeps it ignored,
+    and every process the tests start inherits that: the Ctrl-C tests would fail."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 # Headless Qt/VTK everywhere in the test suite (set before any Qt or VTK import).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
