@@ -21,9 +21,10 @@ lesion) at or above ``t``; among those the highest, so that the most false posit
 below it (a NEW lesion scored below ``t`` is held equivocal).  The score distributions of
 both groups, the threshold and the share of false positives below it are printed;
 The false-positive filter ``drop_below`` (:mod:`interval.ai.region_filter`: the clean-up
-removes regions scored below it): the highest score that keeps at least ``--drop-keep``
-(97%) of ALL true regions, whatever their size, at or above it, and never above ``t``
-(``--drop-keep 0``: no filter).  Regions are scored with the filter off.
+removes regions scored below it), only with ``--drop-keep K`` (e.g. 0.97; default 0: no
+filter, the bundled models ship without one): the highest score that keeps at least K of
+ALL true regions, whatever their size, at or above it, and never above ``t``.  Regions
+are scored with the package's filter off.
 
 ``--write`` puts ``{"labels": [...], "equivocal_below": t, "drop_below": d}`` into the
 package's model.json (formatted like the training script writes it).
@@ -59,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", type=float, default=0.95,
                    help="share of true regions >= --min-long-mm kept at or above the threshold")
     p.add_argument("--min-long-mm", type=float, default=5.0)
-    p.add_argument("--drop-keep", type=float, default=0.97,
+    p.add_argument("--drop-keep", type=float, default=0.0,
                    help="share of all true regions kept at or above drop_below (0: no filter)")
     p.add_argument("--write", action="store_true",
                    help="write the threshold into the package's model.json")
