@@ -74,3 +74,5 @@ def test_a_float_map_and_a_wrong_grid() -> None:
     assert removed == {LESION: 1, NODE: 1}
     with pytest.raises(ValueError, match="one grid"):
         drop_unsure_regions(labels, conf[:-1], (LESION,), 0.5)
+    with pytest.raises(ValueError, match="uint8 .* or floating point"):
+        drop_unsure_regions(labels, conf.astype(np.uint16), (LESION,), 0.5)

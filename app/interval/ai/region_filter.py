@@ -23,7 +23,16 @@ import numpy as np
 from scipy import ndimage
 
 _STRUCTURE = np.ones((3, 3, 3), dtype=bool)  # full 26-connectivity, as extract_lesions
-_CONF_SCALE = {np.dtype(np.uint8): 1.0 / 255.0}
+
+
+def _scale(confidence: np.ndarray) -> float:
+    """The factor from the map's values to 0-1: 1/255 for uint8, 1 for floating point."""
+    if confidence.dtype == np.uint8:
+        return 1.0 / 255.0
+    if confidence.dtype.kind == "f":
+        return 1.0
+    raise ValueError(f"a confidence map must hold uint8 (0-255) or floating point (0-1) "
+                     f"values, not {confidence.dtype}")
 
 
 def region_scores(mask: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
@@ -34,9 +43,10 @@ def region_scores(mask: np.ndarray, confidence: np.ndarray) -> tuple[np.ndarray,
     comp, n = ndimage.label(mask, structure=_STRUCTURE)
     if n == 0:
         return comp, 0, np.zeros(0)
-    scale = _CONF_SCALE.get(confidence.dtype, 1.0)
-    means = np.asarray(ndimage.mean(confidence, comp, np.arange(1, n + 1)), dtype=np.float64)
-    return comp, n, np.clip(np.round(means * scale, 3), 0.0, 1.0)
+    scale = _scale(confidence)
+    means = ndimage.mean(confidence, comp, np.arange(1, n + 1))
+    # rounded exactly as extract_lesions rounds a lesion's score (Python's round)
+    return comp, n, np.array([round(min(max(float(m) * scale, 0.0), 1.0), 3) for m in means])
 
 
 def _surrounding_label(labels: np.ndarray, region: np.ndarray,
